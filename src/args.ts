@@ -1,0 +1,114 @@
+import { ConfigError } from './errors.js';
+import type { StartOptions } from './index.js';
+import type { LogFormat, LogLevel } from './log.js';
+import { parseDurationMs, parseSizeBytes } from './units.js';
+
+/** Command-line flags: what each one takes, and how they become start() options. */
+type FlagKind = 'value' | 'switch';
+const flagKinds: Readonly<Record<string, FlagKind>> = {
+  backends: 'value',
+  port: 'value',
+  host: 'value',
+  'health-interval': 'value',
+  'health-timeout': 'value',
+  retries: 'value',
+  'retry-delay': 'value',
+  'max-backends': 'value',
+  'replay-buffer': 'value',
+  'connect-timeout': 'value',
+  timeout: 'value',
+  grace: 'value',
+  'no-preserve-host': 'switch',
+  'log-level': 'value',
+  'log-format': 'value',
+  demo: 'switch',
+  help: 'switch',
+  version: 'switch',
+};
+const shortFlags: Readonly<Record<string, string>> = { h: 'help', v: 'version' };
+
+export interface ParsedArgs {
+  readonly flags: ReadonlyMap<string, string>;
+}
+
+/** Splits argv into flags; a ConfigError names the first bad one. */
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const match = /^--?([a-zA-Z][a-zA-Z0-9-]*)(?:=([\s\S]*))?$/.exec(arg);
+    if (match === null) throw new ConfigError(`unexpected argument "${arg}" (see --help)`);
+    const name = shortFlags[match[1] as string] ?? (match[1] as string);
+    const kind = flagKinds[name];
+    if (kind === undefined) throw new ConfigError(`unknown flag ${arg.split('=')[0]} (see --help)`);
+    let value = match[2];
+    if (kind === 'switch') {
+      if (value !== undefined && value !== 'true') throw new ConfigError(`--${name} takes no value`);
+      value = 'true';
+    } else if (value === undefined) {
+      const next = argv[i + 1];
+      if (next === undefined) throw new ConfigError(`--${name} needs a value (see --help)`);
+      value = next;
+      i++;
+    }
+    if (flags.has(name)) throw new ConfigError(`--${name} is given twice`);
+    flags.set(name, value);
+  }
+  return { flags };
+}
+
+function integer(text: string, what: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${what}: "${text}" must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+const logLevels: readonly string[] = ['debug', 'info', 'warn', 'error', 'silent'];
+const logFormats: readonly string[] = ['json', 'pretty'];
+
+/** Turns parsed flags into start() options. */
+export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptions {
+  const backendsText = flags.get('backends') ?? '';
+  const backends = backendsText.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (backends.length === 0) throw new ConfigError('no backends: give --backends URL[,URL...] (see --help)');
+  const flag = (name: string): string | undefined => flags.get(name);
+  const duration = (name: string): number | undefined => {
+    const text = flag(name);
+    return text === undefined ? undefined : parseDurationMs(text, `--${name}`);
+  };
+  const retry: Record<string, number> = {};
+  const retries = flag('retries');
+  if (retries !== undefined) retry['retriesPerBackend'] = integer(retries, '--retries', 0, 100);
+  const retryDelay = duration('retry-delay');
+  if (retryDelay !== undefined) retry['retryDelayMs'] = retryDelay;
+  const maxBackends = flag('max-backends');
+  if (maxBackends !== undefined) retry['maxBackends'] = integer(maxBackends, '--max-backends', 1, 1000);
+  const replay = flag('replay-buffer');
+  if (replay !== undefined) retry['replayBufferBytes'] = parseSizeBytes(replay, '--replay-buffer');
+
+  const level = flag('log-level');
+  if (level !== undefined && !logLevels.includes(level)) throw new ConfigError(`--log-level: "${level}" is not one of ${logLevels.join(', ')}`);
+  const format = flag('log-format');
+  if (format !== undefined && !logFormats.includes(format)) throw new ConfigError(`--log-format: "${format}" is not one of ${logFormats.join(', ')}`);
+
+  const options: Record<string, unknown> = {
+    backends,
+    port: flag('port') === undefined ? 3030 : integer(flag('port') as string, '--port', 0, 65535),
+    retry,
+    preserveHost: !flags.has('no-preserve-host'),
+    log: { ...(level === undefined ? {} : { level: level as LogLevel }), ...(format === undefined ? {} : { format: format as LogFormat }) },
+  };
+  const set = (key: string, value: unknown): void => {
+    if (value !== undefined) options[key] = value;
+  };
+  set('host', flag('host'));
+  set('healthIntervalMs', duration('health-interval'));
+  set('healthTimeoutMs', duration('health-timeout'));
+  set('connectTimeoutMs', duration('connect-timeout'));
+  set('upstreamTimeoutMs', duration('timeout'));
+  set('gracePeriodMs', duration('grace'));
+  return options as unknown as StartOptions;
+}
+

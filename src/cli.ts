@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+import { optionsFromFlags, parseArgs } from './args.js';
+import { ConfigError, ExitCodes } from './errors.js';
+import { start, version, type StartOptions } from './index.js';
+
+const usage = `Usage: switchyard --backends URL[,URL...] [options]
+       switchyard --demo
+
+A load balancer and reverse proxy: round-robin over the backends, TCP health checks, safe retries.
+
+Options:
+  --backends URL,...      backends to balance over (http:// or https://; a path is a prefix)
+  --port N                port to listen on (default 3030; 0 picks a free one)
+  --host ADDR             address to bind (default: every interface)
+  --health-interval DUR   time between TCP health checks (default 20s)
+  --health-timeout DUR    a health check that has not connected by then fails (default 2s)
+  --retries N             retries on the same backend after a failed connection (default 3)
+  --retry-delay DUR       pause before such a retry (default 10ms)
+  --max-backends N        backends one request may try (default 3)
+  --replay-buffer SIZE    request bodies up to SIZE are kept for replay (default 64KiB)
+  --connect-timeout DUR   time to connect to a backend (default 5s)
+  --timeout DUR           time a backend may take to answer, or pause mid-body (default 60s)
+  --grace DUR             on SIGTERM/SIGINT, time in-flight requests get to finish (default 10s)
+  --no-preserve-host      send the backend's host:port as Host instead of the client's
+  --log-level LEVEL       debug, info, warn, error or silent (default info)
+  --log-format FORMAT     json or pretty (default: pretty on a terminal, json otherwise)
+  --demo                  start three demo backends and balance over them
+  -h, --help              show this help
+  -v, --version           show the version
+
+Durations: 500ms, 2s, 1m. Sizes: 65536, 64KiB, 1MiB. Flags take "--flag value" or "--flag=value";
+single-dash spellings (-backends, -port) work as in the original Go tool.
+`;
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`switchyard: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const { flags } = parseArgs(argv);
+  if (flags.has('help')) {
+    process.stdout.write(usage);
+    return;
+  }
+  if (flags.has('version')) {
+    process.stdout.write(`switchyard ${version}\n`);
+    return;
+  }
+  let stopDemo: (() => Promise<void>) | null = null;
+  let options: StartOptions;
+  if (flags.has('demo')) {
+    const { startDemoBackends } = await import('./demo.js');
+    const demo = await startDemoBackends(3);
+    stopDemo = demo.close;
+    const withBackends = new Map(flags);
+    withBackends.set('backends', demo.urls.join(','));
+    options = optionsFromFlags(withBackends);
+  } else {
+    options = optionsFromFlags(flags);
+  }
+  const lb = await start(options);
+  if (stopDemo !== null) {
+    process.stdout.write(
+      `\nSwitchyard demo: ${lb.url} balances over ${options.backends.length} demo backends.\n` +
+        `  Try:  curl ${lb.url}/          (repeat it: each backend answers with its own name)\n` +
+        `        for i in 1 2 3 4 5 6; do curl -s ${lb.url}/; done\n` +
+        `  Stop with Ctrl-C.\n\n`,
+    );
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      lb.logger.warn(`second ${signal}: exiting now`);
+      process.exit(ExitCodes.failure);
+    }
+    stopping = true;
+    lb.logger.info(`${signal} received: finishing in-flight requests`);
+    lb.close()
+      .then(() => stopDemo?.())
+      .then(
+        () => {
+          lb.logger.info('stopped');
+          lb.logger.flush?.();
+          process.exit(ExitCodes.ok);
+        },
+        (err: unknown) => fail(`error while stopping: ${(err as Error).message}`, ExitCodes.failure),
+      );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) fail(err.message, ExitCodes.usage);
+  fail(`failed to start: ${(err as Error).message ?? String(err)}`, ExitCodes.failure);
+});

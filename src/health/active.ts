@@ -1,0 +1,87 @@
+import net from 'node:net';
+import type { Logger } from '../log.js';
+import { DownReason, type Backend } from '../upstream/backend.js';
+
+export interface ActiveHealthOptions {
+  /** Time between checks of each backend. Default 20 s. */
+  readonly intervalMs: number;
+  /** A check that has not connected by then fails. Default 2 s. */
+  readonly timeoutMs: number;
+}
+
+/** Resolves when a TCP connection to the backend opens within `timeoutMs`, rejects otherwise. */
+export function tcpProbe(backend: Backend, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: backend.hostname, port: backend.port });
+    const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/**
+ * Periodic TCP health checks: a backend that accepts a connection is up, one that does not is
+ * down. Checks once at start, then every `intervalMs`, and logs each result per backend. A pass
+ * also clears a mark-down made by failed requests (the simple design's single alive flag).
+ */
+export class ActiveHealthChecker {
+  private readonly backends: readonly Backend[];
+  private readonly options: ActiveHealthOptions;
+  private readonly logger: Logger;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(backends: readonly Backend[], options: ActiveHealthOptions, logger: Logger) {
+    this.backends = backends;
+    this.options = options;
+    this.logger = logger;
+  }
+
+  /** Runs the first round now and schedules the next ones. Resolves when the first round is done. */
+  start(): Promise<void> {
+    return this.round();
+  }
+
+  /** One check of every backend, in parallel. */
+  round(): Promise<void> {
+    if (this.running !== null) return this.running;
+    this.running = Promise.all(this.backends.map((backend) => this.check(backend))).then(() => {
+      this.running = null;
+      if (!this.stopped) {
+        this.timer = setTimeout(() => void this.round(), this.options.intervalMs);
+        this.timer.unref();
+      }
+    });
+    return this.running;
+  }
+
+  private async check(backend: Backend): Promise<void> {
+    try {
+      await tcpProbe(backend, this.options.timeoutMs);
+      if (this.stopped) return;
+      backend.markUp(DownReason.healthCheck);
+      backend.markUp(DownReason.failedAttempts);
+      this.logger.info({ backend: backend.url, up: true }, `${backend.url} [up]`);
+    } catch (err) {
+      if (this.stopped) return;
+      backend.markDown(DownReason.healthCheck);
+      this.logger.info({ backend: backend.url, up: false, error: (err as Error).message }, `${backend.url} [down]`);
+    }
+  }
+
+  /** Stops scheduling; a probe still in flight finishes on its own and is ignored. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

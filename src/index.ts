@@ -1,0 +1,162 @@
+import type { AddressInfo } from 'node:net';
+import { balancers } from './balancer/index.js';
+import { ConfigError } from './errors.js';
+import { ActiveHealthChecker } from './health/active.js';
+import { createLogger, type Logger, type LogOptions } from './log.js';
+import type { ProxyContext } from './proxy/handler.js';
+import { defaultRetryOptions, type RetryOptions } from './proxy/retry.js';
+import { Listener } from './server/listener.js';
+import { Upstream, type BackendSpec } from './upstream/upstream.js';
+
+export { ConfigError, SwitchyardError, ErrorCodes } from './errors.js';
+export { DownReason, type Backend } from './upstream/backend.js';
+export type { Upstream } from './upstream/upstream.js';
+export type { Balancer, PickContext } from './balancer/index.js';
+export type { RetryOptions } from './proxy/retry.js';
+export type { Logger, LogOptions } from './log.js';
+
+export const version = '0.1.0';
+
+/** Options of `start()`; the CLI flags map onto these one to one. */
+export interface StartOptions {
+  /** Backend URLs (`http://host:port/base`), or `{ url, weight }` objects. Required. */
+  readonly backends: readonly (string | BackendSpec)[];
+  /** Port to listen on. Default 3030; 0 picks a free port. */
+  readonly port?: number;
+  /** Address to bind. Default: every interface. */
+  readonly host?: string;
+  /** Balancing algorithm. Default `round-robin`. */
+  readonly balancer?: string;
+  /** Time between active TCP health checks. Default 20 s. */
+  readonly healthIntervalMs?: number;
+  /** A health check that has not connected by then fails. Default 2 s. */
+  readonly healthTimeoutMs?: number;
+  /** Retry rules; see RetryOptions. */
+  readonly retry?: Partial<RetryOptions>;
+  /** Time to establish a connection to a backend. Default 5 s. */
+  readonly connectTimeoutMs?: number;
+  /** Time a backend may take to send response headers, and the longest pause inside a body. Default 60 s. */
+  readonly upstreamTimeoutMs?: number;
+  /** Idle pooled backend connections close after this long (or the backend's shorter Keep-Alive hint). Default 4 s. */
+  readonly upstreamKeepAliveMs?: number;
+  /** Idle client keep-alive connections close after this long. Default 60 s. */
+  readonly clientKeepAliveMs?: number;
+  /** Time a client has to send its request headers. Default 30 s. */
+  readonly clientHeadersTimeoutMs?: number;
+  /** On close, in-flight requests get this long to finish. Default 10 s. */
+  readonly gracePeriodMs?: number;
+  /** Forward the client's Host header (default) or send the backend's host:port. */
+  readonly preserveHost?: boolean;
+  /** Logging: options for the built-in pino logger, or a logger of your own. */
+  readonly log?: LogOptions | Logger;
+}
+
+export interface Switchyard {
+  /** Where the proxy listens. */
+  readonly address: AddressInfo;
+  /** `http://host:port` for the listener, with loopback standing in for a wildcard address. */
+  readonly url: string;
+  readonly upstream: Upstream;
+  readonly logger: Logger;
+  /** Runs one round of active health checks now. */
+  checkHealth(): Promise<void>;
+  /** Graceful stop: no new connections, in-flight requests finish (up to the grace period). */
+  close(): Promise<void>;
+}
+
+function isLogger(value: LogOptions | Logger | undefined): value is Logger {
+  return value !== undefined && typeof (value as Logger).info === 'function';
+}
+
+function positive(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${what} must be a positive number of milliseconds`);
+  return value;
+}
+
+/** Starts a load balancer. Resolves once it listens and the first health check round is done. */
+export async function start(options: StartOptions): Promise<Switchyard> {
+  const logger = isLogger(options.log) ? options.log : createLogger(options.log);
+  const port = options.port ?? 3030;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`port ${port} is not a port number (0-65535)`);
+  const balancer = options.balancer ?? 'round-robin';
+  if (balancers[balancer] === undefined) {
+    throw new ConfigError(`unknown balancer "${balancer}" (known: ${Object.keys(balancers).join(', ')})`);
+  }
+  const retry: RetryOptions = { ...defaultRetryOptions, ...options.retry };
+  const upstreamTimeoutMs = positive(options.upstreamTimeoutMs, 60_000, 'upstreamTimeoutMs');
+  const upstream = new Upstream({
+    name: 'default',
+    backends: options.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),
+    balancer,
+    retry,
+    pool: {
+      connectTimeoutMs: positive(options.connectTimeoutMs, 5000, 'connectTimeoutMs'),
+      headersTimeoutMs: upstreamTimeoutMs,
+      bodyTimeoutMs: upstreamTimeoutMs,
+      keepAliveTimeoutMs: positive(options.upstreamKeepAliveMs, 4000, 'upstreamKeepAliveMs'),
+    },
+  });
+  for (const backend of upstream.backends) logger.info({ backend: backend.url }, `Configured server: ${backend.url}`);
+
+  const viaName = 'switchyard';
+  const ctx: ProxyContext = {
+    upstream,
+    logger,
+    forwarding: { preserveHost: options.preserveHost ?? true, viaName },
+    responseVia: `1.1 ${viaName}`,
+    proto: 'http',
+    active: 0,
+    closing: false,
+    onIdle: null,
+  };
+  const listener = new Listener(ctx, {
+    port,
+    host: options.host,
+    keepAliveTimeoutMs: positive(options.clientKeepAliveMs, 60_000, 'clientKeepAliveMs'),
+    headersTimeoutMs: positive(options.clientHeadersTimeoutMs, 30_000, 'clientHeadersTimeoutMs'),
+    backlog: 4096,
+  });
+  const health = new ActiveHealthChecker(
+    upstream.backends,
+    {
+      intervalMs: positive(options.healthIntervalMs, 20_000, 'healthIntervalMs'),
+      timeoutMs: positive(options.healthTimeoutMs, 2000, 'healthTimeoutMs'),
+    },
+    logger,
+  );
+
+  let address: AddressInfo;
+  try {
+    address = await listener.listen();
+  } catch (err) {
+    await upstream.close();
+    const code = (err as { code?: string }).code;
+    if (code === 'EADDRINUSE') throw new ConfigError(`port ${port} is already in use`, { cause: err });
+    if (code === 'EACCES') throw new ConfigError(`no permission to listen on port ${port}`, { cause: err });
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new ConfigError(`cannot listen on address ${options.host}`, { cause: err });
+    throw err;
+  }
+  const shownHost = options.host === undefined || options.host === '' ? '' : options.host;
+  logger.info({ address: address.address, port: address.port }, `Load Balancer started at ${shownHost}:${address.port}`);
+  await health.start();
+
+  const gracePeriodMs = positive(options.gracePeriodMs, 10_000, 'gracePeriodMs');
+  const urlHost = address.family === 'IPv6' ? (address.address === '::' ? '127.0.0.1' : `[${address.address}]`) : address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
+  let closing: Promise<void> | null = null;
+  return {
+    address,
+    url: `http://${urlHost}:${address.port}`,
+    upstream,
+    logger,
+    checkHealth: () => health.round(),
+    close() {
+      closing ??= (async () => {
+        health.stop();
+        await listener.close(gracePeriodMs);
+        await upstream.close();
+      })();
+      return closing;
+    },
+  };
+}

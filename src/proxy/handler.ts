@@ -1,0 +1,362 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { ErrorCodes, httpErrorFor, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import { DownReason, type Backend } from '../upstream/backend.js';
+import type { Upstream } from '../upstream/upstream.js';
+import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from './headers.js';
+import { RequestBody } from './request-body.js';
+import { isRetryable, type FailureKind } from './retry.js';
+
+/** What the handler needs from the listener it serves. */
+export interface ProxyContext {
+  readonly upstream: Upstream;
+  readonly logger: Logger;
+  readonly forwarding: ForwardingOptions;
+  /** Our entry in the Via field of responses, e.g. `1.1 switchyard`. */
+  readonly responseVia: string;
+  /** `http` or `https`: the scheme clients used, for X-Forwarded-Proto. */
+  readonly proto: string;
+  /** Responses not yet closed; the listener waits for 0 on shutdown. */
+  active: number;
+  /** Set when shutting down: responses ask clients to close their connections. */
+  closing: boolean;
+  /** Called whenever `active` drops, so shutdown can notice 0. */
+  onIdle: (() => void) | null;
+}
+
+const kExchange = Symbol('switchyard.exchange');
+interface ResponseWithExchange extends ServerResponse {
+  [kExchange]?: Exchange | null;
+}
+
+/** The client's address without the IPv4-mapped IPv6 prefix. */
+export function clientAddress(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/**
+ * The path and query to send upstream, from origin-form (`/x?q`) or absolute-form
+ * (`http://host/x?q`, RFC 9112 section 3.2.2) request targets; null for anything else.
+ */
+export function originFormTarget(url: string): string | null {
+  if (url.charCodeAt(0) === 47 /* / */) return url;
+  const schemeEnd = url.indexOf('://');
+  if (schemeEnd <= 0) return null;
+  const scheme = url.slice(0, schemeEnd).toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') return null;
+  const pathStart = url.indexOf('/', schemeEnd + 3);
+  const queryStart = url.indexOf('?', schemeEnd + 3);
+  if (pathStart === -1 || (queryStart !== -1 && queryStart < pathStart)) {
+    return queryStart === -1 ? '/' : `/${url.slice(queryStart)}`;
+  }
+  return url.slice(pathStart);
+}
+
+/** Entry point for every proxied request. */
+export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
+  const target = req.url === undefined ? null : originFormTarget(req.url);
+  ctx.active++;
+  const exchange = new Exchange(ctx, req, res, target ?? '/');
+  if (target === null) exchange.fail(ErrorCodes.badRequest);
+  else exchange.start();
+}
+
+function onResponseClose(this: ResponseWithExchange): void {
+  this[kExchange]?.onResponseClose();
+}
+
+function onResponseDrain(this: ResponseWithExchange): void {
+  this[kExchange]?.onClientDrain();
+}
+
+function onRetryTimer(exchange: Exchange): void {
+  exchange.onRetryTimer();
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return raw[i + 1] !== '0';
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+  }
+  return false;
+}
+
+function classify(err: Error, connected: boolean): FailureKind | 'invalid' {
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
+  if (code === 'UND_ERR_INVALID_ARG') return 'invalid';
+  // undici calls onConnect only once a connected socket starts writing the request.
+  if (!connected || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED') return 'connect';
+  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'protocol';
+  return 'reset';
+}
+
+const errorCodeByKind: Readonly<Record<FailureKind | 'invalid', ErrorCode>> = {
+  connect: ErrorCodes.upstreamConnect,
+  reset: ErrorCodes.upstreamReset,
+  timeout: ErrorCodes.upstreamTimeout,
+  protocol: ErrorCodes.upstreamProtocol,
+  invalid: ErrorCodes.badRequest,
+};
+
+/**
+ * One client request and its attempts. It is also the undici dispatch handler of each attempt
+ * (attempts are strictly sequential), so a request costs one object, not one per callback.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private readonly ctx: ProxyContext;
+  private readonly req: IncomingMessage;
+  private readonly res: ResponseWithExchange;
+  private readonly target: string;
+  private readonly method: string;
+  readonly clientIp: string;
+  private headers: string[] | null = null;
+  private body: RequestBody | null = null;
+  private excluded: Set<Backend> | undefined = undefined;
+
+  private backend: Backend | null = null;
+  private backendsTried = 0;
+  private retriesOnBackend = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+
+  // State of the current attempt.
+  private attemptActive = false;
+  private connected = false;
+  private abortAttempt: ((err?: Error) => void) | null = null;
+  private resumeUpstream: (() => void) | null = null;
+  private responseStarted = false;
+
+  private clientGone = false;
+  private done = false;
+
+  constructor(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, target: string) {
+    this.ctx = ctx;
+    this.req = req;
+    this.res = res as ResponseWithExchange;
+    this.target = target;
+    this.method = req.method ?? 'GET';
+    this.clientIp = clientAddress(req);
+    this.res[kExchange] = this;
+    res.on('close', onResponseClose);
+  }
+
+  start(): void {
+    const ctx = this.ctx;
+    const req = this.req;
+    this.headers = requestHeadersForUpstream(req.rawHeaders, this.clientIp, ctx.proto, req.httpVersion, ctx.forwarding);
+    if (hasBody(req)) this.body = new RequestBody(req, ctx.upstream.retry.replayBufferBytes);
+    this.pickAndDispatch();
+  }
+
+  private pickAndDispatch(): void {
+    const backend = this.ctx.upstream.balancer.pick(this);
+    if (backend === undefined) {
+      this.fail(ErrorCodes.noBackend);
+      return;
+    }
+    this.backend = backend;
+    this.backendsTried++;
+    this.retriesOnBackend = 0;
+    this.dispatch();
+  }
+
+  // PickContext, read by balancers.
+  get exclude(): ReadonlySet<Backend> | undefined {
+    return this.excluded;
+  }
+
+  private dispatch(): void {
+    const backend = this.backend as Backend;
+    this.attemptActive = true;
+    this.connected = false;
+    this.abortAttempt = null;
+    this.responseStarted = false;
+    backend.inFlight++;
+    backend.requestsTotal++;
+    backend.pool.dispatch(
+      {
+        path: backend.basePath === '' ? this.target : backend.basePath + this.target,
+        method: this.method,
+        headers: this.headers,
+        // undici streams any async iterable; its types only list Readable.
+        body: this.body as unknown as Readable | null,
+      },
+      this,
+    );
+  }
+
+  private endAttempt(failed: boolean): void {
+    if (!this.attemptActive) return;
+    this.attemptActive = false;
+
+    const backend = this.backend as Backend;
+    backend.inFlight--;
+    if (failed) backend.failuresTotal++;
+  }
+
+  // ---- undici dispatch handler -------------------------------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.connected = true;
+    this.abortAttempt = abort;
+    if (this.clientGone) abort();
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.clientGone) return false;
+    this.responseStarted = true;
+    this.resumeUpstream = resume;
+    const res = this.res;
+    if (this.ctx.closing) res.shouldKeepAlive = false;
+    try {
+      res.writeHead(statusCode, statusText === '' ? undefined : statusText, responseHeadersForClient(rawHeaders, this.ctx.responseVia));
+    } catch (err) {
+      // The backend sent a status or header Node refuses to relay: treat as a protocol error.
+      this.responseStarted = false;
+      this.abortAttempt?.(err as Error);
+      return false;
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.clientGone) return false;
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', onResponseDrain);
+    return false;
+  }
+
+  onComplete(): void {
+    this.endAttempt(false);
+    this.res.end();
+    this.finish();
+  }
+
+  onError(err: Error): void {
+    const clientFault = this.clientGone || (this.body !== null && this.body.clientError !== null);
+    this.endAttempt(!clientFault);
+    if (this.body !== null) this.body.abandonAttempt();
+    if (this.done) return;
+    if (clientFault) {
+      // The client hung up: not the backend's fault, nothing to answer.
+      this.res.destroy();
+      this.finish();
+      return;
+    }
+    if (this.responseStarted) {
+      // The response was under way: cut it so the client sees an incomplete message.
+      this.logAttemptFailure(err, 'reset', 'response cut short');
+      this.res.destroy();
+      this.finish();
+      return;
+    }
+    const kind = classify(err, this.connected);
+    const body = this.body;
+    if (kind === 'invalid' || !isRetryable(kind, this.method, body !== null && body.bodyLeft, body === null || body.replayable)) {
+      this.logAttemptFailure(err, kind, 'not retried');
+      this.fail(errorCodeByKind[kind]);
+      return;
+    }
+    const backend = this.backend as Backend;
+    const retry = this.ctx.upstream.retry;
+    if (this.retriesOnBackend < retry.retriesPerBackend && backend.available) {
+      this.retriesOnBackend++;
+      this.logAttemptFailure(err, kind, `retry ${this.retriesOnBackend} of ${retry.retriesPerBackend} in ${retry.retryDelayMs} ms`);
+      this.retryTimer = setTimeout(onRetryTimer, retry.retryDelayMs, this);
+      return;
+    }
+    this.logAttemptFailure(err, kind, 'giving up on this backend');
+    if (this.retriesOnBackend >= retry.retriesPerBackend && backend.available) {
+      backend.markDown(DownReason.failedAttempts);
+      this.ctx.logger.warn({ backend: backend.url }, `${backend.url} [down] after ${retry.retriesPerBackend + 1} failed attempts`);
+    }
+    (this.excluded ??= new Set()).add(backend);
+    if (this.backendsTried >= retry.maxBackends) {
+      this.fail(this.ctx.upstream.hasAvailable() ? errorCodeByKind[kind] : ErrorCodes.noBackend);
+      return;
+    }
+    const next = this.ctx.upstream.balancer.pick(this);
+    if (next === undefined) {
+      this.fail(ErrorCodes.noBackend);
+      return;
+    }
+    this.ctx.logger.warn({ from: backend.url, to: next.url }, `moving request ${this.method} ${this.target} from ${backend.url} to ${next.url}`);
+    this.backend = next;
+    this.backendsTried++;
+    this.retriesOnBackend = 0;
+    this.dispatch();
+  }
+
+  // ---- client side ---------------------------------------------------------------------------
+
+  onRetryTimer(): void {
+    this.retryTimer = null;
+    if (this.clientGone) return;
+    this.dispatch();
+  }
+
+  /** The response is over: sent, or the client went away. Node emits this exactly once. */
+  onResponseClose(): void {
+    if (!this.done) this.onClientGone();
+    const ctx = this.ctx;
+    ctx.active--;
+    if (ctx.onIdle !== null) ctx.onIdle();
+  }
+
+  private onClientGone(): void {
+    this.clientGone = true;
+    if (this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.finish();
+      return;
+    }
+    // Abort the attempt; its onError finishes the exchange. Until onConnect, the request is
+    // queued in the pool and onConnect aborts it.
+    if (this.abortAttempt !== null) this.abortAttempt();
+  }
+
+  onClientDrain(): void {
+    const resume = this.resumeUpstream;
+    if (resume !== null) resume();
+  }
+
+  /** Answers with the error's status and a one-line body, or cuts the response if it began. */
+  fail(code: ErrorCode): void {
+    const res = this.res;
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+    } else {
+      const { status, body } = httpErrorFor(code);
+      const text = `${body}\n`;
+      // An unread request body would have to be drained to keep the connection: close instead.
+      if (this.ctx.closing || !this.req.complete) res.shouldKeepAlive = false;
+      res.writeHead(status, {
+        'content-type': 'text/plain; charset=utf-8',
+        'x-content-type-options': 'nosniff',
+        'content-length': Buffer.byteLength(text),
+      });
+      res.end(text);
+    }
+    this.finish();
+  }
+
+  private finish(): void {
+    this.done = true;
+  }
+
+  private logAttemptFailure(err: Error, kind: string, action: string): void {
+    const logger = this.ctx.logger;
+    if (!logger.isLevelEnabled('warn')) return;
+    const backend = this.backend as Backend;
+    logger.warn(
+      { backend: backend.url, method: this.method, path: this.target, kind, error: (err as { code?: string }).code ?? err.message },
+      `attempt to ${backend.url} failed (${kind}: ${err.message}); ${action}`,
+    );
+  }
+}

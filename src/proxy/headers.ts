@@ -1,0 +1,158 @@
+import { util as undiciUtil } from 'undici';
+
+/**
+ * Header rewriting for both directions, on raw flat arrays ([name, value, name, value, …])
+ * so no header object is built per request.
+ *
+ * Hop-by-hop fields are never forwarded (RFC 9110 section 7.6.1): Connection, the names it
+ * lists, and the fields below. Names are only lower-cased when their length matches a field
+ * we care about, which keeps the common header free of string work.
+ */
+const Kind = {
+  other: 0,
+  hopByHop: 1,
+  connection: 2,
+  host: 3,
+  xForwardedFor: 4,
+  xForwardedProto: 5,
+  xForwardedHost: 6,
+  via: 7,
+  expect: 8,
+} as const;
+type Kind = (typeof Kind)[keyof typeof Kind];
+
+const kindByName = new Map<string, Kind>([
+  ['connection', Kind.connection],
+  ['keep-alive', Kind.hopByHop],
+  ['proxy-connection', Kind.hopByHop],
+  ['te', Kind.hopByHop],
+  ['trailer', Kind.hopByHop],
+  ['transfer-encoding', Kind.hopByHop],
+  ['upgrade', Kind.hopByHop],
+  ['proxy-authorization', Kind.hopByHop],
+  ['proxy-authenticate', Kind.hopByHop],
+  ['host', Kind.host],
+  ['x-forwarded-for', Kind.xForwardedFor],
+  ['x-forwarded-proto', Kind.xForwardedProto],
+  ['x-forwarded-host', Kind.xForwardedHost],
+  ['via', Kind.via],
+  // The client's 100-continue was answered by Node's server already; undici refuses the field.
+  ['expect', Kind.expect],
+]);
+
+let interestingLengths = 0;
+for (const name of kindByName.keys()) interestingLengths |= 1 << name.length;
+
+function kindOf(name: string): Kind {
+  const length = name.length;
+  if (length > 30 || (interestingLengths & (1 << length)) === 0) return Kind.other;
+  return kindByName.get(name.toLowerCase()) ?? Kind.other;
+}
+
+/** Tokens a Connection field lists beyond `close` and `keep-alive`, lower-cased; null when none. */
+function extraConnectionTokens(value: string, into: string[] | null): string[] | null {
+  const parts = value.split(',');
+  for (let i = 0; i < parts.length; i++) {
+    const token = (parts[i] ?? '').trim().toLowerCase();
+    if (token === '' || token === 'close' || token === 'keep-alive') continue;
+    (into ??= []).push(token);
+  }
+  return into;
+}
+
+function removeNamed(headers: string[], names: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (!names.includes(name.toLowerCase())) kept.push(name, headers[i + 1] as string);
+  }
+  return kept;
+}
+
+export interface ForwardingOptions {
+  /** Keep the client's Host header (default), or let the backend's own host:port be sent. */
+  readonly preserveHost: boolean;
+  /** Our Via pseudonym, e.g. `switchyard`. */
+  readonly viaName: string;
+}
+
+/**
+ * Builds the header list sent to backends, once per request whatever the number of attempts,
+ * so X-Forwarded-For gains exactly one entry. Appends the client to X-Forwarded-For and Via,
+ * sets X-Forwarded-Proto and X-Forwarded-Host.
+ */
+export function requestHeadersForUpstream(
+  raw: readonly string[],
+  clientIp: string,
+  proto: string,
+  httpVersion: string,
+  options: ForwardingOptions,
+): string[] {
+  const out: string[] = [];
+  let forwardedFor: string | undefined;
+  let via: string | undefined;
+  let host: string | undefined;
+  let listed: string[] | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    switch (kindOf(name)) {
+      case Kind.other:
+        out.push(name, value);
+        break;
+      case Kind.connection:
+        listed = extraConnectionTokens(value, listed);
+        break;
+      case Kind.host:
+        host ??= value;
+        if (options.preserveHost) out.push(name, value);
+        break;
+      case Kind.xForwardedFor:
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        break;
+      case Kind.via:
+        via = via === undefined ? value : `${via}, ${value}`;
+        break;
+      default:
+        // hop-by-hop, expect, and the X-Forwarded-Proto/Host we set ourselves
+        break;
+    }
+  }
+  out.push(
+    'x-forwarded-for', forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`,
+    'x-forwarded-proto', proto,
+    'via', `${via === undefined ? '' : `${via}, `}${httpVersion} ${options.viaName}`,
+  );
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  return listed === null ? out : removeNamed(out, listed);
+}
+
+const headerNameToString = undiciUtil.headerNameToString as (name: Buffer | string) => string;
+
+/**
+ * Converts a backend's raw response headers (undici gives Buffers) into the flat string list
+ * handed to `res.writeHead`, dropping hop-by-hop fields and appending our Via entry.
+ */
+export function responseHeadersForClient(raw: readonly Buffer[], viaEntry: string): string[] {
+  const out: string[] = [];
+  let via: string | undefined;
+  let listed: string[] | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = headerNameToString(raw[i] as Buffer);
+    const value = (raw[i + 1] as Buffer).toString('latin1');
+    switch (kindOf(name)) {
+      case Kind.connection:
+        listed = extraConnectionTokens(value, listed);
+        break;
+      case Kind.hopByHop:
+        break;
+      case Kind.via:
+        via = via === undefined ? value : `${via}, ${value}`;
+        break;
+      default:
+        out.push(name, value);
+    }
+  }
+  out.push('via', via === undefined ? viaEntry : `${via}, ${viaEntry}`);
+  return listed === null ? out : removeNamed(out, listed);
+}

@@ -1,0 +1,77 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { handleRequest, type ProxyContext } from '../proxy/handler.js';
+
+export interface ListenerOptions {
+  /** Port to listen on; 0 picks a free one. */
+  readonly port: number;
+  /** Address to bind; undefined means every interface. */
+  readonly host: string | undefined;
+  /** Idle time after which a client's keep-alive connection is closed. */
+  readonly keepAliveTimeoutMs: number;
+  /** Time a client has to send its request headers (slowloris guard). */
+  readonly headersTimeoutMs: number;
+  /** Pending connections the kernel queues for us. */
+  readonly backlog: number;
+}
+
+/** One HTTP listener feeding the proxy handler, with a graceful close. */
+export class Listener {
+  private readonly server: http.Server;
+  private readonly ctx: ProxyContext;
+  private readonly options: ListenerOptions;
+
+  constructor(ctx: ProxyContext, options: ListenerOptions) {
+    this.ctx = ctx;
+    this.options = options;
+    this.server = http.createServer(
+      {
+        keepAliveTimeout: options.keepAliveTimeoutMs,
+        headersTimeout: options.headersTimeoutMs,
+        // Streams of any length may pass (a 1 GiB upload must not hit a total-time cap);
+        // idle and header timeouts guard against clients that stall.
+        requestTimeout: 0,
+        noDelay: true,
+      },
+      (req, res) => handleRequest(ctx, req, res),
+    );
+  }
+
+  listen(): Promise<AddressInfo> {
+    const server = this.server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: this.options.port, host: this.options.host, backlog: this.options.backlog }, () => {
+        server.off('error', reject);
+        resolve(server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `graceMs` (their responses ask
+   * clients to close), closes idle keep-alive connections, then closes whatever is left.
+   */
+  async close(graceMs: number): Promise<void> {
+    const ctx = this.ctx;
+    const server = this.server;
+    ctx.closing = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    if (ctx.active > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        ctx.onIdle = () => {
+          server.closeIdleConnections();
+          if (ctx.active === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+      });
+      ctx.onIdle = null;
+    }
+    server.closeAllConnections();
+    await closed;
+  }
+}

@@ -1,0 +1,133 @@
+import { Pool } from 'undici';
+import { ConfigError } from '../errors.js';
+import { publishBackendState } from '../events.js';
+
+/**
+ * Why a backend is out of rotation. Each observer sets and clears its own bit; the backend is
+ * available only when no bit is set.
+ */
+export const DownReason = {
+  /** The active health check failed. */
+  healthCheck: 1,
+  /** Requests failed to connect through all their retries (the simple design's "mark down"). */
+  failedAttempts: 2,
+  /** Being removed: finishes what it has, takes nothing new. */
+  draining: 4,
+  /** Disabled by an operator. */
+  disabled: 8,
+} as const;
+export type DownReason = (typeof DownReason)[keyof typeof DownReason];
+
+const reasonNames: Readonly<Record<number, string>> = {
+  1: 'health-check',
+  2: 'failed-attempts',
+  4: 'draining',
+  8: 'disabled',
+};
+
+export function downReasonNames(bits: number): string[] {
+  const names: string[] = [];
+  for (let bit = 1; bit <= 8; bit <<= 1) if ((bits & bit) !== 0) names.push(reasonNames[bit] ?? String(bit));
+  return names;
+}
+
+export interface BackendTarget {
+  /** Normalised URL as given, e.g. `http://10.0.0.1:8080/base`. */
+  readonly url: string;
+  /** scheme://host:port, the connection pool's key. */
+  readonly origin: string;
+  readonly hostname: string;
+  /** The port to connect to, the scheme's default (80/443) when the URL has none. */
+  readonly port: number;
+  /** Path prefix for every request, without a trailing slash; '' for none. */
+  readonly basePath: string;
+}
+
+/** Parses and checks a backend URL; a ConfigError names the problem. */
+export function parseBackendUrl(text: string): BackendTarget {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`backend "${text}" is not a URL (expected http://host[:port][/path])`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`backend "${text}" must be an http:// or https:// URL`);
+  }
+  if (url.hostname === '') throw new ConfigError(`backend "${text}" has no host`);
+  if (url.username !== '' || url.password !== '') throw new ConfigError(`backend "${text}" must not contain credentials`);
+  if (url.search !== '' || url.hash !== '') throw new ConfigError(`backend "${text}" must not contain a query or fragment`);
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+  const basePath = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
+  const origin = `${url.protocol}//${url.host}`;
+  return { url: origin + basePath, origin, hostname: url.hostname.replace(/^\[|\]$/g, ''), port, basePath };
+}
+
+export interface PoolOptions {
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  /** Idle pooled sockets are closed after this long, or sooner when the backend's Keep-Alive hint says so. */
+  readonly keepAliveTimeoutMs: number;
+}
+
+/**
+ * One backend address: its identity, its connection pool and its live state. Live state
+ * (down reasons, in-flight count, counters) belongs to the backend and survives config reloads.
+ */
+export class Backend implements BackendTarget {
+  readonly url: string;
+  readonly origin: string;
+  readonly hostname: string;
+  readonly port: number;
+  readonly basePath: string;
+  readonly weight: number;
+  readonly pool: Pool;
+
+  /** Bit set of DownReason; 0 means available. */
+  downReasons = 0;
+  inFlight = 0;
+  requestsTotal = 0;
+  failuresTotal = 0;
+
+  constructor(target: BackendTarget, weight: number, pool: PoolOptions) {
+    this.url = target.url;
+    this.origin = target.origin;
+    this.hostname = target.hostname;
+    this.port = target.port;
+    this.basePath = target.basePath;
+    this.weight = weight;
+    this.pool = new Pool(target.origin, {
+      connections: null,
+      pipelining: 1,
+      connect: { timeout: pool.connectTimeoutMs },
+      headersTimeout: pool.headersTimeoutMs,
+      bodyTimeout: pool.bodyTimeoutMs,
+      keepAliveTimeout: pool.keepAliveTimeoutMs,
+      keepAliveMaxTimeout: Math.max(pool.keepAliveTimeoutMs, 1000) * 10,
+    });
+  }
+
+  /** The one eligibility rule every balancer consults. */
+  get available(): boolean {
+    return this.downReasons === 0;
+  }
+
+  markDown(reason: DownReason): void {
+    if ((this.downReasons & reason) !== 0) return;
+    const was = this.downReasons === 0;
+    this.downReasons |= reason;
+    if (was) publishBackendState({ backend: this, available: false, reason: reasonNames[reason] ?? String(reason) });
+  }
+
+  markUp(reason: DownReason): void {
+    if ((this.downReasons & reason) === 0) return;
+    this.downReasons &= ~reason;
+    if (this.downReasons === 0) publishBackendState({ backend: this, available: true, reason: reasonNames[reason] ?? String(reason) });
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+

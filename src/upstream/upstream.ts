@@ -1,0 +1,56 @@
+import { balancers, type Balancer } from '../balancer/index.js';
+import { ConfigError } from '../errors.js';
+import type { RetryOptions } from '../proxy/retry.js';
+import { Backend, parseBackendUrl, type PoolOptions } from './backend.js';
+
+export interface BackendSpec {
+  readonly url: string;
+  readonly weight: number;
+}
+
+export interface UpstreamSpec {
+  readonly name: string;
+  readonly backends: readonly BackendSpec[];
+  readonly balancer: string;
+  readonly retry: RetryOptions;
+  readonly pool: PoolOptions;
+}
+
+/** A named set of backends with one balancer and one retry policy. */
+export class Upstream {
+  readonly name: string;
+  readonly backends: readonly Backend[];
+  readonly balancer: Balancer;
+  readonly retry: RetryOptions;
+
+  constructor(spec: UpstreamSpec) {
+    const factory = balancers[spec.balancer];
+    if (factory === undefined) {
+      throw new ConfigError(`unknown balancer "${spec.balancer}" (known: ${Object.keys(balancers).join(', ')})`);
+    }
+    const seen = new Set<string>();
+    const backends: Backend[] = [];
+    for (const backendSpec of spec.backends) {
+      const target = parseBackendUrl(backendSpec.url);
+      if (seen.has(target.url)) throw new ConfigError(`backend ${target.url} is listed twice in upstream "${spec.name}"`);
+      seen.add(target.url);
+      backends.push(new Backend(target, backendSpec.weight, spec.pool));
+    }
+    if (backends.length === 0) throw new ConfigError(`upstream "${spec.name}" has no backends`);
+    this.name = spec.name;
+    this.backends = backends;
+    this.balancer = factory(backends);
+    this.retry = spec.retry;
+  }
+
+  /** True when at least one backend is available. */
+  hasAvailable(): boolean {
+    const backends = this.backends;
+    for (let i = 0; i < backends.length; i++) if ((backends[i] as Backend).available) return true;
+    return false;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.backends.map((backend) => backend.close()));
+  }
+}
