@@ -103,7 +103,7 @@ export async function start(options: StartOptions): Promise<Switchyard> {
   const ctx: ProxyContext = {
     upstream,
     logger,
-    forwarding: { preserveHost: options.preserveHost ?? true, viaName },
+    forwarding: { preserveHost: options.preserveHost ?? true, viaName, via11: `1.1 ${viaName}` },
     responseVia: `1.1 ${viaName}`,
     proto: 'http',
     active: 0,

@@ -51,6 +51,11 @@ function kindOf(name: string): Kind {
 
 /** Tokens a Connection field lists beyond `close` and `keep-alive`, lower-cased; null when none. */
 function extraConnectionTokens(value: string, into: string[] | null): string[] | null {
+  // Fast path for the two values nearly every message carries.
+  if (value.length === 10 || value.length === 5) {
+    const lower = value.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return into;
+  }
   const parts = value.split(',');
   for (let i = 0; i < parts.length; i++) {
     const token = (parts[i] ?? '').trim().toLowerCase();
@@ -74,6 +79,8 @@ export interface ForwardingOptions {
   readonly preserveHost: boolean;
   /** Our Via pseudonym, e.g. `switchyard`. */
   readonly viaName: string;
+  /** `1.1 <viaName>`, the Via entry of almost every request, built once. */
+  readonly via11: string;
 }
 
 /**
@@ -118,10 +125,11 @@ export function requestHeadersForUpstream(
         break;
     }
   }
+  const ownVia = httpVersion === '1.1' ? options.via11 : `${httpVersion} ${options.viaName}`;
   out.push(
     'x-forwarded-for', forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`,
     'x-forwarded-proto', proto,
-    'via', `${via === undefined ? '' : `${via}, `}${httpVersion} ${options.viaName}`,
+    'via', via === undefined ? ownVia : `${via}, ${ownVia}`,
   );
   if (host !== undefined) out.push('x-forwarded-host', host);
   return listed === null ? out : removeNamed(out, listed);
