@@ -43,6 +43,12 @@ export interface StartOptions {
   readonly clientKeepAliveMs?: number;
   /** Time a client has to send its request headers. Default 30 s. */
   readonly clientHeadersTimeoutMs?: number;
+  /**
+   * Connections accepted per event-loop turn at most. Node 20's libuv accepts one per turn and
+   * listening socket, so bursts of new connections queue for seconds under load; this many
+   * descriptors on the socket lift that limit. Default 32; 1 turns it off.
+   */
+  readonly acceptBatch?: number;
   /** On close, in-flight requests get this long to finish. Default 10 s. */
   readonly gracePeriodMs?: number;
   /** Forward the client's Host header (default) or send the backend's host:port. */
@@ -116,6 +122,7 @@ export async function start(options: StartOptions): Promise<Switchyard> {
     keepAliveTimeoutMs: positive(options.clientKeepAliveMs, 60_000, 'clientKeepAliveMs'),
     headersTimeoutMs: positive(options.clientHeadersTimeoutMs, 30_000, 'clientHeadersTimeoutMs'),
     backlog: 4096,
+    acceptBatch: options.acceptBatch ?? 32,
   });
   const health = new ActiveHealthChecker(
     upstream.backends,

@@ -1,6 +1,8 @@
 import http from 'node:http';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { handleRequest, type ProxyContext } from '../proxy/handler.js';
+import { duplicateListeners } from './accept-fds.js';
 
 export interface ListenerOptions {
   /** Port to listen on; 0 picks a free one. */
@@ -13,6 +15,8 @@ export interface ListenerOptions {
   readonly headersTimeoutMs: number;
   /** Pending connections the kernel queues for us. */
   readonly backlog: number;
+  /** Connections accepted per event-loop turn at most (descriptors on the listening socket). */
+  readonly acceptBatch: number;
 }
 
 /** One HTTP listener feeding the proxy handler, with a graceful close. */
@@ -20,6 +24,7 @@ export class Listener {
   private readonly server: http.Server;
   private readonly ctx: ProxyContext;
   private readonly options: ListenerOptions;
+  private extraListeners: net.Server[] = [];
 
   constructor(ctx: ProxyContext, options: ListenerOptions) {
     this.ctx = ctx;
@@ -37,15 +42,22 @@ export class Listener {
     );
   }
 
-  listen(): Promise<AddressInfo> {
+  async listen(): Promise<AddressInfo> {
     const server = this.server;
-    return new Promise((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: this.options.port, host: this.options.host, backlog: this.options.backlog }, () => {
         server.off('error', reject);
-        resolve(server.address() as AddressInfo);
+        resolve();
       });
     });
+    this.extraListeners = await duplicateListeners(server, this.options.acceptBatch - 1, (socket) => server.emit('connection', socket));
+    return server.address() as AddressInfo;
+  }
+
+  /** Descriptors accepting on the listening socket (1 + duplicates). */
+  get acceptFds(): number {
+    return 1 + this.extraListeners.length;
   }
 
   /**
@@ -57,6 +69,7 @@ export class Listener {
     const server = this.server;
     ctx.closing = true;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const extra of this.extraListeners) extra.close();
     server.closeIdleConnections();
     if (ctx.active > 0) {
       await new Promise<void>((resolve) => {
