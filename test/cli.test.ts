@@ -335,12 +335,17 @@ describe('CLI: starting, serving and stopping', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     test(`${signal} during a slow request: stops accepting, the request completes with 200, exit 0`, async (t) => {
       const cleanup = cleanupFor(t);
+      // The backend answers when the test says so (at the latest after 5 s), so the request is
+      // surely in flight for the whole shutdown.
+      const backend: { answer?: () => void } = {};
       const slow = await startBackend('slow', (req, res) => {
         req.resume();
-        setTimeout(() => {
+        const timer = setTimeout(() => backend.answer?.(), 5000);
+        backend.answer = () => {
+          clearTimeout(timer);
           res.writeHead(200, { 'content-type': 'text/plain' });
           res.end('slow answer');
-        }, 300);
+        };
       });
       cleanup(() => slow.close());
       const cli = spawnCli(['--backends', slow.url, '--port', '0', '--host', '127.0.0.1'], cleanup);
@@ -348,11 +353,17 @@ describe('CLI: starting, serving and stopping', () => {
 
       const pending = request(`http://127.0.0.1:${port}/slow`);
       pending.catch(() => {}); // awaited below; avoid an unhandled rejection if the test fails first
-      await until(() => slow.seen.length === 1, 5000, 'the request to reach the backend');
+      await until(() => backend.answer !== undefined, 5000, 'the request to reach the backend');
       cli.child.kill(signal);
       await cli.waitForLog((e) => e['msg'] === `${signal} received: finishing in-flight requests`, `${signal} logged`);
-      assert.equal(await connectOutcome(port), 'ECONNREFUSED', 'no new connections once stopping');
+      // The log line comes just before the listener closes: allow a moment for the close itself.
+      let refused = false;
+      const deadline = performance.now() + 2000;
+      while (!refused && performance.now() < deadline) refused = (await connectOutcome(port)) === 'ECONNREFUSED';
+      assert.ok(refused, 'new connections are refused while the in-flight request is still running');
+      assert.equal(cli.child.exitCode, null, 'still running: waiting for the in-flight request');
 
+      backend.answer?.();
       const res = await pending;
       assert.equal(res.statusCode, 200);
       assert.equal(await res.body.text(), 'slow answer');
