@@ -1,0 +1,441 @@
+import assert from 'node:assert/strict';
+import type http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { request } from 'undici';
+import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from '../../src/proxy/headers.js';
+import { closeServer, startBackend, startLb, type TestBackend } from '../helpers/servers.js';
+
+type Lb = Awaited<ReturnType<typeof startLb>>;
+
+const forwarding: ForwardingOptions = { preserveHost: true, viaName: 'switchyard', via11: '1.1 switchyard' };
+
+/** Flat [name, value, …] list → lower-cased name → values in order; order across names is free. */
+function fields(flat: readonly (string | Buffer)[]): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = String(flat[i]).toLowerCase();
+    const value = String(flat[i + 1]);
+    const values = map.get(name);
+    if (values === undefined) map.set(name, [value]);
+    else values.push(value);
+  }
+  return map;
+}
+
+function buffers(flat: readonly string[]): Buffer[] {
+  return flat.map((s) => Buffer.from(s, 'latin1'));
+}
+
+/** The last comma-separated entry of a list field. */
+function lastEntry(value: string | string[] | undefined): string | undefined {
+  return (Array.isArray(value) ? value.join(', ') : value)?.split(',').at(-1)?.trim();
+}
+
+interface RawResponse {
+  readonly status: number;
+  readonly headers: Map<string, string[]>;
+  readonly body: Buffer;
+}
+
+/** Sends exact bytes to 127.0.0.1:port and reads until the server closes (send `Connection: close`). */
+function rawExchange(port: number, parts: readonly (string | Buffer)[], timeoutMs = 5000): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no close within ${timeoutMs} ms`)));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const all = Buffer.concat(chunks);
+      const headEnd = all.indexOf('\r\n\r\n');
+      if (headEnd === -1) return reject(new Error(`no response head in ${JSON.stringify(all.toString('latin1'))}`));
+      const lines = all.subarray(0, headEnd).toString('latin1').split('\r\n');
+      const status = Number((lines[0] ?? '').split(' ')[1]);
+      const flat: string[] = [];
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+        flat.push(line.slice(0, colon), line.slice(colon + 1).trim());
+      }
+      resolve({ status, headers: fields(flat), body: all.subarray(headEnd + 4) });
+      socket.destroy();
+    });
+    for (const part of parts) socket.write(part);
+  });
+}
+
+/**
+ * A backend written on node:net so its response head is exactly `responseHead` (plus a
+ * Content-Length for `body`); it answers every request on a connection, keeping it open.
+ */
+async function startRawBackend(responseHead: string, body: string): Promise<{ port: number; url: string; heads: string[]; close(): Promise<void> }> {
+  const heads: string[] = [];
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let pending = '';
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1');
+      let end: number;
+      while ((end = pending.indexOf('\r\n\r\n')) !== -1) {
+        heads.push(pending.slice(0, end));
+        pending = pending.slice(end + 4);
+        socket.write(`${responseHead}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { port, url: `http://127.0.0.1:${port}`, heads, close: () => closeServer(server) };
+}
+
+/** Collects a request body. */
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+describe('requestHeadersForUpstream', () => {
+  test('appends the client to X-Forwarded-For, sets X-Forwarded-Proto/Host and Via, keeps the rest', () => {
+    const out = fields(requestHeadersForUpstream(['Host', 'app.example', 'Accept', '*/*'], '10.0.0.9', 'http', '1.1', forwarding));
+    assert.deepEqual(
+      out,
+      new Map([
+        ['host', ['app.example']],
+        ['accept', ['*/*']],
+        ['x-forwarded-for', ['10.0.0.9']],
+        ['x-forwarded-proto', ['http']],
+        ['x-forwarded-host', ['app.example']],
+        ['via', ['1.1 switchyard']],
+      ]),
+    );
+  });
+
+  test('joins every X-Forwarded-For the client sent into one field and appends the client once', () => {
+    const out = fields(
+      requestHeadersForUpstream(['X-Forwarded-For', '1.2.3.4', 'host', 'h', 'x-forwarded-for', '5.6.7.8'], '10.0.0.9', 'http', '1.1', forwarding),
+    );
+    assert.deepEqual(out.get('x-forwarded-for'), ['1.2.3.4, 5.6.7.8, 10.0.0.9']);
+  });
+
+  test('replaces client-sent X-Forwarded-Proto and X-Forwarded-Host instead of trusting them', () => {
+    const out = fields(
+      requestHeadersForUpstream(['Host', 'real.example', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'evil.example'], '10.0.0.9', 'http', '1.1', forwarding),
+    );
+    assert.deepEqual(out.get('x-forwarded-proto'), ['http']);
+    assert.deepEqual(out.get('x-forwarded-host'), ['real.example']);
+  });
+
+  test('appends our Via entry to the client\'s, with the protocol version the client used', () => {
+    const out11 = fields(requestHeadersForUpstream(['Host', 'h', 'Via', '1.0 fred', 'via', '1.1 p.example (Apache/1.1)'], '10.0.0.9', 'http', '1.1', forwarding));
+    assert.deepEqual(out11.get('via'), ['1.0 fred, 1.1 p.example (Apache/1.1), 1.1 switchyard']);
+    const out10 = fields(requestHeadersForUpstream(['Host', 'h'], '10.0.0.9', 'http', '1.0', forwarding));
+    assert.deepEqual(out10.get('via'), ['1.0 switchyard']);
+  });
+
+  test('drops every hop-by-hop field (RFC 9110 section 7.6.1), whatever its case', () => {
+    const raw = [
+      'Host', 'h',
+      'CONNECTION', 'keep-alive',
+      'Keep-Alive', 'timeout=5',
+      'Proxy-Connection', 'keep-alive',
+      'TE', 'trailers',
+      'Trailer', 'X-Sum',
+      'Transfer-Encoding', 'chunked',
+      'Upgrade', 'h2c',
+      'Proxy-Authorization', 'Basic Zm9vOmJhcg==',
+      'Expect', '100-continue',
+      'X-Kept', 'yes',
+    ];
+    const out = fields(requestHeadersForUpstream(raw, '10.0.0.9', 'http', '1.1', forwarding));
+    assert.deepEqual([...out.keys()].sort(), ['host', 'via', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-kept']);
+  });
+
+  test('drops the fields named in Connection, across several Connection fields and any case', () => {
+    const raw = [
+      'Host', 'h',
+      'Connection', 'close, X-Secret',
+      'x-secret', 's',
+      'connection', ' keep-alive ,x-OTHER ',
+      'X-Other', 'o',
+      'X-Kept', 'yes',
+    ];
+    const out = fields(requestHeadersForUpstream(raw, '10.0.0.9', 'http', '1.1', forwarding));
+    assert.equal(out.has('x-secret'), false);
+    assert.equal(out.has('x-other'), false);
+    assert.equal(out.has('connection'), false);
+    assert.deepEqual(out.get('x-kept'), ['yes']);
+  });
+
+  test('with preserveHost false sends no Host (the pool adds the backend\'s) but still X-Forwarded-Host', () => {
+    const out = fields(requestHeadersForUpstream(['Host', 'app.example'], '10.0.0.9', 'http', '1.1', { ...forwarding, preserveHost: false }));
+    assert.equal(out.has('host'), false);
+    assert.deepEqual(out.get('x-forwarded-host'), ['app.example']);
+  });
+
+  // A client must not be able to strip what the proxy adds by naming it in Connection: the
+  // fields it lists are removed from the message *received* (RFC 9110 section 7.6.1), and the
+  // proxy's own entries are added after. Same flaw as Traefik's CVE-2024-45410.
+  test('a client naming X-Forwarded-* or Via in Connection cannot remove the entries we add', () => {
+    const raw = ['Host', 'app.example', 'Connection', 'X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, Via', 'X-Forwarded-For', '6.6.6.6'];
+    const out = fields(requestHeadersForUpstream(raw, '10.0.0.9', 'http', '1.1', forwarding));
+    assert.equal(lastEntry(out.get('x-forwarded-for')?.[0]), '10.0.0.9', 'our X-Forwarded-For entry');
+    assert.deepEqual(out.get('x-forwarded-proto'), ['http']);
+    assert.deepEqual(out.get('x-forwarded-host'), ['app.example']);
+    assert.equal(lastEntry(out.get('via')?.[0]), '1.1 switchyard', 'our Via entry');
+  });
+});
+
+describe('responseHeadersForClient', () => {
+  test('drops hop-by-hop fields and those named in Connection, appends our Via, keeps repeated fields', () => {
+    const raw = buffers([
+      'Content-Type', 'text/plain',
+      'Connection', 'X-Internal',
+      'X-Internal', '1',
+      'Keep-Alive', 'timeout=5',
+      'Proxy-Authenticate', 'Basic realm="inner"',
+      'Proxy-Connection', 'keep-alive',
+      'Transfer-Encoding', 'chunked',
+      'Trailer', 'X-Sum',
+      'TE', 'trailers',
+      'Upgrade', 'h2c',
+      'Set-Cookie', 'a=1',
+      'Set-Cookie', 'b=2',
+      'Via', '1.0 inner',
+    ]);
+    const out = fields(responseHeadersForClient(raw, '1.1 switchyard'));
+    assert.deepEqual(
+      out,
+      new Map([
+        ['content-type', ['text/plain']],
+        ['set-cookie', ['a=1', 'b=2']],
+        ['via', ['1.0 inner, 1.1 switchyard']],
+      ]),
+    );
+  });
+
+  test('adds Via when the backend sent none', () => {
+    assert.deepEqual(fields(responseHeadersForClient(buffers(['Content-Length', '0']), '1.1 switchyard')).get('via'), ['1.1 switchyard']);
+  });
+
+  // RFC 9110 section 7.6.3: a proxy MUST send Via in responses it forwards; a backend naming
+  // Via in Connection removes its own Via, not the entry we add after.
+  test('a backend naming Via in Connection cannot remove our Via entry', () => {
+    const out = fields(responseHeadersForClient(buffers(['Connection', 'Via', 'Via', '1.0 inner', 'Content-Length', '0']), '1.1 switchyard'));
+    assert.equal(lastEntry(out.get('via')?.[0]), '1.1 switchyard', 'our Via entry');
+  });
+});
+
+describe('forwarding headers end to end', () => {
+  let recorder: TestBackend;
+  let lb: Lb;
+  let lbNoHost: Lb;
+  const bodies: Buffer[] = [];
+
+  before(async () => {
+    recorder = await startBackend('rec', (req, res) => {
+      void readBody(req).then((body) => {
+        bodies.push(body);
+        res.writeHead(200, { 'content-type': 'text/plain', via: '1.0 inner' });
+        res.end('ok');
+      });
+    });
+    lb = await startLb({ backends: [recorder.url] });
+    lbNoHost = await startLb({ backends: [recorder.url], preserveHost: false });
+  });
+
+  after(async () => {
+    await lb.close();
+    await lbNoHost.close();
+    await recorder.close();
+  });
+
+  function lastSeen(): TestBackend['seen'][number] {
+    const seen = recorder.seen.at(-1);
+    assert.ok(seen !== undefined, 'the backend saw a request');
+    return seen;
+  }
+
+  test('X-Forwarded-For gains the client, X-Forwarded-Proto is http, X-Forwarded-Host is the Host, Via is added both ways', async () => {
+    const res = await request(`${lb.url}/fwd`, { headers: { host: 'app.example:8080', via: '1.0 client-proxy', 'x-forwarded-proto': 'https' } });
+    assert.equal(res.statusCode, 200);
+    assert.equal(await res.body.text(), 'ok');
+    assert.equal(res.headers['via'], '1.0 inner, 1.1 switchyard');
+    const { headers } = lastSeen();
+    assert.equal(headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(headers['x-forwarded-proto'], 'http');
+    assert.equal(headers['x-forwarded-host'], 'app.example:8080');
+    assert.equal(headers['via'], '1.0 client-proxy, 1.1 switchyard');
+    assert.equal(headers['host'], 'app.example:8080', 'the client\'s Host is kept by default');
+  });
+
+  test('a client-sent X-Forwarded-For is kept and the client appended once', async () => {
+    const res = await request(`${lb.url}/`, { headers: { 'x-forwarded-for': '1.2.3.4' } });
+    await res.body.dump();
+    assert.equal(lastSeen().headers['x-forwarded-for'], '1.2.3.4, 127.0.0.1');
+    const raw = lastSeen().rawHeaders.filter((_, i, a) => i % 2 === 0 && a[i]?.toLowerCase() === 'x-forwarded-for');
+    assert.equal(raw.length, 1, 'one X-Forwarded-For field');
+  });
+
+  test('with preserveHost false the backend sees its own host:port as Host', async () => {
+    const res = await request(`${lbNoHost.url}/`, { headers: { host: 'app.example' } });
+    await res.body.dump();
+    const { headers } = lastSeen();
+    assert.equal(headers['host'], `127.0.0.1:${recorder.port}`);
+    assert.equal(headers['x-forwarded-host'], 'app.example');
+  });
+
+  test('hop-by-hop request fields never reach the backend; a chunked body arrives whole', async () => {
+    const port = lb.address.port;
+    const response = await rawExchange(port, [
+      'POST /upload HTTP/1.1\r\n' +
+        'Host: app.example\r\n' +
+        'Connection: close, X-Secret\r\n' +
+        'X-Secret: hunter2\r\n' +
+        'Keep-Alive: timeout=5\r\n' +
+        'Proxy-Connection: keep-alive\r\n' +
+        'TE: trailers\r\n' +
+        'Trailer: X-Sum\r\n' +
+        'Upgrade: h2c\r\n' +
+        'Proxy-Authorization: Basic Zm9vOmJhcg==\r\n' +
+        'X-Kept: yes\r\n' +
+        'Transfer-Encoding: chunked\r\n' +
+        '\r\n',
+      '5\r\nhello\r\n',
+      '6\r\n world\r\n',
+      '0\r\nX-Sum: 1\r\n\r\n',
+    ]);
+    assert.equal(response.status, 200);
+    assert.equal(bodies.at(-1)?.toString(), 'hello world');
+    const { headers, rawHeaders } = lastSeen();
+    for (const name of ['x-secret', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization']) {
+      assert.equal(headers[name], undefined, `${name} must not be forwarded`);
+    }
+    assert.equal(headers['x-kept'], 'yes');
+    // The pool frames the body itself: at most its own `chunked`, never a second coding.
+    const te = rawHeaders.filter((_, i, a) => i % 2 === 1 && a[i - 1]?.toLowerCase() === 'transfer-encoding');
+    assert.ok(te.length <= 1 && (te[0] === undefined || te[0] === 'chunked'), `transfer-encoding: ${JSON.stringify(te)}`);
+    // Connection, if any, is the pool's own keep-alive, not the client's list.
+    assert.ok(headers['connection'] === undefined || headers['connection'] === 'keep-alive', `connection: ${headers['connection']}`);
+  });
+
+  test('a client naming X-Forwarded-For in Connection still gets our entry forwarded', async () => {
+    const response = await rawExchange(lb.address.port, [
+      'GET / HTTP/1.1\r\nHost: app.example\r\nConnection: close, X-Forwarded-For, Via\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n',
+    ]);
+    assert.equal(response.status, 200);
+    const { headers } = lastSeen();
+    assert.equal(lastEntry(headers['x-forwarded-for']), '127.0.0.1', 'our X-Forwarded-For entry reaches the backend');
+    assert.equal(lastEntry(headers['via']), '1.1 switchyard', 'our Via entry reaches the backend');
+  });
+});
+
+describe('hop-by-hop response fields end to end', () => {
+  test('the client never sees the backend\'s hop-by-hop fields or those it names in Connection', async (t) => {
+    const backend = await startRawBackend(
+      'HTTP/1.1 200 OK\r\n' +
+        'Connection: X-Internal\r\n' +
+        'X-Internal: 1\r\n' +
+        'Keep-Alive: timeout=5\r\n' +
+        'Proxy-Authenticate: Basic realm="inner"\r\n' +
+        'Proxy-Connection: keep-alive\r\n' +
+        'Upgrade: h2c\r\n' +
+        'Trailer: X-Sum\r\n' +
+        'TE: trailers\r\n' +
+        'Via: 1.0 inner\r\n' +
+        'X-Kept: yes',
+      'ok',
+    );
+    t.after(() => backend.close());
+    const lb = await startLb({ backends: [backend.url] });
+    t.after(() => lb.close());
+
+    const response = await rawExchange(lb.address.port, ['GET / HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n']);
+    assert.equal(response.status, 200);
+    assert.equal(response.body.toString(), 'ok');
+    const h = response.headers;
+    for (const name of ['x-internal', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'upgrade', 'trailer', 'te']) {
+      assert.equal(h.get(name), undefined, `${name} must not reach the client`);
+    }
+    // Our own listener's Connection for this exchange, nothing of the backend's.
+    assert.deepEqual(h.get('connection'), ['close']);
+    assert.deepEqual(h.get('x-kept'), ['yes']);
+    assert.deepEqual(h.get('via'), ['1.0 inner, 1.1 switchyard']);
+  });
+
+  test('on a kept-alive client connection only our own Keep-Alive is sent, never the backend\'s', async (t) => {
+    const backend = await startRawBackend('HTTP/1.1 200 OK\r\nConnection: X-Internal\r\nX-Internal: 1\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: Basic', 'ok');
+    t.after(() => backend.close());
+    const lb = await startLb({ backends: [backend.url], clientKeepAliveMs: 7000 });
+    t.after(() => lb.close());
+
+    // Two requests on one connection: the first response is a keep-alive one.
+    const response = await rawExchange(lb.address.port, [
+      'GET /1 HTTP/1.1\r\nHost: app.example\r\n\r\n',
+      'GET /2 HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n',
+    ]);
+    assert.equal(response.status, 200);
+    assert.deepEqual(response.headers.get('keep-alive'), ['timeout=7'], 'our listener\'s keep-alive');
+    assert.deepEqual(response.headers.get('connection'), ['keep-alive']);
+    const everything = response.body.toString('latin1');
+    assert.doesNotMatch(everything, /x-internal|proxy-authenticate|timeout=5/i, 'nothing of the backend\'s hop-by-hop fields in the second response');
+    assert.equal(backend.heads.length, 2);
+  });
+
+  test('a chunked backend response with a Trailer field reaches the client whole, re-framed', async (t) => {
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => closeServer(server));
+    const lb = await startLb({ backends: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`] });
+    t.after(() => lb.close());
+
+    const res = await request(`${lb.url}/`);
+    assert.equal(res.statusCode, 200);
+    assert.equal(await res.body.text(), 'abcde');
+    assert.equal(res.headers['trailer'], undefined);
+  });
+});
+
+describe('X-Forwarded-For across attempts', () => {
+  /**
+   * A listener that passes the load balancer's start-up health check, then is closed so every
+   * attempt on it is refused while the load balancer still believes it is up.
+   */
+  async function dyingPort(): Promise<{ url: string; kill(): Promise<void> }> {
+    const server = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return { url: `http://127.0.0.1:${port}`, kill: () => closeServer(server) };
+  }
+
+  for (const clientXff of [undefined, '1.2.3.4']) {
+    test(`is appended once when the request moved backends after retries (client XFF: ${clientXff ?? 'none'})`, async (t) => {
+      const dead = await dyingPort();
+      t.after(() => dead.kill());
+      const live = await startBackend('live');
+      t.after(() => live.close());
+      const lb = await startLb({ backends: [dead.url, live.url], retry: { retryDelayMs: 1 } });
+      t.after(() => lb.close());
+      await dead.kill();
+
+      const headers: Record<string, string> = clientXff === undefined ? {} : { 'x-forwarded-for': clientXff };
+      const res = await request(`${lb.url}/`, { headers });
+      assert.equal(res.statusCode, 200);
+      assert.equal(await res.body.text(), 'live');
+      const deadBackend = lb.upstream.backends[0];
+      assert.equal(deadBackend?.failuresTotal, 4, 'one attempt and 3 retries on the dead backend');
+      assert.equal(deadBackend?.available, false);
+      assert.equal(live.seen.length, 1);
+      assert.equal(live.seen[0]?.headers['x-forwarded-for'], clientXff === undefined ? '127.0.0.1' : `${clientXff}, 127.0.0.1`);
+    });
+  }
+});
