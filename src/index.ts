@@ -80,6 +80,10 @@ function positive(value: number | undefined, fallback: number, what: string): nu
   return value;
 }
 
+function wholeNumber(value: number, min: number, what: string): void {
+  if (!Number.isInteger(value) || value < min) throw new ConfigError(`${what} must be a whole number of at least ${min}`);
+}
+
 /** Starts a load balancer. Resolves once it listens and the first health check round is done. */
 export async function start(options: StartOptions): Promise<Switchyard> {
   const logger = isLogger(options.log) ? options.log : createLogger(options.log);
@@ -90,19 +94,34 @@ export async function start(options: StartOptions): Promise<Switchyard> {
     throw new ConfigError(`unknown balancer "${balancer}" (known: ${Object.keys(balancers).join(', ')})`);
   }
   const retry: RetryOptions = { ...defaultRetryOptions, ...options.retry };
+  wholeNumber(retry.retriesPerBackend, 0, 'retry.retriesPerBackend');
+  wholeNumber(retry.maxBackends, 1, 'retry.maxBackends');
+  wholeNumber(retry.retryDelayMs, 0, 'retry.retryDelayMs');
+  wholeNumber(retry.replayBufferBytes, 0, 'retry.replayBufferBytes');
+  // Every option is checked before anything is opened, so a bad one leaves nothing behind.
   const upstreamTimeoutMs = positive(options.upstreamTimeoutMs, 60_000, 'upstreamTimeoutMs');
-  const upstream = new Upstream({
-    name: 'default',
-    backends: options.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),
-    balancer,
-    retry,
-    pool: {
-      connectTimeoutMs: positive(options.connectTimeoutMs, 5000, 'connectTimeoutMs'),
-      headersTimeoutMs: upstreamTimeoutMs,
-      bodyTimeoutMs: upstreamTimeoutMs,
-      keepAliveTimeoutMs: positive(options.upstreamKeepAliveMs, 4000, 'upstreamKeepAliveMs'),
-    },
-  });
+  const pool = {
+    connectTimeoutMs: positive(options.connectTimeoutMs, 5000, 'connectTimeoutMs'),
+    headersTimeoutMs: upstreamTimeoutMs,
+    bodyTimeoutMs: upstreamTimeoutMs,
+    keepAliveTimeoutMs: positive(options.upstreamKeepAliveMs, 4000, 'upstreamKeepAliveMs'),
+  };
+  const listenerOptions = {
+    port,
+    host: options.host,
+    keepAliveTimeoutMs: positive(options.clientKeepAliveMs, 60_000, 'clientKeepAliveMs'),
+    headersTimeoutMs: positive(options.clientHeadersTimeoutMs, 30_000, 'clientHeadersTimeoutMs'),
+    backlog: 4096,
+    acceptBatch: Math.floor(positive(options.acceptBatch, 32, 'acceptBatch')),
+  };
+  const healthOptions = {
+    intervalMs: positive(options.healthIntervalMs, 20_000, 'healthIntervalMs'),
+    timeoutMs: positive(options.healthTimeoutMs, 2000, 'healthTimeoutMs'),
+  };
+  const gracePeriodMs = positive(options.gracePeriodMs, 10_000, 'gracePeriodMs');
+  const backendSpecs = options.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b));
+
+  const upstream = new Upstream({ name: 'default', backends: backendSpecs, balancer, retry, pool });
   for (const backend of upstream.backends) logger.info({ backend: backend.url }, `Configured server: ${backend.url}`);
 
   const viaName = 'switchyard';
@@ -116,22 +135,8 @@ export async function start(options: StartOptions): Promise<Switchyard> {
     closing: false,
     onIdle: null,
   };
-  const listener = new Listener(ctx, {
-    port,
-    host: options.host,
-    keepAliveTimeoutMs: positive(options.clientKeepAliveMs, 60_000, 'clientKeepAliveMs'),
-    headersTimeoutMs: positive(options.clientHeadersTimeoutMs, 30_000, 'clientHeadersTimeoutMs'),
-    backlog: 4096,
-    acceptBatch: options.acceptBatch ?? 32,
-  });
-  const health = new ActiveHealthChecker(
-    upstream.backends,
-    {
-      intervalMs: positive(options.healthIntervalMs, 20_000, 'healthIntervalMs'),
-      timeoutMs: positive(options.healthTimeoutMs, 2000, 'healthTimeoutMs'),
-    },
-    logger,
-  );
+  const listener = new Listener(ctx, listenerOptions);
+  const health = new ActiveHealthChecker(upstream.backends, healthOptions, logger);
 
   let address: AddressInfo;
   try {
@@ -148,7 +153,6 @@ export async function start(options: StartOptions): Promise<Switchyard> {
   logger.info({ address: address.address, port: address.port }, `Load Balancer started at ${shownHost}:${address.port}`);
   await health.start();
 
-  const gracePeriodMs = positive(options.gracePeriodMs, 10_000, 'gracePeriodMs');
   const urlHost = address.family === 'IPv6' ? (address.address === '::' ? '127.0.0.1' : `[${address.address}]`) : address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
   let closing: Promise<void> | null = null;
   return {

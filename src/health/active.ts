@@ -51,9 +51,14 @@ export class ActiveHealthChecker {
     return this.round();
   }
 
-  /** One check of every backend, in parallel. */
+  /** One check of every backend, in parallel; the next scheduled round counts from its end. */
   round(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.running !== null) return this.running;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     this.running = Promise.all(this.backends.map((backend) => this.check(backend))).then(() => {
       this.running = null;
       if (!this.stopped) {

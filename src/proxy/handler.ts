@@ -92,7 +92,8 @@ function classify(err: Error, connected: boolean): FailureKind | 'invalid' {
   if (code === 'UND_ERR_INVALID_ARG') return 'invalid';
   // undici calls onConnect only once a connected socket starts writing the request.
   if (!connected || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED') return 'connect';
-  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'protocol';
+  // undici 7's parser errors carry no code, only their class name.
+  if (err.name === 'HTTPParserError' || code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'protocol';
   return 'reset';
 }
 

@@ -95,7 +95,7 @@ export function requestHeadersForUpstream(
   httpVersion: string,
   options: ForwardingOptions,
 ): string[] {
-  const out: string[] = [];
+  let out: string[] = [];
   let forwardedFor: string | undefined;
   let via: string | undefined;
   let host: string | undefined;
@@ -125,6 +125,12 @@ export function requestHeadersForUpstream(
         break;
     }
   }
+  if (listed !== null) {
+    // Fields the client named in Connection are hop-by-hop too, X-Forwarded-For and Via included.
+    out = removeNamed(out, listed);
+    if (listed.includes('x-forwarded-for')) forwardedFor = undefined;
+    if (listed.includes('via')) via = undefined;
+  }
   const ownVia = httpVersion === '1.1' ? options.via11 : `${httpVersion} ${options.viaName}`;
   out.push(
     'x-forwarded-for', forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`,
@@ -132,7 +138,7 @@ export function requestHeadersForUpstream(
     'via', via === undefined ? ownVia : `${via}, ${ownVia}`,
   );
   if (host !== undefined) out.push('x-forwarded-host', host);
-  return listed === null ? out : removeNamed(out, listed);
+  return out;
 }
 
 const headerNameToString = undiciUtil.headerNameToString as (name: Buffer | string) => string;
@@ -142,7 +148,7 @@ const headerNameToString = undiciUtil.headerNameToString as (name: Buffer | stri
  * handed to `res.writeHead`, dropping hop-by-hop fields and appending our Via entry.
  */
 export function responseHeadersForClient(raw: readonly Buffer[], viaEntry: string): string[] {
-  const out: string[] = [];
+  let out: string[] = [];
   let via: string | undefined;
   let listed: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
@@ -161,6 +167,10 @@ export function responseHeadersForClient(raw: readonly Buffer[], viaEntry: strin
         out.push(name, value);
     }
   }
+  if (listed !== null) {
+    out = removeNamed(out, listed);
+    if (listed.includes('via')) via = undefined;
+  }
   out.push('via', via === undefined ? viaEntry : `${via}, ${viaEntry}`);
-  return listed === null ? out : removeNamed(out, listed);
+  return out;
 }

@@ -28,15 +28,17 @@ export class Upstream {
     if (factory === undefined) {
       throw new ConfigError(`unknown balancer "${spec.balancer}" (known: ${Object.keys(balancers).join(', ')})`);
     }
+    // Every URL is checked before any pool is made, so a bad one leaves nothing open.
     const seen = new Set<string>();
-    const backends: Backend[] = [];
-    for (const backendSpec of spec.backends) {
+    const targets = spec.backends.map((backendSpec) => {
       const target = parseBackendUrl(backendSpec.url);
       if (seen.has(target.url)) throw new ConfigError(`backend ${target.url} is listed twice in upstream "${spec.name}"`);
+      if (!(backendSpec.weight > 0)) throw new ConfigError(`backend ${target.url}: weight must be a positive number`);
       seen.add(target.url);
-      backends.push(new Backend(target, backendSpec.weight, spec.pool));
-    }
-    if (backends.length === 0) throw new ConfigError(`upstream "${spec.name}" has no backends`);
+      return target;
+    });
+    if (targets.length === 0) throw new ConfigError(`upstream "${spec.name}" has no backends`);
+    const backends = targets.map((target, i) => new Backend(target, (spec.backends[i] as BackendSpec).weight, spec.pool));
     this.name = spec.name;
     this.backends = backends;
     this.balancer = factory(backends);
