@@ -18,6 +18,7 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   'connect-timeout': 'value',
   timeout: 'value',
   grace: 'value',
+  'accept-batch': 'value',
   'no-preserve-host': 'switch',
   'log-level': 'value',
   'log-format': 'value',
@@ -109,6 +110,8 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   set('connectTimeoutMs', duration('connect-timeout'));
   set('upstreamTimeoutMs', duration('timeout'));
   set('gracePeriodMs', duration('grace'));
+  const acceptBatch = flag('accept-batch');
+  if (acceptBatch !== undefined) options['acceptBatch'] = integer(acceptBatch, '--accept-batch', 1, 1024);
   return options as unknown as StartOptions;
 }
 

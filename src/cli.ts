@@ -21,6 +21,7 @@ Options:
   --connect-timeout DUR   time to connect to a backend (default 5s)
   --timeout DUR           time a backend may take to answer, or pause mid-body (default 60s)
   --grace DUR             on SIGTERM/SIGINT, time in-flight requests get to finish (default 10s)
+  --accept-batch N        connections accepted per event-loop turn at most (default 128)
   --no-preserve-host      send the backend's host:port as Host instead of the client's
   --log-level LEVEL       debug, info, warn, error or silent (default info)
   --log-format FORMAT     json or pretty (default: pretty on a terminal, json otherwise)

@@ -46,7 +46,7 @@ export interface StartOptions {
   /**
    * Connections accepted per event-loop turn at most. Node 20's libuv accepts one per turn and
    * listening socket, so bursts of new connections queue for seconds under load; this many
-   * descriptors on the socket lift that limit. Default 32; 1 turns it off.
+   * descriptors on the socket lift that limit. Default 128; 1 turns it off.
    */
   readonly acceptBatch?: number;
   /** On close, in-flight requests get this long to finish. Default 10 s. */
@@ -112,7 +112,7 @@ export async function start(options: StartOptions): Promise<Switchyard> {
     keepAliveTimeoutMs: positive(options.clientKeepAliveMs, 60_000, 'clientKeepAliveMs'),
     headersTimeoutMs: positive(options.clientHeadersTimeoutMs, 30_000, 'clientHeadersTimeoutMs'),
     backlog: 4096,
-    acceptBatch: Math.floor(positive(options.acceptBatch, 32, 'acceptBatch')),
+    acceptBatch: Math.floor(positive(options.acceptBatch, 128, 'acceptBatch')),
   };
   const healthOptions = {
     intervalMs: positive(options.healthIntervalMs, 20_000, 'healthIntervalMs'),
