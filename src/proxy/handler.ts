@@ -7,7 +7,7 @@ import { DownReason, type Backend } from '../upstream/backend.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from './headers.js';
 import { RequestBody } from './request-body.js';
-import { isRetryable, type FailureKind } from './retry.js';
+import { isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
 /** What the handler needs from the listener it serves. */
 export interface ProxyContext {
@@ -150,7 +150,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     const ctx = this.ctx;
     const req = this.req;
     this.headers = requestHeadersForUpstream(req.rawHeaders, this.clientIp, ctx.proto, req.httpVersion, ctx.forwarding);
-    if (hasBody(req)) this.body = new RequestBody(req, ctx.upstream.retry.replayBufferBytes);
+    // Only an idempotent request can be replayed once its body has left, so only then keep it.
+    if (hasBody(req)) this.body = new RequestBody(req, isIdempotent(this.method) ? ctx.upstream.retry.replayBufferBytes : 0);
     this.pickAndDispatch();
   }
 
@@ -212,6 +213,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.clientGone) return false;
     this.responseStarted = true;
     this.resumeUpstream = resume;
+    // No retry once a response has begun: the replay buffer can go.
+    if (this.body !== null) this.body.release();
     const res = this.res;
     if (this.ctx.closing) res.shouldKeepAlive = false;
     try {

@@ -37,6 +37,11 @@ export class RequestBody implements AsyncIterable<Buffer> {
     return this.kept !== null;
   }
 
+  /** Drops the replay buffer; the body streams on but can no longer be replayed. */
+  release(): void {
+    this.kept = null;
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {
     this.abandonAttempt();
     const attempt = new Attempt(this);
