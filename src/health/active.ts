@@ -9,10 +9,10 @@ export interface ActiveHealthOptions {
   readonly timeoutMs: number;
 }
 
-/** Resolves when a TCP connection to the backend opens within `timeoutMs`, rejects otherwise. */
-export function tcpProbe(backend: Backend, timeoutMs: number): Promise<void> {
+/** Resolves when a TCP connection to the backend opens within `timeoutMs`, rejects otherwise or when aborted. */
+export function tcpProbe(backend: Backend, timeoutMs: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: backend.hostname, port: backend.port });
+    const socket = net.connect({ host: backend.hostname, port: backend.port, signal });
     const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
     socket.once('connect', () => {
@@ -39,6 +39,7 @@ export class ActiveHealthChecker {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
+  private readonly abort = new AbortController();
 
   constructor(backends: readonly Backend[], options: ActiveHealthOptions, logger: Logger) {
     this.backends = backends;
@@ -71,7 +72,7 @@ export class ActiveHealthChecker {
 
   private async check(backend: Backend): Promise<void> {
     try {
-      await tcpProbe(backend, this.options.timeoutMs);
+      await tcpProbe(backend, this.options.timeoutMs, this.abort.signal);
       if (this.stopped) return;
       backend.markUp(DownReason.healthCheck);
       backend.markUp(DownReason.failedAttempts);
@@ -83,9 +84,10 @@ export class ActiveHealthChecker {
     }
   }
 
-  /** Stops scheduling; a probe still in flight finishes on its own and is ignored. */
+  /** Stops scheduling and aborts probes in flight. */
   stop(): void {
     this.stopped = true;
+    this.abort.abort();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
   }

@@ -216,9 +216,9 @@ describe('active TCP health checks', () => {
     const down = new Backend(parseBackendUrl(`http://127.0.0.1:${await deadPort()}`), 1, pool);
     cleanup(() => down.close());
 
-    await tcpProbe(up, 1000);
+    await tcpProbe(up, 1000, new AbortController().signal);
     await until(() => counting.acceptedAt.length === 1, 2000, 'the probe connection');
-    await assert.rejects(tcpProbe(down, 1000), { code: 'ECONNREFUSED' });
+    await assert.rejects(tcpProbe(down, 1000, new AbortController().signal), { code: 'ECONNREFUSED' });
   });
 
   test('a backend URL without a port is probed on the scheme default port (80)', async (t) => {
