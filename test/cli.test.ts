@@ -12,6 +12,7 @@ import { request } from 'undici';
 import { cleanupFor } from './helpers/cleanup.js';
 import { startResetAfterReadBackend } from './helpers/faults.js';
 import { closeServer, startBackend, until } from './helpers/servers.js';
+import { connectOutcome } from './helpers/raw.js';
 
 // The compiled CLI next to the compiled tests: .test-build/test/cli.test.js -> .test-build/src/cli.js
 const cliPath = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -131,16 +132,6 @@ async function exitOf(cli: RunningCli, timeoutMs: number): Promise<{ code: numbe
   }
 }
 
-function connectOutcome(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-  });
-}
 
 describe('CLI: user mistakes get one line on stderr and exit 2', () => {
   const url = 'http://127.0.0.1:9';

@@ -10,19 +10,10 @@ import { defaultRetryOptions } from '../src/proxy/retry.js';
 import { cleanupFor } from './helpers/cleanup.js';
 import { startCountingServer } from './helpers/faults.js';
 import { closeServer, deadPort, startBackend, until } from './helpers/servers.js';
+import { connectOutcome } from './helpers/raw.js';
 
 const quiet = { level: 'silent' } as const;
 
-function connectOutcome(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-  });
-}
 
 /** Whether this process can listen on `port` on every interface right now. */
 async function portIsFree(port: number): Promise<boolean> {

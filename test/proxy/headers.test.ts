@@ -5,25 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from '../../src/proxy/headers.js';
+import { fields, rawExchange } from '../helpers/raw.js';
 import { closeServer, startBackend, startLb, type TestBackend } from '../helpers/servers.js';
 
 type Lb = Awaited<ReturnType<typeof startLb>>;
 
 const forwarding: ForwardingOptions = { preserveHost: true, viaName: 'switchyard', via11: '1.1 switchyard' };
 
-/** Flat [name, value, …] list → lower-cased name → values in order; order across names is free. */
-function fields(flat: readonly (string | Buffer)[]): Map<string, string[]> {
-  const map = new Map<string, string[]>();
-  for (let i = 0; i < flat.length; i += 2) {
-    const name = String(flat[i]).toLowerCase();
-    const value = String(flat[i + 1]);
-    const values = map.get(name);
-    if (values === undefined) map.set(name, [value]);
-    else values.push(value);
-  }
-  return map;
-}
-
+/** Strings as the Buffers undici hands to a dispatch handler. */
 function buffers(flat: readonly string[]): Buffer[] {
   return flat.map((s) => Buffer.from(s, 'latin1'));
 }
@@ -31,38 +20,6 @@ function buffers(flat: readonly string[]): Buffer[] {
 /** The last comma-separated entry of a list field. */
 function lastEntry(value: string | string[] | undefined): string | undefined {
   return (Array.isArray(value) ? value.join(', ') : value)?.split(',').at(-1)?.trim();
-}
-
-interface RawResponse {
-  readonly status: number;
-  readonly headers: Map<string, string[]>;
-  readonly body: Buffer;
-}
-
-/** Sends exact bytes to 127.0.0.1:port and reads until the server closes (send `Connection: close`). */
-function rawExchange(port: number, parts: readonly (string | Buffer)[], timeoutMs = 5000): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no close within ${timeoutMs} ms`)));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const all = Buffer.concat(chunks);
-      const headEnd = all.indexOf('\r\n\r\n');
-      if (headEnd === -1) return reject(new Error(`no response head in ${JSON.stringify(all.toString('latin1'))}`));
-      const lines = all.subarray(0, headEnd).toString('latin1').split('\r\n');
-      const status = Number((lines[0] ?? '').split(' ')[1]);
-      const flat: string[] = [];
-      for (const line of lines.slice(1)) {
-        const colon = line.indexOf(':');
-        flat.push(line.slice(0, colon), line.slice(colon + 1).trim());
-      }
-      resolve({ status, headers: fields(flat), body: all.subarray(headEnd + 4) });
-      socket.destroy();
-    });
-    for (const part of parts) socket.write(part);
-  });
 }
 
 /**
