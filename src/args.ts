@@ -1,12 +1,22 @@
 import { ConfigError } from './errors.js';
 import type { StartOptions } from './index.js';
 import type { LogFormat, LogLevel } from './log.js';
+import { parseHashKey } from './proxy/request-keys.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
 
 /** Command-line flags: what each one takes, and how they become start() options. */
 type FlagKind = 'value' | 'switch';
 const flagKinds: Readonly<Record<string, FlagKind>> = {
   backends: 'value',
+  balancer: 'value',
+  'hash-key': 'value',
+  sticky: 'switch',
+  'sticky-cookie': 'value',
+  'sticky-secret': 'value',
+  'sticky-ttl': 'value',
+  'slow-start': 'value',
+  'max-in-flight': 'value',
+  'ewma-decay': 'value',
   port: 'value',
   host: 'value',
   'health-interval': 'value',
@@ -66,13 +76,32 @@ function integer(text: string, what: string, min: number, max: number): number {
   return value;
 }
 
+/**
+ * One `--backends` entry: a URL, optionally followed by `*WEIGHT` (`http://a:8080*3`). A star
+ * cannot appear in a host or port, so it is never mistaken for part of the URL.
+ */
+export function parseBackendEntry(text: string): { url: string; weight: number } {
+  const star = text.lastIndexOf('*');
+  if (star === -1) return { url: text, weight: 1 };
+  const weightText = text.slice(star + 1);
+  const weight = Number(weightText);
+  if (!/^\d+(\.\d+)?$/.test(weightText) || !(weight > 0)) {
+    throw new ConfigError(`backend "${text}": weight "${weightText}" must be a positive number (URL*WEIGHT)`);
+  }
+  return { url: text.slice(0, star), weight };
+}
+
 const logLevels: readonly string[] = ['debug', 'info', 'warn', 'error', 'silent'];
 const logFormats: readonly string[] = ['json', 'pretty'];
 
 /** Turns parsed flags into start() options. */
 export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptions {
   const backendsText = flags.get('backends') ?? '';
-  const backends = backendsText.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const backends = backendsText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map(parseBackendEntry);
   if (backends.length === 0) throw new ConfigError('no backends: give --backends URL[,URL...] (see --help)');
   const flag = (name: string): string | undefined => flags.get(name);
   const duration = (name: string): number | undefined => {
@@ -110,6 +139,23 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   set('connectTimeoutMs', duration('connect-timeout'));
   set('upstreamTimeoutMs', duration('timeout'));
   set('gracePeriodMs', duration('grace'));
+  set('balancer', flag('balancer'));
+  const hashKey = flag('hash-key');
+  if (hashKey !== undefined) options['hashKey'] = parseHashKey(hashKey);
+  set('slowStartMs', duration('slow-start'));
+  set('ewmaDecayMs', duration('ewma-decay'));
+  const maxInFlight = flag('max-in-flight');
+  if (maxInFlight !== undefined) options['maxInFlight'] = integer(maxInFlight, '--max-in-flight', 1, 1_000_000);
+  if (flags.has('sticky') || flags.has('sticky-cookie') || flags.has('sticky-secret') || flags.has('sticky-ttl')) {
+    const sticky: Record<string, unknown> = {};
+    const cookie = flag('sticky-cookie');
+    if (cookie !== undefined) sticky['cookie'] = cookie;
+    const secret = flag('sticky-secret');
+    if (secret !== undefined) sticky['secret'] = secret;
+    const ttl = duration('sticky-ttl');
+    if (ttl !== undefined) sticky['ttlMs'] = ttl;
+    options['sticky'] = sticky;
+  }
   const acceptBatch = flag('accept-batch');
   if (acceptBatch !== undefined) options['acceptBatch'] = integer(acceptBatch, '--accept-batch', 1, 1024);
   return options as unknown as StartOptions;

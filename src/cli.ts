@@ -6,10 +6,22 @@ import { start, version, type StartOptions } from './index.js';
 const usage = `Usage: switchyard --backends URL[,URL...] [options]
        switchyard --demo
 
-A load balancer and reverse proxy: round-robin over the backends, TCP health checks, safe retries.
+A load balancer and reverse proxy: round-robin and other balancers, TCP health checks, safe retries.
 
 Options:
-  --backends URL,...      backends to balance over (http:// or https://; a path is a prefix)
+  --backends URL,...      backends to balance over (http:// or https://; a path is a prefix);
+                          URL*WEIGHT gives a weight, e.g. http://a:8080*3 (quote it in a shell)
+  --balancer NAME         round-robin (default), weighted-round-robin, least-conn, p2c, ewma,
+                          random, ip-hash, ring-hash or maglev
+  --hash-key KEY          ring-hash/maglev key: client-ip (default), header:NAME, cookie:NAME, path
+  --sticky                pin each client to a backend with a cookie (on top of --balancer)
+  --sticky-cookie NAME    sticky cookie name (default swy; implies --sticky)
+  --sticky-secret TEXT    HMAC secret for sticky cookies (default: random per process; set it so
+                          cookies survive restarts and work across instances; implies --sticky)
+  --sticky-ttl DUR        sticky cookie lifetime (default: session cookie; implies --sticky)
+  --slow-start DUR        ramp a backend that comes up from 10% to full weight over DUR (default off)
+  --max-in-flight N       attempts one backend may have in flight (default: no limit)
+  --ewma-decay DUR        ewma: decay time of latency samples (default 10s)
   --port N                port to listen on (default 3030; 0 picks a free one)
   --host ADDR             address to bind (default: every interface)
   --health-interval DUR   time between TCP health checks (default 20s)

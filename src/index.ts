@@ -6,12 +6,16 @@ import { createLogger, type Logger, type LogOptions } from './log.js';
 import type { ProxyContext } from './proxy/handler.js';
 import { defaultRetryOptions, type RetryOptions } from './proxy/retry.js';
 import { Listener } from './server/listener.js';
+import type { StickyOptions } from './balancer/sticky.js';
+import type { HashKeySpec } from './proxy/request-keys.js';
 import { Upstream, type BackendSpec } from './upstream/upstream.js';
 
 export { ConfigError, SwitchyardError, ErrorCodes } from './errors.js';
 export { DownReason, type Backend } from './upstream/backend.js';
 export type { Upstream } from './upstream/upstream.js';
 export type { Balancer, PickContext } from './balancer/index.js';
+export type { StickyOptions } from './balancer/sticky.js';
+export type { HashKeySpec } from './proxy/request-keys.js';
 export type { RetryOptions } from './proxy/retry.js';
 export type { Logger, LogOptions } from './log.js';
 
@@ -25,8 +29,21 @@ export interface StartOptions {
   readonly port?: number;
   /** Address to bind. Default: every interface. */
   readonly host?: string;
-  /** Balancing algorithm. Default `round-robin`. */
+  /**
+   * Balancing algorithm: `round-robin` (default), `weighted-round-robin`, `least-conn`, `p2c`,
+   * `ewma`, `random`, `ip-hash`, `ring-hash` or `maglev`. See README, "Balancing algorithms".
+   */
   readonly balancer?: string;
+  /** Where `ring-hash` and `maglev` take their key: client address (default), a header, a cookie or the path. */
+  readonly hashKey?: HashKeySpec;
+  /** Cookie-based session affinity on top of the balancer. Default: off. */
+  readonly sticky?: StickyOptions;
+  /** A backend that comes up ramps its weight from 10% to 100% over this long. Default 0: no ramp. */
+  readonly slowStartMs?: number;
+  /** Attempts one backend may have in flight; at the limit it is skipped. Default: no limit. */
+  readonly maxInFlight?: number;
+  /** `ewma`: time for an old latency sample's weight to fall to 1/e. Default 10 s. */
+  readonly ewmaDecayMs?: number;
   /** Time between active TCP health checks. Default 20 s. */
   readonly healthIntervalMs?: number;
   /** A health check that has not connected by then fails. Default 2 s. */
@@ -121,7 +138,18 @@ export async function start(options: StartOptions): Promise<Switchyard> {
   const gracePeriodMs = positive(options.gracePeriodMs, 10_000, 'gracePeriodMs');
   const backendSpecs = options.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b));
 
-  const upstream = new Upstream({ name: 'default', backends: backendSpecs, balancer, retry, pool });
+  const upstream = new Upstream({
+    name: 'default',
+    backends: backendSpecs,
+    balancer,
+    retry,
+    pool,
+    ...(options.hashKey === undefined ? {} : { hashKey: options.hashKey }),
+    ...(options.sticky === undefined ? {} : { sticky: options.sticky }),
+    ...(options.slowStartMs === undefined ? {} : { slowStartMs: options.slowStartMs }),
+    ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+    ...(options.ewmaDecayMs === undefined ? {} : { ewmaDecayMs: options.ewmaDecayMs }),
+  });
   for (const backend of upstream.backends) logger.info({ backend: backend.url }, `Configured server: ${backend.url}`);
 
   const viaName = 'switchyard';

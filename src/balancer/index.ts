@@ -1,24 +1,67 @@
+import type { Clock, Random } from '../clock.js';
 import type { Backend } from '../upstream/backend.js';
+import { Ewma } from './ewma.js';
+import { IpHash, Maglev, RingHash } from './hash.js';
+import { LeastConn } from './least-conn.js';
+import { PowerOfTwo, RandomChoice } from './p2c.js';
 import { RoundRobin } from './round-robin.js';
+import type { SlowStart } from './slow-start.js';
+import { SmoothWeighted } from './weighted.js';
 
 /** What a balancer may look at when it picks. Built once per request, reused across attempts. */
 export interface PickContext {
   readonly clientIp: string;
-  readonly hashKey?: string;
+  /** The consistent-hashing key (header, cookie, path); hashing balancers fall back to clientIp. */
+  readonly hashKey?: string | undefined;
   /** Backends this request already tried and gave up on. */
   readonly exclude?: ReadonlySet<Backend> | undefined;
 }
 
-/** Chooses one available backend, or undefined when none is. Allocates nothing per pick. */
+/**
+ * Chooses one available backend, or undefined when none is. Allocates nothing per pick.
+ * The optional hooks let a balancer track load: the proxy calls them right after it changes a
+ * backend's in-flight count, and the upstream calls onBackendState when a backend goes down or up.
+ */
 export interface Balancer {
   pick(ctx: PickContext): Backend | undefined;
+  /** An attempt was sent to `backend` (its inFlight already counts it). */
+  onAttemptStart?(backend: Backend): void;
+  /** An attempt ended; `latencyMs` is the time to the response headers, or to the failure. */
+  onAttemptEnd?(backend: Backend, failed: boolean, latencyMs: number): void;
+  /** `backend.downReasons` went from 0 to non-zero or back. */
+  onBackendState?(backend: Backend): void;
 }
 
-export type BalancerFactory = (backends: readonly Backend[]) => Balancer;
+/** What balancers share: time and randomness (injected in tests) and the slow-start ramp. */
+export interface BalancerOptions {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly slowStart: SlowStart;
+  /** Peak-EWMA: time for a latency sample's weight to fall to 1/e. */
+  readonly ewmaDecayMs: number;
+}
+
+export type BalancerFactory = (backends: readonly Backend[], options: BalancerOptions) => Balancer;
+
+/** True when every backend has the same weight and no ramp can make them differ. */
+function uniform(backends: readonly Backend[], options: BalancerOptions): boolean {
+  if (options.slowStart.windowMs > 0) return false;
+  for (let i = 1; i < backends.length; i++) if ((backends[i] as Backend).weight !== (backends[0] as Backend).weight) return false;
+  return true;
+}
 
 /** Balancers by the name used in flags and config. */
 export const balancers: Readonly<Record<string, BalancerFactory>> = {
-  'round-robin': (backends) => new RoundRobin(backends),
+  // Equal weights keep the O(1) counter; anything else is smooth weighted round-robin.
+  'round-robin': (backends, options) => (uniform(backends, options) ? new RoundRobin(backends) : new SmoothWeighted(backends, options)),
+  'weighted-round-robin': (backends, options) => new SmoothWeighted(backends, options),
+  'least-conn': (backends, options) => new LeastConn(backends, options),
+  p2c: (backends, options) => new PowerOfTwo(backends, options),
+  ewma: (backends, options) => new Ewma(backends, options),
+  random: (backends, options) => new RandomChoice(backends, options, uniform(backends, options)),
+  'ip-hash': (backends) => new IpHash(backends),
+  'ring-hash': (backends) => new RingHash(backends),
+  maglev: (backends) => new Maglev(backends),
 };
 
 export function isEligible(backend: Backend, ctx: PickContext): boolean {

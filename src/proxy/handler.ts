@@ -7,6 +7,7 @@ import { DownReason, type Backend } from '../upstream/backend.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from './headers.js';
 import { RequestBody } from './request-body.js';
+import { cookieValue, hashKeyOf } from './request-keys.js';
 import { isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
 /** What the handler needs from the listener it serves. */
@@ -119,11 +120,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   private headers: string[] | null = null;
   private body: RequestBody | null = null;
   private excluded: Set<Backend> | undefined = undefined;
+  private hashKeyValue: string | undefined = undefined;
+  private stickyIdValue: string | undefined = undefined;
+  private stickyIdRead = false;
 
   private backend: Backend | null = null;
   private backendsTried = 0;
   private retriesOnBackend = 0;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Attempt start and time to its headers, for balancers that track latency; -1: not tracked. */
+  private attemptStartMs = -1;
+  private latencyMs = -1;
 
   // State of the current attempt.
   private attemptActive = false;
@@ -167,9 +174,25 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.dispatch();
   }
 
-  // PickContext, read by balancers.
+  // PickContext, read by balancers. Keys are computed on first read: only some balancers ask.
   get exclude(): ReadonlySet<Backend> | undefined {
     return this.excluded;
+  }
+
+  get hashKey(): string | undefined {
+    const spec = this.ctx.upstream.hashKey;
+    if (spec === null) return undefined;
+    return (this.hashKeyValue ??= hashKeyOf(spec, this.req.rawHeaders, this.target, this.clientIp));
+  }
+
+  get stickyId(): string | undefined {
+    const sticky = this.ctx.upstream.sticky;
+    if (sticky === null) return undefined;
+    if (!this.stickyIdRead) {
+      this.stickyIdRead = true;
+      this.stickyIdValue = cookieValue(this.req.rawHeaders, sticky.cookieName);
+    }
+    return this.stickyIdValue;
   }
 
   private dispatch(): void {
@@ -180,6 +203,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.responseStarted = false;
     backend.inFlight++;
     backend.requestsTotal++;
+    const balancer = this.ctx.upstream.balancer;
+    if (balancer.onAttemptStart !== undefined) balancer.onAttemptStart(backend);
+    if (balancer.onAttemptEnd !== undefined) this.attemptStartMs = performance.now();
     backend.pool.dispatch(
       {
         path: backend.basePath === '' ? this.target : backend.basePath + this.target,
@@ -199,6 +225,12 @@ class Exchange implements Dispatcher.DispatchHandler {
     const backend = this.backend as Backend;
     backend.inFlight--;
     if (failed) backend.failuresTotal++;
+    const balancer = this.ctx.upstream.balancer;
+    if (balancer.onAttemptEnd !== undefined) {
+      const latencyMs = this.responseStarted && this.latencyMs >= 0 ? this.latencyMs : performance.now() - this.attemptStartMs;
+      this.latencyMs = -1;
+      balancer.onAttemptEnd(backend, failed, latencyMs);
+    }
   }
 
   // ---- undici dispatch handler -------------------------------------------------------------
@@ -213,12 +245,20 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.clientGone) return false;
     this.responseStarted = true;
     this.resumeUpstream = resume;
+    if (this.attemptStartMs >= 0) this.latencyMs = performance.now() - this.attemptStartMs;
     // No retry once a response has begun: the replay buffer can go.
     if (this.body !== null) this.body.release();
     const res = this.res;
     if (this.ctx.closing) res.shouldKeepAlive = false;
     try {
-      res.writeHead(statusCode, statusText === '' ? undefined : statusText, responseHeadersForClient(rawHeaders, this.ctx.responseVia));
+      const headers = responseHeadersForClient(rawHeaders, this.ctx.responseVia);
+      const sticky = this.ctx.upstream.sticky;
+      if (sticky !== null) {
+        // (Re)pin the client when its cookie names no backend or another one.
+        const cookie = sticky.setCookieFor(this.backend as Backend, this.stickyId);
+        if (cookie !== undefined) headers.push('set-cookie', cookie);
+      }
+      res.writeHead(statusCode, statusText === '' ? undefined : statusText, headers);
     } catch (err) {
       // The backend sent a status or header Node refuses to relay: treat as a protocol error.
       this.responseStarted = false;
@@ -275,7 +315,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     this.logAttemptFailure(err, kind, 'giving up on this backend');
-    if (this.retriesOnBackend >= retry.retriesPerBackend && backend.available) {
+    if (this.retriesOnBackend >= retry.retriesPerBackend && backend.downReasons === 0) {
       backend.markDown(DownReason.failedAttempts);
       this.ctx.logger.warn({ backend: backend.url }, `${backend.url} [down] after ${retry.retriesPerBackend + 1} failed attempts`);
     }

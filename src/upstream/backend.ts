@@ -82,21 +82,31 @@ export class Backend implements BackendTarget {
   readonly port: number;
   readonly basePath: string;
   readonly weight: number;
+  /** Attempts this backend may have in flight; at the limit it takes no new ones. */
+  readonly maxInFlight: number;
   readonly pool: Pool;
 
-  /** Bit set of DownReason; 0 means available. */
+  /** Bit set of DownReason; 0 means up. */
   downReasons = 0;
   inFlight = 0;
   requestsTotal = 0;
   failuresTotal = 0;
+  /** When downReasons last became 0 (clock ms), for slow start; -Infinity when up from the start. */
+  upSinceMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Called on every down/up transition, before the diagnostics event. Set by the owning
+   * upstream (a plain callback rather than a channel subscription: one call, no allocation).
+   */
+  onStateChange: ((backend: Backend) => void) | null = null;
 
-  constructor(target: BackendTarget, weight: number, pool: PoolOptions) {
+  constructor(target: BackendTarget, weight: number, pool: PoolOptions, maxInFlight = Number.POSITIVE_INFINITY) {
     this.url = target.url;
     this.origin = target.origin;
     this.hostname = target.hostname;
     this.port = target.port;
     this.basePath = target.basePath;
     this.weight = weight;
+    this.maxInFlight = maxInFlight;
     this.pool = new Pool(target.origin, {
       connections: null,
       pipelining: 1,
@@ -108,22 +118,26 @@ export class Backend implements BackendTarget {
     });
   }
 
-  /** The one eligibility rule every balancer consults. */
+  /** The one eligibility rule every balancer consults: up, and below its in-flight limit. */
   get available(): boolean {
-    return this.downReasons === 0;
+    return this.downReasons === 0 && this.inFlight < this.maxInFlight;
   }
 
   markDown(reason: DownReason): void {
     if ((this.downReasons & reason) !== 0) return;
     const was = this.downReasons === 0;
     this.downReasons |= reason;
-    if (was) publishBackendState({ backend: this, available: false, reason: reasonNames[reason] ?? String(reason) });
+    if (!was) return;
+    if (this.onStateChange !== null) this.onStateChange(this);
+    publishBackendState({ backend: this, available: false, reason: reasonNames[reason] ?? String(reason) });
   }
 
   markUp(reason: DownReason): void {
     if ((this.downReasons & reason) === 0) return;
     this.downReasons &= ~reason;
-    if (this.downReasons === 0) publishBackendState({ backend: this, available: true, reason: reasonNames[reason] ?? String(reason) });
+    if (this.downReasons !== 0) return;
+    if (this.onStateChange !== null) this.onStateChange(this);
+    publishBackendState({ backend: this, available: true, reason: reasonNames[reason] ?? String(reason) });
   }
 
   close(): Promise<void> {
