@@ -13,8 +13,9 @@ import net from 'node:net';
  * The remedy here: extra file descriptors for the same listening socket. epoll reports each of
  * them readable while the queue is not empty, so a turn accepts up to one connection per
  * descriptor. Node has no dup(); passing the socket to a child process and back over IPC
- * (SCM_RIGHTS) yields a new descriptor each time. The child lives for a few milliseconds at
- * start-up and accepts nothing. The extra descriptors cost nothing while the queue is empty.
+ * (SCM_RIGHTS) yields a new descriptor each time. The child lives for a moment at start-up,
+ * accepts nothing, and has exited when this resolves. The extra descriptors cost nothing
+ * while the queue is empty.
  */
 
 // The child returns the handle `count` times, each send a fresh descriptor, then says done.
@@ -41,24 +42,21 @@ export function duplicateListeners(
     const extra: net.Server[] = [];
     let settled = false;
     const child = spawn(process.execPath, ['-e', childSource], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+    // Resolves when the child has gone: on its own after 'done', or killed after the timeout.
     const finish = (): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (child.exitCode === null) child.kill();
       resolve(extra);
     };
-    const timer = setTimeout(finish, timeoutMs);
+    const timer = setTimeout(() => child.kill(), timeoutMs);
     timer.unref();
     child.on('message', (message: unknown, duplicate?: unknown) => {
-      if (message === 'fd' && duplicate !== undefined && !settled) {
-        const listener = net.createServer({ noDelay: true }, onConnection);
-        listener.on('error', () => listener.close());
-        listener.listen(duplicate as net.ListenOptions);
-        extra.push(listener);
-      } else if (message === 'done') {
-        finish();
-      }
+      if (message !== 'fd' || duplicate === undefined || settled) return;
+      const listener = net.createServer({ noDelay: true }, onConnection);
+      listener.on('error', () => listener.close());
+      listener.listen(duplicate as net.ListenOptions);
+      extra.push(listener);
     });
     child.on('error', finish);
     child.on('exit', finish);

@@ -25,6 +25,8 @@ export class Listener {
   private readonly ctx: ProxyContext;
   private readonly options: ListenerOptions;
   private extraListeners: net.Server[] = [];
+  /** Requests that arrived while listen() was still setting up; served once it is done. */
+  private held: [http.IncomingMessage, http.ServerResponse][] | null = [];
 
   constructor(ctx: ProxyContext, options: ListenerOptions) {
     this.ctx = ctx;
@@ -38,7 +40,10 @@ export class Listener {
         requestTimeout: 0,
         noDelay: true,
       },
-      (req, res) => handleRequest(ctx, req, res),
+      (req, res) => {
+        if (this.held === null) handleRequest(ctx, req, res);
+        else this.held.push([req, res]);
+      },
     );
   }
 
@@ -52,6 +57,9 @@ export class Listener {
       });
     });
     this.extraListeners = await duplicateListeners(server, this.options.acceptBatch - 1, (socket) => server.emit('connection', socket));
+    const held = this.held ?? [];
+    this.held = null;
+    for (const [req, res] of held) handleRequest(this.ctx, req, res);
     return server.address() as AddressInfo;
   }
 
