@@ -77,14 +77,15 @@ function onRetryTimer(exchange: Exchange): void {
   exchange.onRetryTimer();
 }
 
-function hasBody(req: IncomingMessage): boolean {
+/** The request body's declared length: 0 for none, -1 when chunked (length unknown). */
+function declaredBodyLength(req: IncomingMessage): number {
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') return raw[i + 1] !== '0';
-    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(raw[i + 1]);
   }
-  return false;
+  return 0;
 }
 
 function classify(err: Error, connected: boolean): FailureKind | 'invalid' {
@@ -119,6 +120,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly clientIp: string;
   private headers: string[] | null = null;
   private body: RequestBody | null = null;
+  /** A small request body read whole before the first attempt. */
+  private wholeBody: Buffer | null = null;
   private excluded: Set<Backend> | undefined = undefined;
   private hashKeyValue: string | undefined = undefined;
   private stickyIdValue: string | undefined = undefined;
@@ -157,8 +160,26 @@ class Exchange implements Dispatcher.DispatchHandler {
     const ctx = this.ctx;
     const req = this.req;
     this.headers = requestHeadersForUpstream(req.rawHeaders, this.clientIp, ctx.proto, req.httpVersion, ctx.forwarding);
-    // Only an idempotent request can be replayed once its body has left, so only then keep it.
-    if (hasBody(req)) this.body = new RequestBody(req, isIdempotent(this.method) ? ctx.upstream.retry.replayBufferBytes : 0);
+    const length = declaredBodyLength(req);
+    const bufferBytes = ctx.upstream.retry.replayBufferBytes;
+    if (length > 0 && length <= bufferBytes) {
+      // A small body is read whole first, as nginx does: the backend gets head and body in one
+      // write, and any attempt can send it again.
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => this.onBodyRead(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+      req.on('error', () => {});
+      return;
+    }
+    // A larger body streams; only an idempotent request can be replayed once its body has
+    // left, so only then are its first bytes kept.
+    if (length !== 0) this.body = new RequestBody(req, isIdempotent(this.method) ? bufferBytes : 0);
+    this.pickAndDispatch();
+  }
+
+  private onBodyRead(body: Buffer): void {
+    if (this.done || this.clientGone) return;
+    this.wholeBody = body;
     this.pickAndDispatch();
   }
 
@@ -212,7 +233,7 @@ class Exchange implements Dispatcher.DispatchHandler {
         method: this.method,
         headers: this.headers,
         // undici streams any async iterable; its types only list Readable.
-        body: this.body as unknown as Readable | null,
+        body: this.wholeBody ?? (this.body as unknown as Readable | null),
       },
       this,
     );
@@ -301,7 +322,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     const kind = classify(err, this.connected);
     const body = this.body;
-    if (kind === 'invalid' || !isRetryable(kind, this.method, body !== null && body.bodyLeft, body === null || body.replayable)) {
+    const bodyLeft = body !== null ? body.bodyLeft : this.wholeBody !== null && this.connected;
+    if (kind === 'invalid' || !isRetryable(kind, this.method, bodyLeft, body === null || body.replayable)) {
       this.logAttemptFailure(err, kind, 'not retried');
       this.fail(errorCodeByKind[kind]);
       return;
@@ -354,6 +376,11 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   private onClientGone(): void {
     this.clientGone = true;
+    if (!this.attemptActive && this.retryTimer === null) {
+      // Still reading a small body: no attempt to abort.
+      this.finish();
+      return;
+    }
     if (this.retryTimer !== null) {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;
