@@ -1,7 +1,7 @@
-import type { Clock, Random } from '../clock.js';
+import type { Clock } from '../clock.js';
 import type { Backend } from '../upstream/backend.js';
 import type { Balancer, BalancerOptions, PickContext } from './index.js';
-import { randomEligible } from './p2c.js';
+import { randomEligible, RandomIndex } from './p2c.js';
 import type { SlowStart } from './slow-start.js';
 
 /** Latency recorded for a failed attempt, at least: failures must look slow, not fast. */
@@ -19,22 +19,28 @@ const costFloorMs = 1;
 export class Ewma implements Balancer {
   private readonly backends: readonly Backend[];
   private readonly clock: Clock;
-  private readonly random: Random;
+  private readonly random: RandomIndex;
   private readonly slowStart: SlowStart;
   private readonly decayMs: number;
   private readonly position: Map<Backend, number>;
   private readonly cost: Float64Array;
   private readonly stamp: Float64Array;
+  /**
+   * The clock as of the last attempt end: picks decay costs to this time instead of reading the
+   * clock, since a clock read boxes a double (an allocation) and time only matters as traffic flows.
+   */
+  private readonly lastNowMs = new Float64Array(1);
 
   constructor(backends: readonly Backend[], options: BalancerOptions) {
     this.backends = backends;
     this.clock = options.clock;
-    this.random = options.random;
+    this.random = new RandomIndex(options.random);
     this.slowStart = options.slowStart;
     this.decayMs = options.ewmaDecayMs;
     this.position = new Map(backends.map((backend, i) => [backend, i]));
     this.cost = new Float64Array(backends.length);
     this.stamp = new Float64Array(backends.length).fill(options.clock.now());
+    this.lastNowMs[0] = this.stamp[0] ?? 0;
   }
 
   pick(ctx: PickContext): Backend | undefined {
@@ -42,7 +48,7 @@ export class Ewma implements Balancer {
     if (first === undefined) return undefined;
     const second = randomEligible(this.backends, ctx, this.random, first);
     if (second === undefined) return first;
-    const now = this.clock.now();
+    const now = this.lastNowMs[0] as number;
     return this.score(second, now) < this.score(first, now) ? second : first;
   }
 
@@ -51,6 +57,7 @@ export class Ewma implements Balancer {
     if (i === undefined) return;
     const sample = failed ? Math.max(latencyMs, failurePenaltyMs) : latencyMs;
     const now = this.clock.now();
+    this.lastNowMs[0] = now;
     const decayed = this.decayed(i, now);
     const keep = Math.exp(-Math.max(0, now - (this.stamp[i] as number)) / this.decayMs);
     this.cost[i] = sample > decayed ? sample : (this.cost[i] as number) * keep + sample * (1 - keep);

@@ -4,17 +4,40 @@ import { isEligible, type Balancer, type BalancerOptions, type PickContext } fro
 import type { SlowStart } from './slow-start.js';
 
 /**
+ * Random indexes from a 32-bit xorshift seeded once from the injected Random: a draw is
+ * integer arithmetic on a typed array, so picks box no doubles and allocate nothing, while
+ * tests that inject a seeded Random stay deterministic.
+ */
+export class RandomIndex {
+  private readonly state = new Uint32Array(1);
+
+  constructor(random: Random) {
+    this.state[0] = Math.floor(random.next() * 0xffffffff) || 0x9e3779b9;
+  }
+
+  /** An integer in [0, count). */
+  below(count: number): number {
+    let x = this.state[0] as number;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state[0] = x;
+    return Math.floor(((this.state[0] as number) / 4294967296) * count);
+  }
+}
+
+/**
  * A uniformly random eligible backend other than `not`: two random draws, then a scan from a
  * random start so that a mostly-down list still finds the live ones in one pass.
  */
-export function randomEligible(backends: readonly Backend[], ctx: PickContext, random: Random, not: Backend | undefined): Backend | undefined {
+export function randomEligible(backends: readonly Backend[], ctx: PickContext, random: RandomIndex, not: Backend | undefined): Backend | undefined {
   const count = backends.length;
   if (count === 0) return undefined;
   for (let draw = 0; draw < 2; draw++) {
-    const backend = backends[Math.floor(random.next() * count)] as Backend;
+    const backend = backends[random.below(count)] as Backend;
     if (backend !== not && isEligible(backend, ctx)) return backend;
   }
-  const start = Math.floor(random.next() * count);
+  const start = random.below(count);
   for (let k = 0; k < count; k++) {
     const backend = backends[(start + k) % count] as Backend;
     if (backend !== not && isEligible(backend, ctx)) return backend;
@@ -29,12 +52,12 @@ export function randomEligible(backends: readonly Backend[], ctx: PickContext, r
  */
 export class PowerOfTwo implements Balancer {
   private readonly backends: readonly Backend[];
-  private readonly random: Random;
+  private readonly random: RandomIndex;
   private readonly slowStart: SlowStart;
 
   constructor(backends: readonly Backend[], options: BalancerOptions) {
     this.backends = backends;
-    this.random = options.random;
+    this.random = new RandomIndex(options.random);
     this.slowStart = options.slowStart;
   }
 
@@ -51,13 +74,13 @@ export class PowerOfTwo implements Balancer {
 /** A random eligible backend, in proportion to the weights (uniform draws when they are equal). */
 export class RandomChoice implements Balancer {
   private readonly backends: readonly Backend[];
-  private readonly random: Random;
+  private readonly random: RandomIndex;
   private readonly slowStart: SlowStart;
   private readonly uniform: boolean;
 
   constructor(backends: readonly Backend[], options: BalancerOptions, uniform: boolean) {
     this.backends = backends;
-    this.random = options.random;
+    this.random = new RandomIndex(options.random);
     this.slowStart = options.slowStart;
     this.uniform = uniform;
   }
@@ -71,7 +94,7 @@ export class RandomChoice implements Balancer {
       if (isEligible(backend, ctx)) total += this.slowStart.weight(backend);
     }
     if (total === 0) return undefined;
-    let point = this.random.next() * total;
+    let point = (this.random.below(1 << 30) / (1 << 30)) * total;
     let chosen: Backend | undefined;
     for (let i = 0; i < backends.length; i++) {
       const backend = backends[i] as Backend;
