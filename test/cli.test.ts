@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
 import { cleanupFor } from './helpers/cleanup.js';
-import { startResetAfterReadBackend } from './helpers/faults.js';
+import { startResetAfterReadBackend, startHoldingBackend } from './helpers/faults.js';
 import { closeServer, startBackend, until } from './helpers/servers.js';
 import { connectOutcome } from './helpers/raw.js';
 
@@ -366,11 +366,8 @@ describe('CLI: starting, serving and stopping', () => {
 
   test('--grace bounds the wait for a request that never finishes, then exit 0', async (t) => {
     const cleanup = cleanupFor(t);
-    const held: http.ServerResponse[] = [];
-    const stuck = await startBackend('stuck', (req, res) => {
-      req.resume();
-      held.push(res); // never answered
-    });
+    const stuck = await startHoldingBackend('stuck');
+    const held = stuck.held;
     cleanup(() => stuck.close());
     const cli = spawnCli(['--backends', stuck.url, '--port', '0', '--host', '127.0.0.1', '--grace', '300ms'], cleanup);
     const port = await cli.started();
@@ -392,11 +389,8 @@ describe('CLI: starting, serving and stopping', () => {
 
   test('a second signal exits at once', async (t) => {
     const cleanup = cleanupFor(t);
-    const held: http.ServerResponse[] = [];
-    const stuck = await startBackend('stuck', (req, res) => {
-      req.resume();
-      held.push(res);
-    });
+    const stuck = await startHoldingBackend('stuck');
+    const held = stuck.held;
     cleanup(() => stuck.close());
     const cli = spawnCli(['--backends', stuck.url, '--port', '0', '--host', '127.0.0.1', '--grace', '60s'], cleanup);
     const port = await cli.started();

@@ -8,7 +8,7 @@ import { ConfigError, DownReason, ErrorCodes, start, SwitchyardError, version, t
 import { createLogger } from '../src/log.js';
 import { defaultRetryOptions } from '../src/proxy/retry.js';
 import { cleanupFor } from './helpers/cleanup.js';
-import { startCountingServer } from './helpers/faults.js';
+import { startCountingServer, startHoldingBackend } from './helpers/faults.js';
 import { closeServer, deadPort, startBackend, until } from './helpers/servers.js';
 import { connectOutcome } from './helpers/raw.js';
 
@@ -209,11 +209,8 @@ describe('close()', () => {
 
   test('gives up on a request that never finishes after gracePeriodMs', async (t) => {
     const cleanup = cleanupFor(t);
-    const held: http.ServerResponse[] = [];
-    const stuck = await startBackend('stuck', (req, res) => {
-      req.resume();
-      held.push(res);
-    });
+    const stuck = await startHoldingBackend('stuck');
+    const held = stuck.held;
     cleanup(() => stuck.close());
     const lb = await start({ backends: [stuck.url], port: 0, host: '127.0.0.1', gracePeriodMs: 200, log: quiet });
     cleanup(() => lb.close());

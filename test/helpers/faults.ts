@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { closeServer, startBackend, type TestBackend } from './servers.js';
@@ -216,4 +217,18 @@ export async function startCountingServer(port = 0, host = '127.0.0.1'): Promise
   });
   const actual = (server.address() as AddressInfo).port;
   return { port: actual, url: `http://127.0.0.1:${actual}`, acceptedAt, close: () => closeServer(server) };
+}
+
+/** A backend that reads each request and never answers; `held` has the unanswered responses. */
+export interface HoldingBackend extends TestBackend {
+  readonly held: http.ServerResponse[];
+}
+
+export async function startHoldingBackend(name: string): Promise<HoldingBackend> {
+  const held: http.ServerResponse[] = [];
+  const backend = await startBackend(name, (req, res) => {
+    req.resume();
+    held.push(res);
+  });
+  return Object.assign(backend, { held });
 }

@@ -9,7 +9,7 @@ import type { BackendStateEvent } from '../../src/events.js';
 import { isIdempotent, isRetryable } from '../../src/proxy/retry.js';
 import { downReasonNames, type Backend } from '../../src/upstream/backend.js';
 import { cleanupFor } from '../helpers/cleanup.js';
-import { startBlackhole, startDyingPort, startEchoBackend, startResetAfterReadBackend, startResetServer } from '../helpers/faults.js';
+import { startBlackhole, startDyingPort, startEchoBackend, startResetAfterReadBackend, startResetServer, startHoldingBackend } from '../helpers/faults.js';
 import { deadPort, startBackend, startLb } from '../helpers/servers.js';
 
 type Lb = Awaited<ReturnType<typeof startLb>>;
@@ -230,11 +230,8 @@ describe('timeouts', () => {
 
   test('a backend that does not answer within upstreamTimeoutMs: 504, not retried, not marked down', async (t) => {
     const cleanup = cleanupFor(t);
-    const held: http.ServerResponse[] = [];
-    const silent = await startBackend('silent', (req, res) => {
-      req.resume();
-      held.push(res);
-    });
+    const silent = await startHoldingBackend('silent');
+    const held = silent.held;
     cleanup(() => silent.close());
     const live = await startBackend('live');
     cleanup(() => live.close());
