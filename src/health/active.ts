@@ -60,8 +60,11 @@ export class ActiveHealthChecker {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    // The round's first and last lines read as the original simple load balancer's did.
+    this.logger.info('Starting health check...');
     this.running = Promise.all(this.backends.map((backend) => this.check(backend))).then(() => {
       this.running = null;
+      if (!this.stopped) this.logger.info('Health check completed');
       if (!this.stopped) {
         this.timer = setTimeout(() => void this.round(), this.options.intervalMs);
         this.timer.unref();

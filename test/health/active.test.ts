@@ -51,6 +51,11 @@ describe('active TCP health checks', () => {
     assert.match(String(entry?.['error']), /ECONNREFUSED/);
     // The default interval is 20 s: no second round during this test.
     assert.equal(lb.logs.filter((e) => e['up'] !== undefined).length, 2);
+    // The round is framed as the original simple load balancer framed it.
+    const [startedAt] = logIndexes(lb, 'Starting health check...');
+    const [completedAt] = logIndexes(lb, 'Health check completed');
+    assert.ok(startedAt !== undefined && completedAt !== undefined, 'both framing lines logged');
+    assert.ok(startedAt < (logIndexes(lb, `${live.url} [up]`)[0] as number) && completedAt > (logIndexes(lb, `${dead} [down]`)[0] as number));
   });
 
   test('checkHealth() marks a killed backend down and, once restarted on its port, up again', async (t) => {
