@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
 import { tcpProbe } from '../../src/health/active.js';
@@ -292,4 +293,15 @@ describe('active TCP health checks', () => {
     const elapsed = performance.now() - started;
     assert.ok(probes <= Math.ceil(elapsed / 300) + 1, `${probes} probes in ${elapsed.toFixed(0)} ms with a 300 ms interval`);
   });
+});
+
+test('probes leave no listener behind on the checker\'s abort signal', async (t) => {
+  const cleanup = cleanupFor(t);
+  const live = await startBackend('live');
+  cleanup(() => live.close());
+  const backend = new Backend(parseBackendUrl(live.url), 1, { connectTimeoutMs: 1000, headersTimeoutMs: 1000, bodyTimeoutMs: 1000, keepAliveTimeoutMs: 1000 });
+  cleanup(() => backend.close());
+  const controller = new AbortController();
+  for (let i = 0; i < 20; i++) await tcpProbe(backend, 1000, controller.signal);
+  assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
 });
