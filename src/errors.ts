@@ -18,6 +18,8 @@ export const ErrorCodes = {
   upstreamProtocol: 'SWY_ERR_UPSTREAM_PROTOCOL',
   /** The client sent something we will not forward. */
   badRequest: 'SWY_ERR_BAD_REQUEST',
+  /** The request's HTTP major version is not 1 (e.g. `HTTP/2.0` in HTTP/1 framing). */
+  versionNotSupported: 'SWY_ERR_VERSION_NOT_SUPPORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -53,6 +55,7 @@ const httpByCode: Readonly<Record<ErrorCode, HttpMapping>> = {
   SWY_ERR_UPSTREAM_PROTOCOL: { status: 502, body: 'Bad Gateway' },
   SWY_ERR_UPSTREAM_TIMEOUT: { status: 504, body: 'Gateway Timeout' },
   SWY_ERR_BAD_REQUEST: { status: 400, body: 'Bad Request' },
+  SWY_ERR_VERSION_NOT_SUPPORTED: { status: 505, body: 'HTTP Version Not Supported' },
 };
 
 /** The HTTP status and plain-text body a client gets for an error code. */

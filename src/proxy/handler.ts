@@ -61,8 +61,21 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
   const target = req.url === undefined ? null : originFormTarget(req.url);
   ctx.active++;
   const exchange = new Exchange(ctx, req, res, target ?? '/');
-  if (target === null) exchange.fail(ErrorCodes.badRequest);
-  else exchange.start();
+  const rejection = target === null ? ErrorCodes.badRequest : versionRejection(req);
+  if (rejection === null) exchange.start();
+  else exchange.fail(rejection);
+}
+
+/**
+ * Requests llhttp parses but we refuse: HTTP/0.9 (`GET /` without a version) gets 400, a major
+ * version above 1 in HTTP/1 framing 505 (RFC 9112 section 2.3), and Transfer-Encoding on HTTP/1.0
+ * means faulty framing (RFC 9112 section 6.1), so 400 rather than guessing the body's end.
+ */
+function versionRejection(req: IncomingMessage): ErrorCode | null {
+  const major = req.httpVersionMajor;
+  if (major !== 1) return major === 0 ? ErrorCodes.badRequest : ErrorCodes.versionNotSupported;
+  if (req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined) return ErrorCodes.badRequest;
+  return null;
 }
 
 function onResponseClose(this: ResponseWithExchange): void {
@@ -406,7 +419,8 @@ class Exchange implements Dispatcher.DispatchHandler {
       const { status, body } = httpErrorFor(code);
       const text = `${body}\n`;
       // An unread request body would have to be drained to keep the connection: close instead.
-      if (this.ctx.closing || !this.req.complete) res.shouldKeepAlive = false;
+      // A request we refused may have framing we do not trust: close after it too.
+      if (this.ctx.closing || !this.req.complete || code === ErrorCodes.badRequest) res.shouldKeepAlive = false;
       res.writeHead(status, {
         'content-type': 'text/plain; charset=utf-8',
         'x-content-type-options': 'nosniff',

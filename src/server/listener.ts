@@ -19,6 +19,34 @@ export interface ListenerOptions {
   readonly acceptBatch: number;
 }
 
+const rejections = {
+  HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+  ERR_HTTP_REQUEST_TIMEOUT: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+  default: 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+} as const;
+
+/**
+ * Answers a request llhttp refused (smuggling, malformed framing, oversized or slow headers,
+ * RFC 9112 section 11.2) with 400, 431 or 408 and closes; never throws, other connections go on.
+ */
+function onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
+  // A response already under way (a body failed mid-stream) cannot be replaced: just cut it.
+  const inFlight = (socket as net.Socket & { _httpMessage?: { headersSent: boolean } | null })._httpMessage;
+  if (!socket.writable || (inFlight != null && inFlight.headersSent)) {
+    socket.destroy();
+    return;
+  }
+  const code = err.code;
+  const head = code === 'HPE_HEADER_OVERFLOW' ? rejections.HPE_HEADER_OVERFLOW : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? rejections.ERR_HTTP_REQUEST_TIMEOUT : rejections.default;
+  socket.end(head);
+}
+
+/** CONNECT (authority-form) would make us a forward proxy, which we are not: 400 and close. */
+function onConnectMethod(_req: http.IncomingMessage, socket: net.Socket): void {
+  if (socket.writable) socket.end(rejections.default);
+  else socket.destroy();
+}
+
 /** One HTTP listener feeding the proxy handler, with a graceful close. */
 export class Listener {
   private readonly server: http.Server;
@@ -45,6 +73,8 @@ export class Listener {
         else this.held.push([req, res]);
       },
     );
+    this.server.on('clientError', onClientError);
+    this.server.on('connect', onConnectMethod);
   }
 
   async listen(): Promise<AddressInfo> {
