@@ -32,6 +32,7 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   'no-preserve-host': 'switch',
   'log-level': 'value',
   'log-format': 'value',
+  config: 'value',
   demo: 'switch',
   help: 'switch',
   version: 'switch',

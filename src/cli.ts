@@ -1,12 +1,20 @@
 #!/usr/bin/env node
 import { optionsFromFlags, parseArgs } from './args.js';
+import { configToStartOptions, loadConfig } from './config/load.js';
 import { ConfigError, ExitCodes } from './errors.js';
 import { start, version, type StartOptions } from './index.js';
 
 const usage = `Usage: switchyard --backends URL[,URL...] [options]
+       switchyard --config FILE [--log-level LEVEL] [--log-format FORMAT]
+       switchyard validate FILE
        switchyard --demo
 
 A load balancer and reverse proxy: round-robin and other balancers, TCP health checks, safe retries.
+
+Configuration file (YAML or JSON; see README, "Configuration file"):
+  --config FILE           start from FILE; the flags below that the file covers are then refused,
+                          only --log-level and --log-format may override it
+  validate FILE           check FILE: prints "FILE: ok", or one FILE:LINE:COL line per problem (exit 2)
 
 Options:
   --backends URL,...      backends to balance over (http:// or https://; a path is a prefix);
@@ -45,12 +53,64 @@ Durations: 500ms, 2s, 1m. Sizes: 65536, 64KiB, 1MiB. Flags take "--flag value" o
 single-dash spellings (-backends, -port) work as in the original Go tool.
 `;
 
+/** Where each flag's setting lives in a config file, for the "--port conflicts with --config" line. */
+const configPathOfFlag: Readonly<Record<string, string>> = {
+  backends: 'upstreams.NAME.backends', balancer: 'upstreams.NAME.balancer', 'hash-key': 'upstreams.NAME.hashKey',
+  sticky: 'upstreams.NAME.sticky', 'sticky-cookie': 'upstreams.NAME.sticky.cookie', 'sticky-secret': 'upstreams.NAME.sticky.secret',
+  'sticky-ttl': 'upstreams.NAME.sticky.ttl', 'slow-start': 'upstreams.NAME.slowStart', 'max-in-flight': 'upstreams.NAME.maxInFlight',
+  'ewma-decay': 'upstreams.NAME.ewmaDecay', port: 'listeners[0].port', host: 'listeners[0].host',
+  'health-interval': 'upstreams.NAME.healthCheck.interval', 'health-timeout': 'upstreams.NAME.healthCheck.timeout',
+  retries: 'upstreams.NAME.retry.retriesPerBackend', 'retry-delay': 'upstreams.NAME.retry.retryDelay',
+  'max-backends': 'upstreams.NAME.retry.maxBackends', 'replay-buffer': 'upstreams.NAME.retry.replayBuffer',
+  'connect-timeout': 'upstreams.NAME.timeouts.connect', timeout: 'upstreams.NAME.timeouts.upstream', grace: 'gracePeriod',
+  'accept-batch': 'listeners[0].acceptBatch', 'no-preserve-host': 'upstreams.NAME.preserveHost',
+};
+const flagsOverridingConfig: readonly string[] = ['config', 'log-level', 'log-format'];
+
+/** Prints a config file's problems, one FILE:LINE:COL line each, and exits 2. */
+function failConfigFile(err: unknown): never {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(ExitCodes.usage);
+}
+
+/** `switchyard validate FILE`. */
+function validate(args: readonly string[]): void {
+  const file = args[0];
+  if (file === undefined || args.length > 1) fail('usage: switchyard validate FILE', ExitCodes.usage);
+  try {
+    loadConfig(file);
+  } catch (err) {
+    failConfigFile(err);
+  }
+  process.stdout.write(`${file}: ok\n`);
+}
+
+/** start() options from --config FILE, with --log-level/--log-format on top; other flags conflict. */
+function optionsFromConfigFile(flags: ReadonlyMap<string, string>, file: string): StartOptions {
+  for (const name of flags.keys()) {
+    if (flagsOverridingConfig.includes(name)) continue;
+    const where = configPathOfFlag[name];
+    throw new ConfigError(`--${name} conflicts with --config${where === undefined ? '' : ` (set ${where} in the file)`}`);
+  }
+  let config;
+  try {
+    config = loadConfig(file);
+  } catch (err) {
+    failConfigFile(err);
+  }
+  const options = configToStartOptions(config);
+  const fromFlags = optionsFromFlags(new Map([...flags, ['backends', 'http://unused']]));
+  return { ...options, log: { ...(options.log as object), ...(fromFlags.log as object) } };
+}
+
 function fail(message: string, code: number): never {
   process.stderr.write(`switchyard: ${message}\n`);
   process.exit(code);
 }
 
 async function main(argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'validate') return validate(argv.slice(1));
   const { flags } = parseArgs(argv);
   if (flags.has('help')) {
     process.stdout.write(usage);
@@ -62,7 +122,10 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   let stopDemo: (() => Promise<void>) | null = null;
   let options: StartOptions;
-  if (flags.has('demo')) {
+  const configFile = flags.get('config');
+  if (configFile !== undefined) {
+    options = optionsFromConfigFile(flags, configFile);
+  } else if (flags.has('demo')) {
     const { startDemoBackends } = await import('./demo.js');
     const demo = await startDemoBackends(3);
     stopDemo = demo.close;

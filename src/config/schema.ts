@@ -1,0 +1,175 @@
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { parseHashKey } from '../proxy/request-keys.js';
+import { parseDurationMs, parseSizeBytes } from '../units.js';
+
+/**
+ * The configuration file's schema: the single source of truth for validation, defaults and the
+ * README's config reference (`npm run docs:config`). Durations are `500ms`/`2s`/`1m` or a number of
+ * milliseconds; sizes are `64KiB`/`1MiB` or a number of bytes. After parsing both are numbers.
+ */
+
+/** Levenshtein distance, for "did you mean" on unknown keys. */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** `unknown key "x"`, with ` (did you mean "y"?)` when a known key is at most 2 edits away. */
+export function unknownKeyMessage(key: string, known: readonly string[]): string {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best === undefined ? `unknown key "${key}"` : `unknown key "${key}" (did you mean "${best}"?)`;
+}
+
+/**
+ * A strict object: unknown keys are errors. The message holds one line per unknown key, in the
+ * order of the issue's `keys`, so the loader can point at each key's own position.
+ */
+function strict<T extends z.core.$ZodLooseShape>(shape: T) {
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys' ? issue.keys.map((key) => unknownKeyMessage(key, known)).join('\n') : undefined,
+  });
+}
+
+/** Runs a units.ts parser inside zod, turning its ConfigError into a validation issue. */
+function parsed<T>(parse: (text: string) => T, value: string, ctx: z.core.$RefinementCtx<string>): T {
+  try {
+    return parse(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof ConfigError ? err.message.replace(/^value: /, '') : String(err) });
+    return z.NEVER;
+  }
+}
+
+/** A duration: `500ms`, `2s`, `1m`, `1h`, or a number of milliseconds. Parses to milliseconds. */
+const duration = (allowZero = false) =>
+  z.union([
+    allowZero ? z.number().nonnegative() : z.number().positive(),
+    z.string().transform((text, ctx) => (allowZero && text.trim() === '0' ? 0 : parsed((t) => parseDurationMs(t, 'value'), text, ctx))),
+  ]).meta({ 'x-kind': 'duration' });
+
+/** A size: `65536`, `64KiB`, `1MiB`, or a number of bytes. Parses to bytes. */
+const size = () =>
+  z.union([z.number().int().nonnegative(), z.string().transform((text, ctx) => parsed((t) => parseSizeBytes(t, 'value'), text, ctx))]).meta({ 'x-kind': 'size' });
+
+export const balancerNames = ['round-robin', 'weighted-round-robin', 'least-conn', 'p2c', 'ewma', 'random', 'ip-hash', 'ring-hash', 'maglev'] as const;
+
+const port = z.number().int().min(0).max(65535);
+
+const listenerSchema = strict({
+  host: z.string().optional().describe('Address to bind. Default: every interface.'),
+  port: port.default(3030).describe('Port to listen on; 0 picks a free port.'),
+  clientKeepAlive: duration().default(60_000).describe('Idle client keep-alive connections close after this long.'),
+  clientHeadersTimeout: duration().default(30_000).describe('Time a client has to send its request headers.'),
+  acceptBatch: z.number().int().min(1).max(1024).default(128).describe('Connections accepted per event-loop turn at most; 1 turns batching off.'),
+});
+
+const routeSchema = strict({
+  host: z.string().min(1).optional().describe('Match requests whose Host header is this name. Default: any host.'),
+  pathPrefix: z.string().startsWith('/').optional().describe('Match requests whose path starts with this prefix. Default: any path.'),
+  upstream: z.string().min(1).describe('Name of the upstream (a key of `upstreams`) that serves the matched requests.'),
+});
+
+const backendSchema = z.union([
+  z.url({ protocol: /^https?$/ }).describe('A backend URL (`http://host:port/base`), weight 1.'),
+  strict({
+    url: z.url({ protocol: /^https?$/ }).describe('Backend URL (`http://` or `https://`; a path is a prefix).'),
+    weight: z.number().positive().default(1).describe('Relative share of requests for weighted balancers.'),
+  }),
+]);
+
+const stickySchema = strict({
+  cookie: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid cookie name').default('swy').describe('Sticky cookie name.'),
+  secret: z.string().min(8).optional().describe('HMAC secret for sticky cookies. Default: random per process; set it so cookies survive restarts and work across instances.'),
+  ttl: duration().optional().describe('Sticky cookie lifetime (Max-Age). Default: a session cookie.'),
+});
+
+const upstreamSchema = strict({
+  backends: z.array(backendSchema).min(1).describe('Backends: URL strings or `{ url, weight }` objects. Required.'),
+  balancer: z.enum(balancerNames).default('round-robin').describe('Balancing algorithm: ' + balancerNames.join(', ') + '.'),
+  hashKey: z
+    .string()
+    .default('client-ip')
+    .transform((text, ctx) => parsed(parseHashKey, text, ctx))
+    .describe('Where `ring-hash` and `maglev` take their key: `client-ip`, `header:NAME`, `cookie:NAME` or `path`.'),
+  sticky: z.union([z.boolean(), stickySchema]).default(false).describe('Cookie-based session affinity on top of the balancer: `false`, `true`, or `{ cookie, secret, ttl }`.'),
+  slowStart: duration(true).default(0).describe('A backend that comes up ramps from 10% to full weight over this long; 0 is off.'),
+  maxInFlight: z.number().int().min(1).optional().describe('Attempts one backend may have in flight; at the limit it is skipped. Default: no limit.'),
+  ewmaDecay: duration().default(10_000).describe('`ewma`: time for an old latency sample\'s weight to fall to 1/e.'),
+  preserveHost: z.boolean().default(true).describe("Forward the client's Host header, or (false) send the backend's host:port."),
+  healthCheck: strict({
+    interval: duration().default(20_000).describe('Time between active TCP health checks.'),
+    timeout: duration().default(2000).describe('A health check that has not connected by then fails.'),
+  })
+    .prefault({})
+    .describe('Active TCP health checks.'),
+  retry: strict({
+    retriesPerBackend: z.number().int().min(0).max(100).default(3).describe('Retries on the same backend after a failed connection.'),
+    retryDelay: duration(true).default(10).describe('Pause before such a retry.'),
+    maxBackends: z.number().int().min(1).max(1000).default(3).describe('Backends one request may try.'),
+    replayBuffer: size().default(64 * 1024).describe('Request bodies up to this size are kept so idempotent requests can be replayed.'),
+  })
+    .prefault({})
+    .describe('Retry policy: only retries that are safe (see README, "Retries").'),
+  timeouts: strict({
+    connect: duration().default(5000).describe('Time to connect to a backend.'),
+    upstream: duration().default(60_000).describe('Time a backend may take to send response headers, and the longest pause inside a body.'),
+    upstreamKeepAlive: duration().default(4000).describe("Idle pooled backend connections close after this long (or the backend's shorter Keep-Alive hint)."),
+  })
+    .prefault({})
+    .describe('Timeouts towards the backends.'),
+});
+
+const adminSchema = strict({
+  host: z.string().default('127.0.0.1').describe('Address the admin API binds (not implemented yet).'),
+  port: port.default(9901).describe('Port of the admin API.'),
+  token: z.string().min(1).optional().describe('Bearer token the admin API requires; needed when bound to anything but loopback.'),
+});
+
+export const configSchema = strict({
+  listeners: z.array(listenerSchema).min(1).default([{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128 }]).describe('Where Switchyard listens. Default: one listener on port 3030, every interface.'),
+  routes: z.array(routeSchema).default([]).describe('Host and path-prefix rules that send requests to upstreams. Default: everything to the only upstream.'),
+  upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, "_", "." and "-"'), upstreamSchema).describe('Named sets of backends, each with its balancer, health check, retry policy and timeouts. Required.'),
+  log: strict({
+    level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Lowest level written.'),
+    format: z.enum(['json', 'pretty']).optional().describe('`json` or `pretty`. Default: pretty on a terminal, json otherwise.'),
+  })
+    .prefault({})
+    .describe('Logging.'),
+  admin: z.union([z.literal(false), adminSchema]).default({ host: '127.0.0.1', port: 9901 }).describe('Admin API listener (not implemented yet), or `false` for none.'),
+  gracePeriod: duration().default(10_000).describe('On SIGTERM/SIGINT, time in-flight requests get to finish.'),
+}).superRefine((config, ctx) => {
+  const names = Object.keys(config.upstreams);
+  if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'at least one upstream is required' });
+  config.routes.forEach((route, i) => {
+    if (config.upstreams[route.upstream] === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['routes', i, 'upstream'], message: `no upstream named "${route.upstream}" (known: ${names.join(', ')})` });
+    }
+  });
+  if (config.routes.length === 0 && names.length > 1) {
+    ctx.addIssue({ code: 'custom', path: ['routes'], message: 'with more than one upstream, routes must say which requests go where' });
+  }
+});
+
+/** The file as written (durations as text or numbers). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** A validated, fully defaulted config: durations in milliseconds, sizes in bytes. */
+export type Config = z.output<typeof configSchema>;

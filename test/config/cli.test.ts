@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
+import { request } from 'undici';
+import { cleanupFor } from '../helpers/cleanup.js';
+import { startBackend, until } from '../helpers/servers.js';
+
+// .test-build/test/config/cli.test.js -> .test-build/src/cli.js
+const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'swy-config-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** Runs the CLI to completion (bounded: killed after 10 s). */
+function runCli(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('switchyard validate FILE', () => {
+  test('a good file prints "FILE: ok" and exits 0', () => {
+    const file = write('good.yaml', 'upstreams:\n  web:\n    backends: [http://127.0.0.1:8080]\n');
+    const result = runCli(['validate', file]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, `${file}: ok\n`);
+    assert.equal(result.stderr, '');
+  });
+
+  test('a bad file prints one FILE:LINE:COL line per problem on stderr and exits 2', () => {
+    const file = write('bad.yaml', 'upstreams:\n  web:\n    backends: [http://127.0.0.1:8080]\n    balancer: nope\n    sticki: true\n');
+    const result = runCli(['validate', file]);
+    assert.equal(result.status, 2);
+    assert.equal(result.stdout, '');
+    assert.ok(!result.stderr.includes('    at '), 'no stack trace');
+    const lines = result.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 2, result.stderr);
+    assert.match(lines[0] ?? '', new RegExp(`^${escape(file)}:4:15 upstreams\\.web\\.balancer: `));
+    assert.equal(lines[1], `${file}:5:5 upstreams.web.sticki: unknown key "sticki" (did you mean "sticky"?)`);
+  });
+
+  test('a YAML syntax error exits 2 with a FILE:LINE:COL line', () => {
+    const file = write('syntax.yaml', 'upstreams: [\n');
+    const result = runCli(['validate', file]);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, new RegExp(`^${escape(file)}:\\d+:\\d+ `));
+  });
+
+  test('a file with several upstreams validates even though --config cannot run it yet', () => {
+    const file = write('multi.yaml', 'upstreams:\n  a: { backends: [http://127.0.0.1:1] }\n  b: { backends: [http://127.0.0.1:2] }\nroutes:\n  - { host: a.test, upstream: a }\n  - { upstream: b }\n');
+    assert.equal(runCli(['validate', file]).status, 0);
+    const result = runCli(['--config', file]);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /^switchyard: .*not supported yet.*\n$/);
+  });
+
+  test('no file is a usage error', () => {
+    const result = runCli(['validate']);
+    assert.equal(result.status, 2);
+    assert.equal(result.stderr, 'switchyard: usage: switchyard validate FILE\n');
+  });
+});
+
+describe('switchyard --config FILE', () => {
+  test('a flag the file also covers conflicts, in one line', () => {
+    const file = write('conflict.yaml', 'upstreams:\n  web:\n    backends: [http://127.0.0.1:8080]\n');
+    const result = runCli(['--config', file, '--port', '8080']);
+    assert.equal(result.status, 2);
+    assert.equal(result.stderr, 'switchyard: --port conflicts with --config (set listeners[0].port in the file)\n');
+  });
+
+  test('starts from the file and proxies a request; --log-level/--log-format may override', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await startBackend('one');
+    cleanup(() => backend.close());
+    const file = write('run.yaml', `listeners:\n  - host: 127.0.0.1\n    port: 0\nupstreams:\n  web:\n    backends: [${backend.url}]\nlog: { level: warn }\n`);
+    const child = spawn(process.execPath, [cliPath, '--config', file, '--log-level', 'info', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = once(child, 'exit');
+    cleanup(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    let port = 0;
+    await until(() => {
+      const line = stdout.split('\n').find((l) => l.includes('Load Balancer started'));
+      if (line !== undefined) port = Number((JSON.parse(line) as { port: number }).port);
+      return port !== 0 || child.exitCode !== null;
+    }, 10_000, 'Load Balancer started');
+    assert.notEqual(port, 0, `started; stderr: ${stderr}`);
+    const response = await request(`http://127.0.0.1:${port}/hello`);
+    assert.equal(response.statusCode, 200);
+    assert.equal(await response.body.text(), 'one');
+    assert.equal(backend.seen[0]?.url, '/hello');
+    child.kill('SIGTERM');
+    const [code] = await exited;
+    assert.equal(code, 0);
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

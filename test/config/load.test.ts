@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { configToStartOptions, loadConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'swy-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let counter = 0;
+/** Writes `text` to a fresh file in the temp dir and returns its path. */
+function fixture(text: string, ext = 'yaml'): string {
+  const file = join(dir, `c${++counter}.${ext}`);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** The problem lines loadConfig throws for `text`. */
+function problems(text: string, ext = 'yaml'): { file: string; lines: string[] } {
+  const file = fixture(text, ext);
+  try {
+    loadConfig(file);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return { file, lines: err.message.split('\n') };
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('config schema defaults', () => {
+  test('a file with one upstream gets every default filled in', () => {
+    const config = loadConfig(fixture('upstreams:\n  web:\n    backends: [http://127.0.0.1:8080]\n'));
+    assert.deepEqual(config.listeners, [{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128 }]);
+    assert.deepEqual(config.routes, [{ upstream: 'web' }]);
+    const web = config.upstreams['web'];
+    assert.ok(web !== undefined);
+    assert.equal(web.balancer, 'round-robin');
+    assert.deepEqual(web.hashKey, { source: 'client-ip' });
+    assert.equal(web.sticky, false);
+    assert.equal(web.slowStart, 0);
+    assert.deepEqual(web.healthCheck, { interval: 20_000, timeout: 2000 });
+    assert.deepEqual(web.retry, { retriesPerBackend: 3, retryDelay: 10, maxBackends: 3, replayBuffer: 65_536 });
+    assert.deepEqual(web.timeouts, { connect: 5000, upstream: 60_000, upstreamKeepAlive: 4000 });
+    assert.deepEqual(config.log, { level: 'info' });
+    assert.deepEqual(config.admin, { host: '127.0.0.1', port: 9901 });
+    assert.equal(config.gracePeriod, 10_000);
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.upstreams) && Object.isFrozen(web.retry), 'frozen all the way down');
+  });
+
+  test('durations, sizes, weights and hash keys parse; JSON works too', () => {
+    const file = fixture(JSON.stringify({
+      upstreams: { api: {
+        backends: [{ url: 'http://127.0.0.1:1', weight: 3 }, 'http://127.0.0.1:2'],
+        balancer: 'maglev', hashKey: 'header:X-User',
+        healthCheck: { interval: '2s', timeout: 500 },
+        retry: { retryDelay: '1m', replayBuffer: '1MiB' },
+        sticky: { ttl: '1h' },
+      } },
+      admin: false,
+    }), 'json');
+    const config = loadConfig(file);
+    const api = config.upstreams['api'];
+    assert.ok(api !== undefined);
+    assert.deepEqual(api.hashKey, { source: 'header', name: 'x-user' });
+    assert.deepEqual(api.healthCheck, { interval: 2000, timeout: 500 });
+    assert.equal(api.retry.retryDelay, 60_000);
+    assert.equal(api.retry.replayBuffer, 1024 * 1024);
+    assert.deepEqual(api.sticky, { cookie: 'swy', ttl: 3_600_000 });
+    assert.equal(config.admin, false);
+    const options = configToStartOptions(config);
+    assert.deepEqual(options.backends, [{ url: 'http://127.0.0.1:1', weight: 3 }, { url: 'http://127.0.0.1:2', weight: 1 }]);
+    assert.equal(options.healthIntervalMs, 2000);
+    assert.deepEqual(options.sticky, { cookie: 'swy', ttlMs: 3_600_000 });
+    assert.deepEqual(options.retry, { retriesPerBackend: 3, retryDelayMs: 60_000, maxBackends: 3, replayBufferBytes: 1024 * 1024 });
+  });
+
+  test('several listeners or upstreams validate, but cannot start yet', () => {
+    const config = loadConfig(fixture([
+      'listeners: [{ port: 1 }, { port: 2 }]',
+      'upstreams:',
+      '  a: { backends: [http://127.0.0.1:1] }',
+      '  b: { backends: [http://127.0.0.1:2] }',
+      'routes:',
+      '  - { pathPrefix: /a, upstream: a }',
+      '  - { upstream: b }',
+      '',
+    ].join('\n')));
+    assert.equal(config.routes.length, 2);
+    assert.throws(() => configToStartOptions(config), (err: Error) => err instanceof ConfigError && /not supported yet/.test(err.message) && !err.message.includes('\n'));
+  });
+});
+
+describe('config errors: one FILE:LINE:COL path: message line per problem', () => {
+  test('a bad value points at the value', () => {
+    const { file, lines } = problems('listeners:\n  - port: 70000\nupstreams:\n  web:\n    backends: [http://127.0.0.1:1]\n');
+    assert.deepEqual(lines, [`${file}:2:11 listeners.0.port: Too big: expected number to be <=65535`]);
+  });
+
+  test('a missing required field points at its parent object', () => {
+    const { file, lines } = problems('upstreams:\n  web:\n    balancer: p2c\n');
+    assert.deepEqual(lines, [`${file}:3:5 upstreams.web.backends: required array is missing`]);
+    const top = problems('log: { level: debug }\n');
+    assert.deepEqual(top.lines, [`${top.file}:1:1 upstreams: required record is missing`]);
+  });
+
+  test('unknown keys point at the key, with "did you mean" when close', () => {
+    const { file, lines } = problems('upstreams:\n  web:\n    backends: [http://127.0.0.1:1]\n    retyr: {}\n    zzzzzzzz: 1\n');
+    assert.deepEqual(lines, [
+      `${file}:4:5 upstreams.web.retyr: unknown key "retyr" (did you mean "retry"?)`,
+      `${file}:5:5 upstreams.web.zzzzzzzz: unknown key "zzzzzzzz"`,
+    ]);
+  });
+
+  test('bad durations, sizes, enums, URLs and route targets each get their own line', () => {
+    const { file, lines } = problems([
+      'upstreams:',
+      '  web:',
+      '    backends:',
+      '      - http://127.0.0.1:1',
+      '      - { url: "ftp://x", weight: 2 }',
+      '    balancer: roundrobin',
+      '    healthCheck: { interval: 2 seconds }',
+      '    retry:',
+      '      replayBuffer: lots',
+      '',
+    ].join('\n'));
+    assert.deepEqual(lines, [
+      `${file}:5:16 upstreams.web.backends.1.url: Invalid URL`,
+      `${file}:6:15 upstreams.web.balancer: Invalid option: expected one of "round-robin"|"weighted-round-robin"|"least-conn"|"p2c"|"ewma"|"random"|"ip-hash"|"ring-hash"|"maglev"`,
+      `${file}:7:30 upstreams.web.healthCheck.interval: "2 seconds" is not a duration (examples: 500ms, 2s, 1m)`,
+      `${file}:9:21 upstreams.web.retry.replayBuffer: "lots" is not a size (examples: 65536, 64KiB, 1MiB)`,
+    ]);
+  });
+
+  test('a route to an unknown upstream points at its name', () => {
+    const { file, lines } = problems('upstreams:\n  web: { backends: [http://127.0.0.1:1] }\nroutes:\n  - upstream: wbe\n');
+    assert.deepEqual(lines, [`${file}:4:15 routes.0.upstream: no upstream named "wbe" (known: web)`]);
+  });
+
+  test('JSON files report positions too', () => {
+    const { file, lines } = problems('{\n  "upstreams": {\n    "web": { "backends": [], "balancr": "p2c" }\n  }\n}\n', 'json');
+    assert.deepEqual(lines, [
+      `${file}:3:26 upstreams.web.backends: Too small: expected array to have >=1 items`,
+      `${file}:3:30 upstreams.web.balancr: unknown key "balancr" (did you mean "balancer"?)`,
+    ]);
+  });
+
+  test('a YAML syntax error is a FILE:LINE:COL line', () => {
+    const { file, lines } = problems('upstreams:\n  web:\n    backends: [http://127.0.0.1:1\n');
+    assert.equal(lines.length, 1);
+    assert.match(lines[0] ?? '', new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+ \\S`));
+  });
+
+  test('an unreadable file is one line', () => {
+    assert.throws(() => loadConfig(join(dir, 'missing.yaml')), (err: Error) => err instanceof ConfigError && /missing\.yaml: cannot read: ENOENT/.test(err.message));
+  });
+});
