@@ -3,9 +3,10 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { Readable } from 'node:stream';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { request } from 'undici';
 import type { BackendStateEvent } from '../../src/events.js';
+import type { StartOptions } from '../../src/index.js';
 import { isIdempotent, isRetryable } from '../../src/proxy/retry.js';
 import { downReasonNames, type Backend } from '../../src/upstream/backend.js';
 import { cleanupFor } from '../helpers/cleanup.js';
@@ -39,6 +40,21 @@ async function send(url: string, method: string, body: Buffer): Promise<{ status
 }
 
 /** Records every backend state change published while the test runs. */
+/**
+ * A backend that reads each request and then resets, followed by a live echo backend, behind a
+ * Switchyard; everything is closed when the test ends.
+ */
+async function flakyThenLive(t: TestContext, options: Partial<StartOptions> = {}) {
+  const cleanup = cleanupFor(t);
+  const flaky = await startResetAfterReadBackend('flaky');
+  cleanup(() => flaky.close());
+  const live = await startEchoBackend('live');
+  cleanup(() => live.close());
+  const lb = await startLb({ backends: [flaky.url, live.url], ...options });
+  cleanup(() => lb.close());
+  return { flaky, live, lb };
+}
+
 function recordStateChanges(cleanup: (fn: () => unknown) => void): BackendStateEvent[] {
   const events: BackendStateEvent[] = [];
   const onMessage = (message: unknown): void => {
@@ -249,13 +265,7 @@ describe('timeouts', () => {
 
 describe('requests with a body are retried only when that is safe', () => {
   test('POST whose body reached a backend that then resets: 502, not retried, backend not marked down', async (t) => {
-    const cleanup = cleanupFor(t);
-    const flaky = await startResetAfterReadBackend('flaky');
-    cleanup(() => flaky.close());
-    const live = await startEchoBackend('live');
-    cleanup(() => live.close());
-    const lb = await startLb({ backends: [flaky.url, live.url] });
-    cleanup(() => lb.close());
+    const { flaky, live, lb } = await flakyThenLive(t);
 
     const body = Buffer.from('{"order":42}');
     const res = await send(`${lb.url}/orders`, 'POST', body);
@@ -323,13 +333,7 @@ describe('requests with a body are retried only when that is safe', () => {
   });
 
   test('a streamed (chunked) PUT body is replayed exactly after a reset', async (t) => {
-    const cleanup = cleanupFor(t);
-    const flaky = await startResetAfterReadBackend('flaky');
-    cleanup(() => flaky.close());
-    const live = await startEchoBackend('live');
-    cleanup(() => live.close());
-    const lb = await startLb({ backends: [flaky.url, live.url] });
-    cleanup(() => lb.close());
+    const { flaky, live, lb } = await flakyThenLive(t);
 
     const chunks = [randomBytes(3000), randomBytes(3000), randomBytes(3000)];
     const whole = Buffer.concat(chunks);
@@ -342,13 +346,7 @@ describe('requests with a body are retried only when that is safe', () => {
   });
 
   test('PUT with a small body to a backend that resets after reading it is replayed exactly', async (t) => {
-    const cleanup = cleanupFor(t);
-    const flaky = await startResetAfterReadBackend('flaky');
-    cleanup(() => flaky.close());
-    const live = await startEchoBackend('live');
-    cleanup(() => live.close());
-    const lb = await startLb({ backends: [flaky.url, live.url] });
-    cleanup(() => lb.close());
+    const { flaky, live, lb } = await flakyThenLive(t);
 
     const body = randomBytes(4000);
     const res = await send(`${lb.url}/doc/1`, 'PUT', body);
@@ -363,13 +361,7 @@ describe('requests with a body are retried only when that is safe', () => {
   });
 
   test('PUT with a body exactly at the replay cap is still replayed', async (t) => {
-    const cleanup = cleanupFor(t);
-    const flaky = await startResetAfterReadBackend('flaky');
-    cleanup(() => flaky.close());
-    const live = await startEchoBackend('live');
-    cleanup(() => live.close());
-    const lb = await startLb({ backends: [flaky.url, live.url], retry: { replayBufferBytes: 1024 } });
-    cleanup(() => lb.close());
+    const { flaky, live, lb } = await flakyThenLive(t, { retry: { replayBufferBytes: 1024 } });
 
     const body = randomBytes(1024);
     const res = await send(`${lb.url}/`, 'PUT', body);
@@ -379,13 +371,7 @@ describe('requests with a body are retried only when that is safe', () => {
   });
 
   test('PUT with a body larger than the replay cap is not retried once it left', async (t) => {
-    const cleanup = cleanupFor(t);
-    const flaky = await startResetAfterReadBackend('flaky');
-    cleanup(() => flaky.close());
-    const live = await startEchoBackend('live');
-    cleanup(() => live.close());
-    const lb = await startLb({ backends: [flaky.url, live.url], retry: { replayBufferBytes: 1024 } });
-    cleanup(() => lb.close());
+    const { flaky, live, lb } = await flakyThenLive(t, { retry: { replayBufferBytes: 1024 } });
 
     const body = randomBytes(4096);
     const res = await send(`${lb.url}/`, 'PUT', body);
