@@ -86,6 +86,19 @@ function onResponseDrain(this: ResponseWithExchange): void {
   this[kExchange]?.onClientDrain();
 }
 
+function ignoreError(): void {}
+
+/**
+ * Collects a small request body, then hands it to the exchange. Its closures live here, not in
+ * Exchange.start(), so requests without a body allocate no closure context.
+ */
+function readWholeBody(req: IncomingMessage, exchange: Exchange): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => exchange.onBodyRead(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+  req.on('error', ignoreError);
+}
+
 function onRetryTimer(exchange: Exchange): void {
   exchange.onRetryTimer();
 }
@@ -178,10 +191,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (length > 0 && length <= bufferBytes) {
       // A small body is read whole first, as nginx does: the backend gets head and body in one
       // write, and any attempt can send it again.
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => this.onBodyRead(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
-      req.on('error', () => {});
+      readWholeBody(req, this);
       return;
     }
     // A larger body streams; only an idempotent request can be replayed once its body has
@@ -190,7 +200,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.pickAndDispatch();
   }
 
-  private onBodyRead(body: Buffer): void {
+  onBodyRead(body: Buffer): void {
     if (this.done || this.clientGone) return;
     this.wholeBody = body;
     this.pickAndDispatch();
