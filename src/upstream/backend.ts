@@ -1,6 +1,7 @@
 import { Pool } from 'undici';
 import { ConfigError } from '../errors.js';
 import { publishBackendState } from '../events.js';
+import { LatencyHistogram } from './latency.js';
 
 /**
  * Why a backend is out of rotation. Each observer sets and clears its own bit; the backend is
@@ -81,16 +82,27 @@ export class Backend implements BackendTarget {
   readonly hostname: string;
   readonly port: number;
   readonly basePath: string;
-  readonly weight: number;
-  /** Attempts this backend may have in flight; at the limit it takes no new ones. */
-  readonly maxInFlight: number;
+  /** Name of the upstream this backend belongs to. */
+  readonly upstream: string;
+  /** Relative share for weighted balancers; a reload may change it. */
+  weight: number;
+  /** Attempts this backend may have in flight; at the limit it takes no new ones. A reload may change it. */
+  maxInFlight: number;
   readonly pool: Pool;
+  /** The pool's settings, so a reload can tell whether this backend can be kept as it is. */
+  readonly poolOptions: PoolOptions;
 
   /** Bit set of DownReason; 0 means up. */
   downReasons = 0;
   inFlight = 0;
+  /** Attempts made (a request with retries counts each one). */
   requestsTotal = 0;
+  /** Attempts that failed (connect, reset, timeout, protocol); client hang-ups are not failures. */
   failuresTotal = 0;
+  /** Responses relayed, by status class: index 1 is 1xx … index 5 is 5xx. */
+  readonly responsesByClass = new Float64Array(6);
+  /** Time to response headers of answered attempts. */
+  readonly latency = new LatencyHistogram();
   /** When downReasons last became 0 (clock ms), for slow start; -Infinity when up from the start. */
   upSinceMs = Number.NEGATIVE_INFINITY;
   /**
@@ -99,8 +111,10 @@ export class Backend implements BackendTarget {
    */
   onStateChange: ((backend: Backend) => void) | null = null;
 
-  constructor(target: BackendTarget, weight: number, pool: PoolOptions, maxInFlight = Number.POSITIVE_INFINITY) {
+  constructor(target: BackendTarget, weight: number, pool: PoolOptions, maxInFlight = Number.POSITIVE_INFINITY, upstream = 'default') {
     this.url = target.url;
+    this.upstream = upstream;
+    this.poolOptions = pool;
     this.origin = target.origin;
     this.hostname = target.hostname;
     this.port = target.port;
