@@ -33,6 +33,9 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   'log-level': 'value',
   'log-format': 'value',
   config: 'value',
+  admin: 'value',
+  'no-admin': 'switch',
+  'access-log': 'switch',
   demo: 'switch',
   help: 'switch',
   version: 'switch',
@@ -94,6 +97,19 @@ export function parseBackendEntry(text: string): { url: string; weight: number }
 
 const logLevels: readonly string[] = ['debug', 'info', 'warn', 'error', 'silent'];
 const logFormats: readonly string[] = ['json', 'pretty'];
+
+/** `--admin [HOST:]PORT` or `off`, `--no-admin`; default 127.0.0.1:9901. */
+export function adminFromFlags(text: string | undefined, off: boolean): false | { host: string; port: number } {
+  if (off || text === 'off' || text === 'false') {
+    if (off && text !== undefined) throw new ConfigError('--admin and --no-admin contradict each other');
+    return false;
+  }
+  if (text === undefined) return { host: '127.0.0.1', port: 9901 };
+  const colon = text.lastIndexOf(':');
+  const host = colon === -1 ? '127.0.0.1' : text.slice(0, colon).replace(/^\[|\]$/g, '');
+  if (host === '') throw new ConfigError(`--admin: "${text}" has no host (use HOST:PORT, PORT or off)`);
+  return { host, port: integer(colon === -1 ? text : text.slice(colon + 1), '--admin port', 0, 65535) };
+}
 
 /** Turns parsed flags into start() options. */
 export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptions {
@@ -157,6 +173,8 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
     if (ttl !== undefined) sticky['ttlMs'] = ttl;
     options['sticky'] = sticky;
   }
+  options['admin'] = adminFromFlags(flag('admin'), flags.has('no-admin'));
+  if (flags.has('access-log')) options['accessLog'] = true;
   const acceptBatch = flag('accept-batch');
   if (acceptBatch !== undefined) options['acceptBatch'] = integer(acceptBatch, '--accept-batch', 1, 1024);
   return options as unknown as StartOptions;

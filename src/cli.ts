@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { optionsFromFlags, parseArgs } from './args.js';
-import { configToStartOptions, loadConfig } from './config/load.js';
+import { loadConfig } from './config/load.js';
 import { ConfigError, ExitCodes } from './errors.js';
-import { start, version, type StartOptions } from './index.js';
+import { start, startFromConfig, version, type Switchyard } from './index.js';
+import type { LogOptions } from './log.js';
 
 const usage = `Usage: switchyard --backends URL[,URL...] [options]
-       switchyard --config FILE [--log-level LEVEL] [--log-format FORMAT]
+       switchyard --config FILE [--log-level LEVEL] [--log-format FORMAT] [--access-log]
        switchyard validate FILE
        switchyard --demo
 
@@ -13,7 +14,8 @@ A load balancer and reverse proxy: round-robin and other balancers, TCP health c
 
 Configuration file (YAML or JSON; see README, "Configuration file"):
   --config FILE           start from FILE; the flags below that the file covers are then refused,
-                          only --log-level and --log-format may override it
+                          only --log-level, --log-format and --access-log may override it.
+                          SIGHUP, POST /api/reload and saving the file reload it
   validate FILE           check FILE: prints "FILE: ok", or one FILE:LINE:COL line per problem (exit 2)
 
 Options:
@@ -43,6 +45,9 @@ Options:
   --grace DUR             on SIGTERM/SIGINT, time in-flight requests get to finish (default 10s)
   --accept-batch N        connections accepted per event-loop turn at most (default 128)
   --no-preserve-host      send the backend's host:port as Host instead of the client's
+  --admin [HOST:]PORT     admin API, metrics and dashboard (default 127.0.0.1:9901; a host other
+                          than loopback needs SWITCHYARD_ADMIN_TOKEN); --admin off or --no-admin
+  --access-log            log one line per request (info level)
   --log-level LEVEL       debug, info, warn, error or silent (default info)
   --log-format FORMAT     json or pretty (default: pretty on a terminal, json otherwise)
   --demo                  start three demo backends and balance over them
@@ -64,8 +69,9 @@ const configPathOfFlag: Readonly<Record<string, string>> = {
   'max-backends': 'upstreams.NAME.retry.maxBackends', 'replay-buffer': 'upstreams.NAME.retry.replayBuffer',
   'connect-timeout': 'upstreams.NAME.timeouts.connect', timeout: 'upstreams.NAME.timeouts.upstream', grace: 'gracePeriod',
   'accept-batch': 'listeners[0].acceptBatch', 'no-preserve-host': 'upstreams.NAME.preserveHost',
+  admin: 'admin', 'no-admin': 'admin',
 };
-const flagsOverridingConfig: readonly string[] = ['config', 'log-level', 'log-format'];
+const flagsOverridingConfig: readonly string[] = ['config', 'log-level', 'log-format', 'access-log'];
 
 /** Prints a config file's problems, one FILE:LINE:COL line each, and exits 2. */
 function failConfigFile(err: unknown): never {
@@ -86,22 +92,21 @@ function validate(args: readonly string[]): void {
   process.stdout.write(`${file}: ok\n`);
 }
 
-/** start() options from --config FILE, with --log-level/--log-format on top; other flags conflict. */
-function optionsFromConfigFile(flags: ReadonlyMap<string, string>, file: string): StartOptions {
+/** Starts from --config FILE, with --log-level/--log-format/--access-log on top; other flags conflict. */
+async function startWithConfigFile(flags: ReadonlyMap<string, string>, file: string): Promise<Switchyard> {
   for (const name of flags.keys()) {
     if (flagsOverridingConfig.includes(name)) continue;
     const where = configPathOfFlag[name];
     throw new ConfigError(`--${name} conflicts with --config${where === undefined ? '' : ` (set ${where} in the file)`}`);
   }
-  let config;
   try {
-    config = loadConfig(file);
+    loadConfig(file);
   } catch (err) {
     failConfigFile(err);
   }
-  const options = configToStartOptions(config);
   const fromFlags = optionsFromFlags(new Map([...flags, ['backends', 'http://unused']]));
-  return { ...options, log: { ...(options.log as object), ...(fromFlags.log as object) } };
+  const log = fromFlags.log as LogOptions;
+  return startFromConfig({ file }, { log, accessLog: flags.has('access-log') });
 }
 
 function fail(message: string, code: number): never {
@@ -121,28 +126,30 @@ async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   let stopDemo: (() => Promise<void>) | null = null;
-  let options: StartOptions;
+  let lb: Switchyard;
   const configFile = flags.get('config');
   if (configFile !== undefined) {
-    options = optionsFromConfigFile(flags, configFile);
+    lb = await startWithConfigFile(flags, configFile);
   } else if (flags.has('demo')) {
     const { startDemoBackends } = await import('./demo.js');
     const demo = await startDemoBackends(3);
     stopDemo = demo.close;
     const withBackends = new Map(flags);
     withBackends.set('backends', demo.urls.join(','));
-    options = optionsFromFlags(withBackends);
-  } else {
-    options = optionsFromFlags(flags);
-  }
-  const lb = await start(options);
-  if (stopDemo !== null) {
+    const options = optionsFromFlags(withBackends);
+    lb = await start(options).catch(async (err: unknown) => {
+      await demo.close();
+      throw err;
+    });
     process.stdout.write(
       `\nSwitchyard demo: ${lb.url} balances over ${options.backends.length} demo backends.\n` +
         `  Try:  curl ${lb.url}/          (repeat it: each backend answers with its own name)\n` +
         `        for i in 1 2 3 4 5 6; do curl -s ${lb.url}/; done\n` +
+        (lb.adminUrl === null ? '' : `  Dashboard: ${lb.adminUrl}/   API: ${lb.adminUrl}/api/upstreams   Metrics: ${lb.adminUrl}/metrics\n`) +
         `  Stop with Ctrl-C.\n\n`,
     );
+  } else {
+    lb = await start(optionsFromFlags(flags));
   }
   let stopping = false;
   const stop = (signal: string): void => {
@@ -163,6 +170,10 @@ async function main(argv: readonly string[]): Promise<void> {
         (err: unknown) => fail(`error while stopping: ${(err as Error).message}`, ExitCodes.failure),
       );
   };
+  process.on('SIGHUP', () => {
+    lb.logger.info('SIGHUP received: reloading the config');
+    void lb.reload(undefined, 'signal');
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

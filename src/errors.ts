@@ -16,6 +16,8 @@ export const ErrorCodes = {
   upstreamTimeout: 'SWY_ERR_UPSTREAM_TIMEOUT',
   /** The backend's response could not be relayed (invalid status or headers). */
   upstreamProtocol: 'SWY_ERR_UPSTREAM_PROTOCOL',
+  /** No route matches the request's host and path. */
+  noRoute: 'SWY_ERR_NO_ROUTE',
   /** The client sent something we will not forward. */
   badRequest: 'SWY_ERR_BAD_REQUEST',
   /** The request's HTTP major version is not 1 (e.g. `HTTP/2.0` in HTTP/1 framing). */
@@ -54,6 +56,7 @@ const httpByCode: Readonly<Record<ErrorCode, HttpMapping>> = {
   SWY_ERR_UPSTREAM_RESET: { status: 502, body: 'Bad Gateway' },
   SWY_ERR_UPSTREAM_PROTOCOL: { status: 502, body: 'Bad Gateway' },
   SWY_ERR_UPSTREAM_TIMEOUT: { status: 504, body: 'Gateway Timeout' },
+  SWY_ERR_NO_ROUTE: { status: 404, body: 'Not Found' },
   SWY_ERR_BAD_REQUEST: { status: 400, body: 'Bad Request' },
   SWY_ERR_VERSION_NOT_SUPPORTED: { status: 505, body: 'HTTP Version Not Supported' },
 };

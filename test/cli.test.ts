@@ -25,16 +25,25 @@ interface RunResult {
   readonly stderr: string;
 }
 
+/**
+ * The CLI's arguments for a test run: the admin listener (default 127.0.0.1:9901) is turned off
+ * unless the test sets it, so runs never compete for that port.
+ */
+function cliArgs(args: readonly string[]): string[] {
+  const wantsAdmin = args.some((a) => a.startsWith('--admin') || a === '--no-admin' || a === '--config' || a === 'validate');
+  return wantsAdmin ? [cliPath, ...args] : [cliPath, '--no-admin', ...args];
+}
+
 /** Runs the CLI to completion (bounded: killed after 10 s). */
 function runCli(args: readonly string[]): RunResult {
-  const result = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+  const result = spawnSync(process.execPath, cliArgs(args), { encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** Runs the CLI to completion without blocking this process (bounded: killed after 10 s). */
 function runCliAsync(args: readonly string[]): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, cliArgs(args), { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
@@ -74,7 +83,7 @@ interface RunningCli {
 }
 
 function spawnCli(args: readonly string[], cleanup: (fn: () => unknown) => void): RunningCli {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, cliArgs(args), { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   const running: RunningCli = {
     child,

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import type { StartOptions } from '../index.js';
 import { configSchema, type Config } from './schema.js';
 
 type PathKey = string | number;
@@ -114,51 +113,18 @@ export function loadConfig(file: string): Config {
   return parseConfig(text, file);
 }
 
-type StickyConfig = { readonly cookie: string; readonly secret?: string | undefined; readonly ttl?: number | undefined };
-
-function stickyOptions(sticky: StickyConfig): NonNullable<StartOptions['sticky']> {
-  return { cookie: sticky.cookie, ...(sticky.secret === undefined ? {} : { secret: sticky.secret }), ...(sticky.ttl === undefined ? {} : { ttlMs: sticky.ttl }) };
-}
-
 /**
- * Maps a config with one listener and one upstream onto start() options. Several listeners,
- * upstreams or routes are valid in a file but the runtime for them is future work (issue 4).
+ * Validates a config given as a value (library use). Problems are one `path: what is wrong`
+ * line each, as in files but without positions.
  */
-export function configToStartOptions(config: Config): StartOptions {
-  const names = Object.keys(config.upstreams);
-  const route = config.routes[0];
-  if (config.listeners.length !== 1 || names.length !== 1 || config.routes.length !== 1 || route?.host !== undefined || route?.pathPrefix !== undefined) {
-    throw new ConfigError('more than one listener, upstream or route (or a route with host/pathPrefix) is not supported yet: use one listener and one upstream');
+export function parseConfigInput(input: unknown): Config {
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const path = issue.path.filter((p): p is PathKey => typeof p !== 'symbol').join('.');
+      return `${path === '' ? '(top level)' : path}: ${issue.message.split('\n')[0] ?? issue.message}`;
+    });
+    throw new ConfigError(lines.join('\n'));
   }
-  const listener = config.listeners[0] as Config['listeners'][number];
-  const upstream = config.upstreams[names[0] as string] as Config['upstreams'][string];
-  const sticky = upstream.sticky === false ? undefined : upstream.sticky === true ? { cookie: 'swy' } : upstream.sticky;
-  return {
-    backends: upstream.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),
-    port: listener.port,
-    ...(listener.host === undefined ? {} : { host: listener.host }),
-    balancer: upstream.balancer,
-    hashKey: upstream.hashKey,
-    ...(sticky === undefined ? {} : { sticky: stickyOptions(sticky) }),
-    slowStartMs: upstream.slowStart,
-    ...(upstream.maxInFlight === undefined ? {} : { maxInFlight: upstream.maxInFlight }),
-    ewmaDecayMs: upstream.ewmaDecay,
-    healthIntervalMs: upstream.healthCheck.interval,
-    healthTimeoutMs: upstream.healthCheck.timeout,
-    retry: {
-      retriesPerBackend: upstream.retry.retriesPerBackend,
-      retryDelayMs: upstream.retry.retryDelay,
-      maxBackends: upstream.retry.maxBackends,
-      replayBufferBytes: upstream.retry.replayBuffer,
-    },
-    connectTimeoutMs: upstream.timeouts.connect,
-    upstreamTimeoutMs: upstream.timeouts.upstream,
-    upstreamKeepAliveMs: upstream.timeouts.upstreamKeepAlive,
-    clientKeepAliveMs: listener.clientKeepAlive,
-    clientHeadersTimeoutMs: listener.clientHeadersTimeout,
-    acceptBatch: listener.acceptBatch,
-    gracePeriodMs: config.gracePeriod,
-    preserveHost: upstream.preserveHost,
-    log: { level: config.log.level, ...(config.log.format === undefined ? {} : { format: config.log.format }) },
-  };
+  return deepFreeze(withDefaults(result.data));
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { parseHashKey } from '../proxy/request-keys.js';
+import { checkHashKey, parseHashKey } from '../proxy/request-keys.js';
 import { parseDurationMs, parseSizeBytes } from '../units.js';
 
 /**
@@ -106,9 +106,17 @@ const upstreamSchema = strict({
   backends: z.array(backendSchema).min(1).describe('Backends: URL strings or `{ url, weight }` objects. Required.'),
   balancer: z.enum(balancerNames).default('round-robin').describe('Balancing algorithm: ' + balancerNames.join(', ') + '.'),
   hashKey: z
-    .string()
-    .default('client-ip')
-    .transform((text, ctx) => parsed(parseHashKey, text, ctx))
+    .union([
+      z.string().transform((text, ctx) => parsed(parseHashKey, text, ctx)),
+      // The parsed form, so a loaded config can be given back (library use, reload).
+      strict({
+        source: z.enum(['client-ip', 'header', 'cookie', 'path']).describe('Object form of hashKey: where the key comes from.'),
+        name: z.string().optional().describe('Object form of hashKey: the header or cookie name.'),
+      })
+        .refine((spec) => (spec.source !== 'header' && spec.source !== 'cookie') || spec.name !== undefined, 'a header or cookie key needs a name')
+        .transform((spec) => checkHashKey(spec.name === undefined ? { source: spec.source } : { source: spec.source, name: spec.name })),
+    ])
+    .prefault('client-ip')
     .describe('Where `ring-hash` and `maglev` take their key: `client-ip`, `header:NAME`, `cookie:NAME` or `path`.'),
   sticky: z.union([z.boolean(), stickySchema]).default(false).describe('Cookie-based session affinity on top of the balancer: `false`, `true`, or `{ cookie, secret, ttl }`.'),
   slowStart: duration(true).default(0).describe('A backend that comes up ramps from 10% to full weight over this long; 0 is off.'),
@@ -139,9 +147,9 @@ const upstreamSchema = strict({
 });
 
 const adminSchema = strict({
-  host: z.string().default('127.0.0.1').describe('Address the admin API binds (not implemented yet).'),
+  host: z.string().default('127.0.0.1').describe('Address the admin API binds. Anything but loopback requires a token.'),
   port: port.default(9901).describe('Port of the admin API.'),
-  token: z.string().min(1).optional().describe('Bearer token the admin API requires; needed when bound to anything but loopback.'),
+  token: z.string().min(1).optional().describe('Bearer token the admin API requires. Default: $SWITCHYARD_ADMIN_TOKEN. Needed when bound to anything but loopback.'),
 });
 
 export const configSchema = strict({
@@ -151,13 +159,23 @@ export const configSchema = strict({
   log: strict({
     level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Lowest level written.'),
     format: z.enum(['json', 'pretty']).optional().describe('`json` or `pretty`. Default: pretty on a terminal, json otherwise.'),
+    access: z.boolean().default(false).describe('One info line per request (client, method, path, status, upstream, backend, attempts, duration, bytes).'),
   })
     .prefault({})
     .describe('Logging.'),
-  admin: z.union([z.literal(false), adminSchema]).default({ host: '127.0.0.1', port: 9901 }).describe('Admin API listener (not implemented yet), or `false` for none.'),
+  admin: z.union([z.literal(false), adminSchema]).default({ host: '127.0.0.1', port: 9901 }).describe('Admin API, metrics and dashboard listener, or `false` for none.'),
+  watch: z.boolean().default(true).describe('Reload when this file changes (debounced). SIGHUP and `POST /api/reload` reload in any case.'),
   gracePeriod: duration().default(10_000).describe('On SIGTERM/SIGINT, time in-flight requests get to finish.'),
 }).superRefine((config, ctx) => {
   const names = Object.keys(config.upstreams);
+  const bound = new Map<string, number>();
+  config.listeners.forEach((listener, i) => {
+    if (listener.port === 0) return;
+    const key = `${listener.host ?? '*'}:${listener.port}`;
+    const first = bound.get(key);
+    if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'port'], message: `listeners[${first}] already binds ${key}` });
+    else bound.set(key, i);
+  });
   if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'at least one upstream is required' });
   config.routes.forEach((route, i) => {
     if (config.upstreams[route.upstream] === undefined) {

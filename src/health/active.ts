@@ -90,14 +90,17 @@ export class ActiveHealthChecker {
   }
 
   private async check(backend: Backend): Promise<void> {
+    const startMs = performance.now();
     try {
       await tcpProbe(backend, this.options.timeoutMs, this.abort.signal);
       if (this.stopped) return;
+      backend.recordHealth({ atMs: performance.now(), ok: true, durationMs: performance.now() - startMs, error: '' });
       backend.markUp(DownReason.healthCheck);
       backend.markUp(DownReason.failedAttempts);
       this.logger.info({ backend: backend.url, up: true }, `${backend.url} [up]`);
     } catch (err) {
       if (this.stopped) return;
+      backend.recordHealth({ atMs: performance.now(), ok: false, durationMs: performance.now() - startMs, error: (err as Error).message });
       backend.markDown(DownReason.healthCheck);
       this.logger.info({ backend: backend.url, up: false, error: (err as Error).message }, `${backend.url} [down]`);
     }

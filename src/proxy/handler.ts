@@ -1,20 +1,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { writeAccessLog } from '../access-log.js';
 import { ErrorCodes, httpErrorFor, type ErrorCode } from '../errors.js';
+import { attemptChannel, requestChannel, type AttemptEvent, type RequestEvent } from '../events.js';
 import type { Logger } from '../log.js';
+import type { Snapshot } from '../runtime.js';
 import { DownReason, type Backend } from '../upstream/backend.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from './headers.js';
+import { requestHeadersForUpstream, responseHeadersForClient } from './headers.js';
 import { RequestBody } from './request-body.js';
 import { cookieValue, hashKeyOf } from './request-keys.js';
 import { isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
 /** What the handler needs from the listener it serves. */
 export interface ProxyContext {
-  readonly upstream: Upstream;
+  /** Where the current snapshot (router and upstreams) is read from, once per request. */
+  readonly runtime: { readonly snapshot: Snapshot };
   readonly logger: Logger;
-  readonly forwarding: ForwardingOptions;
+  /** Where access-log lines go; null when the access log is off. */
+  accessLog: Logger | null;
   /** Our entry in the Via field of responses, e.g. `1.1 switchyard`. */
   readonly responseVia: string;
   /** `http` or `https`: the scheme clients used, for X-Forwarded-Proto. */
@@ -60,10 +65,12 @@ export function originFormTarget(url: string): string | null {
 export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
   const target = req.url === undefined ? null : originFormTarget(req.url);
   ctx.active++;
-  const exchange = new Exchange(ctx, req, res, target ?? '/');
+  const upstream = target === null ? null : ctx.runtime.snapshot.router.match(req.rawHeaders, target);
+  const exchange = new Exchange(ctx, upstream, req, res, target ?? '/');
   const rejection = target === null ? ErrorCodes.badRequest : versionRejection(req);
-  if (rejection === null) exchange.start();
-  else exchange.fail(rejection);
+  if (rejection !== null) exchange.fail(rejection);
+  else if (upstream === null) exchange.fail(ErrorCodes.noRoute);
+  else exchange.start();
 }
 
 /**
@@ -139,6 +146,8 @@ const errorCodeByKind: Readonly<Record<FailureKind | 'invalid', ErrorCode>> = {
  */
 class Exchange implements Dispatcher.DispatchHandler {
   private readonly ctx: ProxyContext;
+  /** The route's upstream, from the snapshot current when the request arrived; null: no route. */
+  private readonly upstream: Upstream;
   private readonly req: IncomingMessage;
   private readonly res: ResponseWithExchange;
   private readonly target: string;
@@ -157,9 +166,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   private backendsTried = 0;
   private retriesOnBackend = 0;
   private retryTimer: NodeJS.Timeout | null = null;
-  /** Attempt start and time to its headers, for balancers that track latency; -1: not tracked. */
-  private attemptStartMs = -1;
+  /** Attempt start, and time to its response headers (-1 until they arrive). */
+  private attemptStartMs = 0;
   private latencyMs = -1;
+  private attempts = 0;
+  /** Request arrival, taken only when someone listens for request events; -1 otherwise. */
+  private readonly startMs: number;
+  private bytesSent = 0;
 
   // State of the current attempt.
   private attemptActive = false;
@@ -171,8 +184,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   private clientGone = false;
   private done = false;
 
-  constructor(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, target: string) {
+  constructor(ctx: ProxyContext, upstream: Upstream | null, req: IncomingMessage, res: ServerResponse, target: string) {
     this.ctx = ctx;
+    // Only a refused request has no upstream, and it never reads one.
+    this.upstream = upstream as Upstream;
+    this.startMs = requestChannel.hasSubscribers || ctx.accessLog !== null ? performance.now() : -1;
     this.req = req;
     this.res = res as ResponseWithExchange;
     this.target = target;
@@ -185,9 +201,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   start(): void {
     const ctx = this.ctx;
     const req = this.req;
-    this.headers = requestHeadersForUpstream(req.rawHeaders, this.clientIp, ctx.proto, req.httpVersion, ctx.forwarding);
+    const upstream = this.upstream;
+    this.headers = requestHeadersForUpstream(req.rawHeaders, this.clientIp, ctx.proto, req.httpVersion, upstream.forwarding);
     const length = declaredBodyLength(req);
-    const bufferBytes = ctx.upstream.retry.replayBufferBytes;
+    const bufferBytes = upstream.retry.replayBufferBytes;
     if (length > 0 && length <= bufferBytes) {
       // A small body is read whole first, as nginx does: the backend gets head and body in one
       // write, and any attempt can send it again.
@@ -207,7 +224,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private pickAndDispatch(): void {
-    const backend = this.ctx.upstream.balancer.pick(this);
+    const backend = this.upstream.balancer.pick(this);
     if (backend === undefined) {
       this.fail(ErrorCodes.noBackend);
       return;
@@ -224,13 +241,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   get hashKey(): string | undefined {
-    const spec = this.ctx.upstream.hashKey;
+    const spec = this.upstream.hashKey;
     if (spec === null) return undefined;
     return (this.hashKeyValue ??= hashKeyOf(spec, this.req.rawHeaders, this.target, this.clientIp));
   }
 
   get stickyId(): string | undefined {
-    const sticky = this.ctx.upstream.sticky;
+    const sticky = this.upstream.sticky;
     if (sticky === null) return undefined;
     if (!this.stickyIdRead) {
       this.stickyIdRead = true;
@@ -247,9 +264,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.responseStarted = false;
     backend.inFlight++;
     backend.requestsTotal++;
-    const balancer = this.ctx.upstream.balancer;
+    this.attempts++;
+    const balancer = this.upstream.balancer;
     if (balancer.onAttemptStart !== undefined) balancer.onAttemptStart(backend);
-    if (balancer.onAttemptEnd !== undefined) this.attemptStartMs = performance.now();
+    this.attemptStartMs = performance.now();
     backend.pool.dispatch(
       {
         path: backend.basePath === '' ? this.target : backend.basePath + this.target,
@@ -269,12 +287,25 @@ class Exchange implements Dispatcher.DispatchHandler {
     const backend = this.backend as Backend;
     backend.inFlight--;
     if (failed) backend.failuresTotal++;
-    const balancer = this.ctx.upstream.balancer;
+    const balancer = this.upstream.balancer;
     if (balancer.onAttemptEnd !== undefined) {
       const latencyMs = this.responseStarted && this.latencyMs >= 0 ? this.latencyMs : performance.now() - this.attemptStartMs;
-      this.latencyMs = -1;
       balancer.onAttemptEnd(backend, failed, latencyMs);
     }
+  }
+
+  /** Publishes the attempt that just ended, when someone listens. */
+  private attemptDone(outcome: string, retried: boolean): void {
+    if (!attemptChannel.hasSubscribers) return;
+    const event: AttemptEvent = {
+      backend: this.backend as Backend,
+      method: this.method,
+      outcome,
+      status: outcome === 'response' ? this.res.statusCode : 0,
+      durationMs: performance.now() - this.attemptStartMs,
+      retried,
+    };
+    attemptChannel.publish(event);
   }
 
   // ---- undici dispatch handler -------------------------------------------------------------
@@ -289,14 +320,19 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.clientGone) return false;
     this.responseStarted = true;
     this.resumeUpstream = resume;
-    if (this.attemptStartMs >= 0) this.latencyMs = performance.now() - this.attemptStartMs;
+    const latencyMs = performance.now() - this.attemptStartMs;
+    this.latencyMs = latencyMs;
+    const backend = this.backend as Backend;
+    backend.latency.record(latencyMs);
+    const statusClass = (statusCode / 100) | 0;
+    if (statusClass >= 1 && statusClass <= 5) backend.responsesByClass[statusClass] = (backend.responsesByClass[statusClass] as number) + 1;
     // No retry once a response has begun: the replay buffer can go.
     if (this.body !== null) this.body.release();
     const res = this.res;
     if (this.ctx.closing) res.shouldKeepAlive = false;
     try {
       const headers = responseHeadersForClient(rawHeaders, this.ctx.responseVia);
-      const sticky = this.ctx.upstream.sticky;
+      const sticky = this.upstream.sticky;
       if (sticky !== null) {
         // (Re)pin the client when its cookie names no backend or another one.
         const cookie = sticky.setCookieFor(this.backend as Backend, this.stickyId);
@@ -314,6 +350,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.clientGone) return false;
+    this.bytesSent += chunk.length;
     if (this.res.write(chunk)) return true;
     this.res.once('drain', onResponseDrain);
     return false;
@@ -321,8 +358,9 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     this.endAttempt(false);
+    this.attemptDone('response', false);
     this.res.end();
-    this.finish();
+    this.finish('ok');
   }
 
   onError(err: Error): void {
@@ -332,28 +370,32 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.done) return;
     if (clientFault) {
       // The client hung up: not the backend's fault, nothing to answer.
+      this.attemptDone('aborted', false);
       this.res.destroy();
-      this.finish();
+      this.finish('aborted');
       return;
     }
     if (this.responseStarted) {
       // The response was under way: cut it so the client sees an incomplete message.
+      this.attemptDone('reset', false);
       this.logAttemptFailure(err, 'reset', 'response cut short');
       this.res.destroy();
-      this.finish();
+      this.finish('error');
       return;
     }
     const kind = classify(err, this.connected);
     const body = this.body;
     const bodyLeft = body !== null ? body.bodyLeft : this.wholeBody !== null && this.connected;
     if (kind === 'invalid' || !isRetryable(kind, this.method, bodyLeft, body === null || body.replayable)) {
+      this.attemptDone(kind, false);
       this.logAttemptFailure(err, kind, 'not retried');
       this.fail(errorCodeByKind[kind]);
       return;
     }
     const backend = this.backend as Backend;
-    const retry = this.ctx.upstream.retry;
+    const retry = this.upstream.retry;
     if (this.retriesOnBackend < retry.retriesPerBackend && backend.available) {
+      this.attemptDone(kind, true);
       this.retriesOnBackend++;
       this.logAttemptFailure(err, kind, `retry ${this.retriesOnBackend} of ${retry.retriesPerBackend} in ${retry.retryDelayMs} ms`);
       this.retryTimer = setTimeout(onRetryTimer, retry.retryDelayMs, this);
@@ -365,13 +407,10 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.ctx.logger.warn({ backend: backend.url }, `${backend.url} [down] after ${retry.retriesPerBackend + 1} failed attempts`);
     }
     (this.excluded ??= new Set()).add(backend);
-    if (this.backendsTried >= retry.maxBackends) {
-      this.fail(this.ctx.upstream.hasAvailable() ? errorCodeByKind[kind] : ErrorCodes.noBackend);
-      return;
-    }
-    const next = this.ctx.upstream.balancer.pick(this);
+    const next = this.backendsTried >= retry.maxBackends ? undefined : this.upstream.balancer.pick(this);
+    this.attemptDone(kind, next !== undefined);
     if (next === undefined) {
-      this.fail(ErrorCodes.noBackend);
+      this.fail(this.backendsTried < retry.maxBackends || !this.upstream.hasAvailable() ? ErrorCodes.noBackend : errorCodeByKind[kind]);
       return;
     }
     this.ctx.logger.warn({ from: backend.url, to: next.url }, `moving request ${this.method} ${this.target} from ${backend.url} to ${next.url}`);
@@ -401,13 +440,13 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.clientGone = true;
     if (!this.attemptActive && this.retryTimer === null) {
       // Still reading a small body: no attempt to abort.
-      this.finish();
+      this.finish('aborted');
       return;
     }
     if (this.retryTimer !== null) {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;
-      this.finish();
+      this.finish('aborted');
       return;
     }
     // Abort the attempt; its onError finishes the exchange. Until onConnect, the request is
@@ -438,11 +477,27 @@ class Exchange implements Dispatcher.DispatchHandler {
       });
       res.end(text);
     }
-    this.finish();
+    this.finish('error');
   }
 
-  private finish(): void {
+  private finish(outcome: RequestEvent['outcome']): void {
     this.done = true;
+    if (this.startMs < 0) return;
+    const event: RequestEvent = {
+      upstream: this.upstream === null ? '' : this.upstream.name,
+      backend: this.backend,
+      method: this.method,
+      host: this.req.headers.host ?? '',
+      path: this.target,
+      status: outcome === 'aborted' || !this.res.headersSent ? 0 : this.res.statusCode,
+      durationMs: performance.now() - this.startMs,
+      bytesSent: this.bytesSent,
+      attempts: this.attempts,
+      clientIp: this.clientIp,
+      outcome,
+    };
+    if (requestChannel.hasSubscribers) requestChannel.publish(event);
+    if (this.ctx.accessLog !== null) writeAccessLog(this.ctx.accessLog, event);
   }
 
   private logAttemptFailure(err: Error, kind: string, action: string): void {

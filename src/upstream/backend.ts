@@ -64,6 +64,19 @@ export function parseBackendUrl(text: string): BackendTarget {
   return { url: origin + basePath, origin, hostname: url.hostname.replace(/^\[|\]$/g, ''), port, basePath };
 }
 
+/** One active health check's result. */
+export interface HealthResult {
+  /** When it finished (clock ms, as `performance.now()`). */
+  readonly atMs: number;
+  readonly ok: boolean;
+  readonly durationMs: number;
+  /** Why it failed; '' when it passed. */
+  readonly error: string;
+}
+
+/** Health-check results kept per backend for the dashboard's history strip. */
+export const healthHistoryLength = 60;
+
 export interface PoolOptions {
   readonly connectTimeoutMs: number;
   readonly headersTimeoutMs: number;
@@ -103,6 +116,10 @@ export class Backend implements BackendTarget {
   readonly responsesByClass = new Float64Array(6);
   /** Time to response headers of answered attempts. */
   readonly latency = new LatencyHistogram();
+  /** The latest active health check (clock ms), or null before the first. */
+  lastHealthCheck: HealthResult | null = null;
+  private readonly healthRing: HealthResult[] = [];
+  private healthNext = 0;
   /** When downReasons last became 0 (clock ms), for slow start; -Infinity when up from the start. */
   upSinceMs = Number.NEGATIVE_INFINITY;
   /**
@@ -152,6 +169,20 @@ export class Backend implements BackendTarget {
     if (this.downReasons !== 0) return;
     if (this.onStateChange !== null) this.onStateChange(this);
     publishBackendState({ backend: this, available: true, reason: reasonNames[reason] ?? String(reason) });
+  }
+
+  /** Keeps an active check's result: the latest, and the last `healthHistoryLength` in a ring. */
+  recordHealth(result: HealthResult): void {
+    this.lastHealthCheck = result;
+    if (this.healthRing.length < healthHistoryLength) this.healthRing.push(result);
+    else this.healthRing[this.healthNext] = result;
+    this.healthNext = (this.healthNext + 1) % healthHistoryLength;
+  }
+
+  /** Recent health-check results, oldest first. */
+  healthResults(): HealthResult[] {
+    const ring = this.healthRing;
+    return ring.length < healthHistoryLength ? ring.slice() : [...ring.slice(this.healthNext), ...ring.slice(0, this.healthNext)];
   }
 
   close(): Promise<void> {

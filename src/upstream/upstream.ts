@@ -4,6 +4,7 @@ import { StickySessions, stickySettings, type StickyOptions } from '../balancer/
 import { systemClock, systemRandom, type Clock, type Random } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import { checkHashKey, type HashKeySpec } from '../proxy/request-keys.js';
+import type { ForwardingOptions } from '../proxy/headers.js';
 import type { RetryOptions } from '../proxy/retry.js';
 import { Backend, parseBackendUrl, type PoolOptions } from './backend.js';
 
@@ -18,6 +19,8 @@ export interface UpstreamSpec {
   readonly balancer: string;
   readonly retry: RetryOptions;
   readonly pool: PoolOptions;
+  /** How request headers are rewritten for this upstream's backends. */
+  readonly forwarding: ForwardingOptions;
   /** Attempts one backend may have in flight. Default: no limit. */
   readonly maxInFlight?: number;
   /** Ramp of a backend's weight after it comes up. Default 0: none. */
@@ -30,6 +33,15 @@ export interface UpstreamSpec {
   readonly sticky?: StickyOptions;
   readonly clock?: Clock;
   readonly random?: Random;
+  /**
+   * Backends of the previous snapshot by URL (config reload). One with the same URL and pool
+   * settings is kept, live state and all; its weight and in-flight cap take the new values.
+   */
+  readonly existing?: ReadonlyMap<string, Backend>;
+}
+
+function samePool(a: PoolOptions, b: PoolOptions): boolean {
+  return a.connectTimeoutMs === b.connectTimeoutMs && a.headersTimeoutMs === b.headersTimeoutMs && a.bodyTimeoutMs === b.bodyTimeoutMs && a.keepAliveTimeoutMs === b.keepAliveTimeoutMs;
 }
 
 /** A named set of backends with one balancer and one retry policy. */
@@ -37,7 +49,10 @@ export class Upstream {
   readonly name: string;
   readonly backends: readonly Backend[];
   readonly balancer: Balancer;
+  /** The balancer's name, e.g. `round-robin`. */
+  readonly balancerName: string;
   readonly retry: RetryOptions;
+  readonly forwarding: ForwardingOptions;
   /** The sticky layer when session affinity is on (it is also `balancer`), else null. */
   readonly sticky: StickySessions | null;
   /** Where hashing balancers take their key; null means the client address. */
@@ -69,16 +84,25 @@ export class Upstream {
     if (targets.length === 0) throw new ConfigError(`upstream "${spec.name}" has no backends`);
     const clock = spec.clock ?? systemClock;
     const options = { clock, random: spec.random ?? systemRandom, slowStart: new SlowStart(clock, slowStartMs), ewmaDecayMs };
-    const backends = targets.map((target, i) => new Backend(target, (spec.backends[i] as BackendSpec).weight, spec.pool, maxInFlight));
+    const backends = targets.map((target, i) => {
+      const weight = (spec.backends[i] as BackendSpec).weight;
+      const kept = spec.existing?.get(target.url);
+      if (kept === undefined || !samePool(kept.poolOptions, spec.pool)) return new Backend(target, weight, spec.pool, maxInFlight, spec.name);
+      kept.weight = weight;
+      kept.maxInFlight = maxInFlight;
+      return kept;
+    });
     const inner = factory(backends, options);
     const sticky = stickyChecked === null ? null : new StickySessions(inner, backends, stickyChecked);
     const balancer: Balancer = sticky ?? inner;
     this.name = spec.name;
     this.backends = backends;
     this.balancer = balancer;
+    this.balancerName = spec.balancer;
     this.sticky = sticky;
     this.hashKey = hashKey;
     this.retry = spec.retry;
+    this.forwarding = spec.forwarding;
     this.clock = clock;
     for (const backend of backends) backend.onStateChange = this.onBackendState;
   }

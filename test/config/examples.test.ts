@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
-import { configToStartOptions, loadConfig } from '../../src/config/load.js';
-import { start } from '../../src/index.js';
+import { loadConfig } from '../../src/config/load.js';
+import { startFromConfig } from '../../src/index.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startBackend } from '../helpers/servers.js';
 
@@ -28,9 +28,15 @@ describe('examples/', () => {
     const cleanup = cleanupFor(t);
     const backends = await Promise.all(['a', 'b', 'c'].map((name) => startBackend(name)));
     for (const backend of backends) cleanup(() => backend.close());
-    const options = configToStartOptions(loadConfig(join(examplesDir, 'basic.yaml')));
-    assert.equal(options.backends.length, backends.length);
-    const lb = await start({ ...options, backends: backends.map((b) => b.url), host: '127.0.0.1', port: 0, log: { level: 'silent' } });
+    const config = loadConfig(join(examplesDir, 'basic.yaml'));
+    const [name, upstream] = Object.entries(config.upstreams)[0] ?? [];
+    assert.ok(name !== undefined && upstream !== undefined);
+    assert.equal(upstream.backends.length, backends.length);
+    // The example as written, on test ports: its own backends swapped for live ones.
+    const lb = await startFromConfig(
+      { config: { ...config, listeners: [{ ...config.listeners[0], host: '127.0.0.1', port: 0 }], admin: false, upstreams: { [name]: { ...upstream, backends: backends.map((b) => b.url) } } } },
+      { log: { level: 'silent' }, watch: false },
+    );
     cleanup(() => lb.close());
     const answers: string[] = [];
     for (let i = 0; i < 3; i++) {

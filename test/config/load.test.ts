@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { configToStartOptions, loadConfig } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'swy-config-'));
@@ -43,9 +43,10 @@ describe('config schema defaults', () => {
     assert.deepEqual(web.healthCheck, { interval: 20_000, timeout: 2000 });
     assert.deepEqual(web.retry, { retriesPerBackend: 3, retryDelay: 10, maxBackends: 3, replayBuffer: 65_536 });
     assert.deepEqual(web.timeouts, { connect: 5000, upstream: 60_000, upstreamKeepAlive: 4000 });
-    assert.deepEqual(config.log, { level: 'info' });
+    assert.deepEqual(config.log, { level: 'info', access: false });
     assert.deepEqual(config.admin, { host: '127.0.0.1', port: 9901 });
     assert.equal(config.gracePeriod, 10_000);
+    assert.equal(config.watch, true);
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.upstreams) && Object.isFrozen(web.retry), 'frozen all the way down');
   });
 
@@ -69,14 +70,9 @@ describe('config schema defaults', () => {
     assert.equal(api.retry.replayBuffer, 1024 * 1024);
     assert.deepEqual(api.sticky, { cookie: 'swy', ttl: 3_600_000 });
     assert.equal(config.admin, false);
-    const options = configToStartOptions(config);
-    assert.deepEqual(options.backends, [{ url: 'http://127.0.0.1:1', weight: 3 }, { url: 'http://127.0.0.1:2', weight: 1 }]);
-    assert.equal(options.healthIntervalMs, 2000);
-    assert.deepEqual(options.sticky, { cookie: 'swy', ttlMs: 3_600_000 });
-    assert.deepEqual(options.retry, { retriesPerBackend: 3, retryDelayMs: 60_000, maxBackends: 3, replayBufferBytes: 1024 * 1024 });
   });
 
-  test('several listeners or upstreams validate, but cannot start yet', () => {
+  test('several listeners and upstreams validate, with a route per upstream', () => {
     const config = loadConfig(fixture([
       'listeners: [{ port: 1 }, { port: 2 }]',
       'upstreams:',
@@ -88,7 +84,7 @@ describe('config schema defaults', () => {
       '',
     ].join('\n')));
     assert.equal(config.routes.length, 2);
-    assert.throws(() => configToStartOptions(config), (err: Error) => err instanceof ConfigError && /not supported yet/.test(err.message) && !err.message.includes('\n'));
+    assert.equal(config.listeners.length, 2);
   });
 });
 

@@ -68,7 +68,7 @@ interface ChildLb {
 
 /** Starts the CLI with JSON logs and resolves once its "Load Balancer started" line gives the port. */
 function startChildLb(backendUrl: string): Promise<ChildLb> {
-  const child = spawn(process.execPath, [cliPath, '--backends', backendUrl, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json'], {
+  const child = spawn(process.execPath, [cliPath, '--backends', backendUrl, '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--no-admin'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid;

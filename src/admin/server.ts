@@ -1,0 +1,185 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { urlOf, type ReloadResult, type Runtime } from '../runtime.js';
+import { applyAction, backendActions, backendView, upstreamView, upstreamsView, type BackendAction } from './api.js';
+import { dashboardHtml } from './dashboard-page.js';
+
+/** What /metrics serves; see metrics.ts. */
+export interface MetricsExporter {
+  readonly contentType: string;
+  text(): Promise<string>;
+  close(): void;
+}
+
+export interface AdminServerOptions {
+  readonly runtime: Runtime;
+  readonly logger: Logger;
+  readonly version: string;
+  readonly host: string;
+  readonly port: number;
+  /** Bearer token every API call must carry; undefined: none (loopback only). */
+  readonly token: string | undefined;
+  /** The config file, or `flags`. */
+  readonly configSource: string;
+  readonly reload: () => Promise<ReloadResult>;
+  readonly metrics?: MetricsExporter;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The admin token from config or $SWITCHYARD_ADMIN_TOKEN; refuses a public listener without one. */
+export function adminToken(admin: { readonly host: string; readonly token?: string | undefined }): string | undefined {
+  const token = admin.token ?? (process.env['SWITCHYARD_ADMIN_TOKEN'] || undefined);
+  if (token === undefined && !isLoopback(admin.host)) {
+    throw new ConfigError(`admin listener on ${admin.host} is not loopback: set admin.token or SWITCHYARD_ADMIN_TOKEN`);
+  }
+  return token;
+}
+
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+  readonly allow?: string;
+}
+
+const notFound = (what: string): Reply => ({ status: 404, body: { error: what } });
+const methodNotAllowed = (allow: string): Reply => ({ status: 405, body: { error: `method not allowed; use ${allow}` }, allow });
+
+/**
+ * The admin listener: JSON API, Prometheus metrics and the dashboard page. Separate from the
+ * proxy listeners, loopback by default, bearer-token protected when a token is set.
+ */
+export class AdminServer {
+  private readonly server: http.Server;
+  private readonly options: AdminServerOptions;
+  private readonly tokenDigest: Buffer | null;
+  private readonly startedAt = new Date();
+  url = '';
+
+  constructor(options: AdminServerOptions) {
+    this.options = options;
+    this.tokenDigest = options.token === undefined ? null : digest(options.token);
+    this.server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        options.logger.error({ error: (err as Error).message }, `admin request failed: ${(err as Error).message}`);
+        if (!res.headersSent) this.send(res, { status: 500, body: { error: 'internal error' } });
+        else res.destroy();
+      });
+    });
+  }
+
+  async listen(): Promise<void> {
+    const { host, port } = this.options;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(err.code === 'EADDRINUSE' ? new ConfigError(`admin port ${port} is already in use (set admin.port, or admin: false)`, { cause: err }) : err);
+      });
+      this.server.listen({ host, port }, resolve);
+    });
+    const address = this.server.address() as AddressInfo;
+    this.url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    this.options.logger.info({ admin: this.url }, `Admin API and dashboard at ${this.url}/`);
+  }
+
+  private authorized(req: http.IncomingMessage): boolean {
+    if (this.tokenDigest === null) return true;
+    const header = req.headers.authorization ?? '';
+    if (!header.startsWith('Bearer ')) return false;
+    return timingSafeEqual(digest(header.slice(7)), this.tokenDigest);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    req.resume();
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const method = req.method ?? 'GET';
+    if (path === '/' || path === '/index.html') {
+      if (method !== 'GET' && method !== 'HEAD') return this.send(res, methodNotAllowed('GET'));
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:" });
+      res.end(method === 'HEAD' ? undefined : dashboardHtml);
+      return;
+    }
+    if (!this.authorized(req)) {
+      res.setHeader('www-authenticate', 'Bearer realm="switchyard"');
+      return this.send(res, { status: 401, body: { error: 'missing or wrong bearer token' } });
+    }
+    if (path === '/metrics') {
+      if (method !== 'GET') return this.send(res, methodNotAllowed('GET'));
+      const metrics = this.options.metrics;
+      if (metrics === undefined) return this.send(res, notFound('metrics are off'));
+      const text = await metrics.text();
+      res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+      res.end(text);
+      return;
+    }
+    return this.send(res, await this.route(method, path));
+  }
+
+  private async route(method: string, path: string): Promise<Reply> {
+    const runtime = this.options.runtime;
+    const parts = path.split('/').slice(1);
+    if (parts[0] !== 'api') return notFound(`no such endpoint: ${path}`);
+    const [, resource, name, sub, id, action, ...rest] = parts;
+    if (resource === 'status' && parts.length === 2) return method === 'GET' ? { status: 200, body: this.status() } : methodNotAllowed('GET');
+    if (resource === 'reload' && parts.length === 2) {
+      if (method !== 'POST') return methodNotAllowed('POST');
+      const result = await this.options.reload();
+      return result.ok ? { status: 200, body: { ok: true, digest: result.digest, added: result.added, removed: result.removed } } : { status: 422, body: { ok: false, error: result.error } };
+    }
+    if (resource !== 'upstreams' || rest.length > 0) return notFound(`no such endpoint: ${path}`);
+    if (name === undefined || name === '') return method === 'GET' ? { status: 200, body: upstreamsView(runtime) } : methodNotAllowed('GET');
+    const upstream = runtime.snapshot.upstreams.get(decodeURIComponent(name));
+    if (upstream === undefined) return notFound(`no upstream named "${decodeURIComponent(name)}"`);
+    if (sub === undefined) return method === 'GET' ? { status: 200, body: upstreamView(upstream) } : methodNotAllowed('GET');
+    if (sub !== 'backends' || id === undefined) return notFound(`no such endpoint: ${path}`);
+    let url: string;
+    try {
+      url = decodeURIComponent(id);
+    } catch {
+      return notFound(`bad backend id "${id}"`);
+    }
+    const backend = upstream.backends.find((b) => b.url === url);
+    if (backend === undefined) return notFound(`upstream "${upstream.name}" has no backend ${url}`);
+    if (action === undefined) return method === 'GET' ? { status: 200, body: backendView(backend) } : methodNotAllowed('GET');
+    if (!(backendActions as readonly string[]).includes(action)) return notFound(`unknown action "${action}" (known: ${backendActions.join(', ')})`);
+    if (method !== 'POST') return methodNotAllowed('POST');
+    applyAction(backend, action as BackendAction);
+    this.options.logger.warn({ upstream: upstream.name, backend: backend.url, action }, `admin: ${action} ${backend.url}`);
+    return { status: 200, body: { ok: true, backend: backendView(backend) } };
+  }
+
+  private status() {
+    const runtime = this.options.runtime;
+    const snapshot = runtime.snapshot;
+    return {
+      version: this.options.version,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 100) / 10,
+      startedAt: this.startedAt.toISOString(),
+      listeners: runtime.addresses.map((a) => ({ address: a.address, port: a.port, url: urlOf(a) })),
+      config: { digest: snapshot.digest, source: this.options.configSource, loadedAt: runtime.loadedAt.toISOString() },
+      reloads: runtime.reloads,
+    };
+  }
+
+  private send(res: http.ServerResponse, reply: Reply): void {
+    const text = `${JSON.stringify(reply.body)}\n`;
+    const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) };
+    if (reply.allow !== undefined) headers['allow'] = reply.allow;
+    res.writeHead(reply.status, headers);
+    res.end(text);
+  }
+
+  async close(): Promise<void> {
+    this.options.metrics?.close();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}

@@ -1,0 +1,174 @@
+import { balancers } from './balancer/index.js';
+import type { StickyOptions } from './balancer/sticky.js';
+import { configSchema, type Config, type ConfigInput } from './config/schema.js';
+import { ConfigError } from './errors.js';
+import type { Logger, LogOptions } from './log.js';
+import type { HashKeySpec } from './proxy/request-keys.js';
+import { defaultRetryOptions, type RetryOptions } from './proxy/retry.js';
+import { parseBackendUrl } from './upstream/backend.js';
+import type { BackendSpec } from './upstream/upstream.js';
+
+/** Admin listener settings; see README, "Admin API and dashboard". */
+export interface AdminOptions {
+  /** Address to bind. Default 127.0.0.1; anything else requires a token. */
+  readonly host?: string;
+  /** Port. Default 9901; 0 picks a free one. */
+  readonly port?: number;
+  /** Bearer token the API requires. Default: $SWITCHYARD_ADMIN_TOKEN, else none (loopback only). */
+  readonly token?: string;
+}
+
+/** Options of `start()`; the CLI flags map onto these one to one. */
+export interface StartOptions {
+  /** Backend URLs (`http://host:port/base`), or `{ url, weight }` objects. Required. */
+  readonly backends: readonly (string | BackendSpec)[];
+  /** Port to listen on. Default 3030; 0 picks a free port. */
+  readonly port?: number;
+  /** Address to bind. Default: every interface. */
+  readonly host?: string;
+  /**
+   * Balancing algorithm: `round-robin` (default), `weighted-round-robin`, `least-conn`, `p2c`,
+   * `ewma`, `random`, `ip-hash`, `ring-hash` or `maglev`. See README, "Balancing algorithms".
+   */
+  readonly balancer?: string;
+  /** Where `ring-hash` and `maglev` take their key: client address (default), a header, a cookie or the path. */
+  readonly hashKey?: HashKeySpec;
+  /** Cookie-based session affinity on top of the balancer. Default: off. */
+  readonly sticky?: StickyOptions;
+  /** A backend that comes up ramps its weight from 10% to 100% over this long. Default 0: no ramp. */
+  readonly slowStartMs?: number;
+  /** Attempts one backend may have in flight; at the limit it is skipped. Default: no limit. */
+  readonly maxInFlight?: number;
+  /** `ewma`: time for an old latency sample's weight to fall to 1/e. Default 10 s. */
+  readonly ewmaDecayMs?: number;
+  /** Time between active TCP health checks. Default 20 s. */
+  readonly healthIntervalMs?: number;
+  /** A health check that has not connected by then fails. Default 2 s. */
+  readonly healthTimeoutMs?: number;
+  /** Retry rules; see RetryOptions. */
+  readonly retry?: Partial<RetryOptions>;
+  /** Time to establish a connection to a backend. Default 5 s. */
+  readonly connectTimeoutMs?: number;
+  /** Time a backend may take to send response headers, and the longest pause inside a body. Default 60 s. */
+  readonly upstreamTimeoutMs?: number;
+  /** Idle pooled backend connections close after this long (or the backend's shorter Keep-Alive hint). Default 4 s. */
+  readonly upstreamKeepAliveMs?: number;
+  /** Idle client keep-alive connections close after this long. Default 60 s. */
+  readonly clientKeepAliveMs?: number;
+  /** Time a client has to send its request headers. Default 30 s. */
+  readonly clientHeadersTimeoutMs?: number;
+  /**
+   * Connections accepted per event-loop turn at most. Node 20's libuv accepts one per turn and
+   * listening socket, so bursts of new connections queue for seconds under load; this many
+   * descriptors on the socket lift that limit. Default 128; 1 turns it off.
+   */
+  readonly acceptBatch?: number;
+  /** On close, in-flight requests get this long to finish. Default 10 s. */
+  readonly gracePeriodMs?: number;
+  /** Forward the client's Host header (default) or send the backend's host:port. */
+  readonly preserveHost?: boolean;
+  /** Admin API, metrics and dashboard listener. Default for the library: off. */
+  readonly admin?: false | AdminOptions;
+  /** Logging: options for the built-in pino logger, or a logger of your own. */
+  readonly log?: LogOptions | Logger;
+  /** Write an access-log line per request (at info level). Default: off. */
+  readonly accessLog?: boolean;
+}
+
+export function isLogger(value: LogOptions | Logger | undefined): value is Logger {
+  return value !== undefined && typeof (value as Logger).info === 'function';
+}
+
+function positive(value: number | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${what} must be a positive number of milliseconds`);
+  return value;
+}
+
+function wholeNumber(value: number, min: number, what: string): void {
+  if (!Number.isInteger(value) || value < min) throw new ConfigError(`${what} must be a whole number of at least ${min}`);
+}
+
+/** One line from a schema failure: `path: problem` for the first problem. */
+function schemaError(issues: readonly { path: readonly PropertyKey[]; message: string }[]): ConfigError {
+  const first = issues[0];
+  if (first === undefined) return new ConfigError('invalid options');
+  const path = first.path.map(String).join('.');
+  return new ConfigError(path === '' ? first.message : `${path}: ${first.message.split('\n')[0] ?? ''}`);
+}
+
+/** Drops undefined fields, which the strict schema would otherwise see as given. */
+function defined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * The config that start() options mean: one listener and one upstream named `default`. Options
+ * are checked first with messages that name the option; the schema then fills every default,
+ * so flags, library options and files share one model.
+ */
+export function configFromStartOptions(options: StartOptions): Config {
+  const port = options.port ?? 3030;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`port ${port} is not a port number (0-65535)`);
+  const balancer = options.balancer ?? 'round-robin';
+  if (balancers[balancer] === undefined) throw new ConfigError(`unknown balancer "${balancer}" (known: ${Object.keys(balancers).join(', ')})`);
+  const retry: RetryOptions = { ...defaultRetryOptions, ...options.retry };
+  wholeNumber(retry.retriesPerBackend, 0, 'retry.retriesPerBackend');
+  wholeNumber(retry.maxBackends, 1, 'retry.maxBackends');
+  wholeNumber(retry.retryDelayMs, 0, 'retry.retryDelayMs');
+  wholeNumber(retry.replayBufferBytes, 0, 'retry.replayBufferBytes');
+  const backends = options.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b));
+  if (backends.length === 0) throw new ConfigError('no backends given');
+  const seen = new Set<string>();
+  for (const backend of backends) {
+    const { url } = parseBackendUrl(backend.url);
+    if (seen.has(url)) throw new ConfigError(`backend ${url} is listed twice in upstream "default"`);
+    seen.add(url);
+    if (!(backend.weight > 0) || !Number.isFinite(backend.weight)) throw new ConfigError(`backend ${url}: weight must be a positive number`);
+  }
+  if (options.maxInFlight !== undefined && !(options.maxInFlight >= 1)) throw new ConfigError('maxInFlight must be at least 1');
+  if (options.slowStartMs !== undefined && !(options.slowStartMs >= 0 && Number.isFinite(options.slowStartMs))) throw new ConfigError('slowStartMs must be 0 or a positive number of milliseconds');
+  const hashKey = options.hashKey === undefined ? undefined : options.hashKey.name === undefined ? options.hashKey.source : `${options.hashKey.source}:${options.hashKey.name}`;
+  const sticky = options.sticky;
+  if (sticky?.cookie !== undefined && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(sticky.cookie)) throw new ConfigError(`sticky.cookie "${sticky.cookie}" is not a valid cookie name`);
+  if (sticky?.secret !== undefined && sticky.secret.length < 8) throw new ConfigError('sticky.secret must be at least 8 characters');
+  if (sticky?.ttlMs !== undefined && !(sticky.ttlMs >= 1000 && Number.isFinite(sticky.ttlMs))) throw new ConfigError('sticky.ttlMs must be at least 1000 (one second)');
+  const logOptions = isLogger(options.log) ? undefined : options.log;
+  const input: ConfigInput = {
+    listeners: [
+      defined({
+        host: options.host,
+        port,
+        clientKeepAlive: positive(options.clientKeepAliveMs, 'clientKeepAliveMs'),
+        clientHeadersTimeout: positive(options.clientHeadersTimeoutMs, 'clientHeadersTimeoutMs'),
+        acceptBatch: options.acceptBatch === undefined ? undefined : Math.min(1024, Math.max(1, Math.floor(positive(options.acceptBatch, 'acceptBatch') as number))),
+      }),
+    ],
+    upstreams: {
+      default: defined({
+        backends,
+        balancer: balancer as NonNullable<ConfigInput['upstreams'][string]['balancer']>,
+        hashKey,
+        sticky: sticky === undefined ? undefined : defined({ cookie: sticky.cookie, secret: sticky.secret, ttl: sticky.ttlMs }),
+        slowStart: options.slowStartMs,
+        maxInFlight: options.maxInFlight,
+        ewmaDecay: positive(options.ewmaDecayMs, 'ewmaDecayMs'),
+        preserveHost: options.preserveHost,
+        healthCheck: defined({ interval: positive(options.healthIntervalMs, 'healthIntervalMs'), timeout: positive(options.healthTimeoutMs, 'healthTimeoutMs') }),
+        retry: { retriesPerBackend: retry.retriesPerBackend, retryDelay: retry.retryDelayMs, maxBackends: retry.maxBackends, replayBuffer: retry.replayBufferBytes },
+        timeouts: defined({
+          connect: positive(options.connectTimeoutMs, 'connectTimeoutMs'),
+          upstream: positive(options.upstreamTimeoutMs, 'upstreamTimeoutMs'),
+          upstreamKeepAlive: positive(options.upstreamKeepAliveMs, 'upstreamKeepAliveMs'),
+        }),
+      }),
+    },
+    log: defined({ level: logOptions?.level, format: logOptions?.format, access: options.accessLog }),
+    admin: options.admin === undefined || options.admin === false ? false : defined({ ...options.admin }),
+    ...defined({ gracePeriod: positive(options.gracePeriodMs, 'gracePeriodMs') }),
+  };
+  const result = configSchema.safeParse(input);
+  if (!result.success) throw schemaError(result.error.issues);
+  const config = result.data;
+  return { ...config, routes: [{ upstream: 'default' }] };
+}

@@ -1,0 +1,71 @@
+import type { Upstream } from './upstream/upstream.js';
+
+export interface RouteSpec {
+  /** Host name to match (case-insensitive, without port); undefined matches any host. */
+  readonly host?: string | undefined;
+  /** Path prefix to match; undefined matches any path. */
+  readonly pathPrefix?: string | undefined;
+  readonly upstream: Upstream;
+}
+
+interface CompiledRoute {
+  readonly host: string | null;
+  readonly pathPrefix: string;
+  readonly upstream: Upstream;
+}
+
+/** The host part of a Host header: lower-cased, port and IPv6 brackets kept as written. */
+export function hostWithoutPort(header: string): string {
+  const end = header.charCodeAt(0) === 91 /* [ */ ? header.indexOf(']') + 1 : header.indexOf(':');
+  return (end <= 0 ? header : header.slice(0, end)).toLowerCase();
+}
+
+/** The Host header's value, '' when absent. */
+function hostHeader(raw: readonly string[]): string {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') return raw[i + 1] as string;
+  }
+  return '';
+}
+
+/**
+ * Host and path-prefix table, compiled once per snapshot. Routes naming a host are tried before
+ * routes for any host (as nginx picks a server block before a location); within each group the
+ * longest path prefix wins, and on a tie the route written first. Prefixes match as plain string
+ * prefixes: end one with `/` to match whole path segments only.
+ */
+export class Router {
+  private readonly routes: readonly CompiledRoute[];
+
+  constructor(routes: readonly RouteSpec[]) {
+    const compiled = routes.map((route, order) => ({
+      host: route.host === undefined ? null : route.host.toLowerCase(),
+      pathPrefix: route.pathPrefix ?? '',
+      upstream: route.upstream,
+      order,
+    }));
+    compiled.sort((a, b) => Number(a.host === null) - Number(b.host === null) || b.pathPrefix.length - a.pathPrefix.length || a.order - b.order);
+    this.routes = compiled.map(({ host, pathPrefix, upstream }) => ({ host, pathPrefix, upstream }));
+  }
+
+  /** The upstream for a request, or null when no route matches. `rawHeaders` as Node gives them. */
+  match(rawHeaders: readonly string[], path: string): Upstream | null {
+    const routes = this.routes;
+    // One route for everything (the flags' config): no parsing at all.
+    if (routes.length === 1) {
+      const only = routes[0] as CompiledRoute;
+      if (only.host === null && only.pathPrefix === '') return only.upstream;
+    }
+    let name: string | null = null;
+    for (let i = 0; i < routes.length; i++) {
+      const route = routes[i] as CompiledRoute;
+      if (route.host !== null) {
+        name ??= hostWithoutPort(hostHeader(rawHeaders));
+        if (route.host !== name) continue;
+      }
+      if (route.pathPrefix === '' || path.startsWith(route.pathPrefix)) return route.upstream;
+    }
+    return null;
+  }
+}
