@@ -64,6 +64,23 @@ export function parseBackendUrl(text: string): BackendTarget {
   return { url: origin + basePath, origin, hostname: url.hostname.replace(/^\[|\]$/g, ''), port, basePath };
 }
 
+/** One finished active health check. `atMs` is on the checker's clock (performance.now() by default). */
+export interface HealthCheckResult {
+  readonly atMs: number;
+  readonly ok: boolean;
+  readonly durationMs: number;
+  /** Why it failed; '' when it passed. */
+  readonly error: string;
+}
+
+export interface HealthSample {
+  readonly atMs: number;
+  readonly ok: boolean;
+}
+
+/** Results kept in a backend's health history. */
+export const healthHistorySize = 60;
+
 export interface PoolOptions {
   readonly connectTimeoutMs: number;
   readonly headersTimeoutMs: number;
@@ -110,6 +127,12 @@ export class Backend implements BackendTarget {
    * upstream (a plain callback rather than a channel subscription: one call, no allocation).
    */
   onStateChange: ((backend: Backend) => void) | null = null;
+  /** The latest active health check; null before the first. */
+  lastHealthCheck: HealthCheckResult | null = null;
+  /** Ring of the last `healthHistorySize` check results; read it in order with healthChecks(). */
+  readonly healthHistory: HealthSample[] = [];
+  /** Slot of healthHistory the next result overwrites once the ring is full. */
+  private healthHistoryNext = 0;
 
   constructor(target: BackendTarget, weight: number, pool: PoolOptions, maxInFlight = Number.POSITIVE_INFINITY, upstream = 'default') {
     this.url = target.url;
@@ -152,6 +175,22 @@ export class Backend implements BackendTarget {
     if (this.downReasons !== 0) return;
     if (this.onStateChange !== null) this.onStateChange(this);
     publishBackendState({ backend: this, available: true, reason: reasonNames[reason] ?? String(reason) });
+  }
+
+  /** Records an active health check result (the checker calls it). */
+  recordHealthCheck(result: HealthCheckResult): void {
+    this.lastHealthCheck = result;
+    const sample = { atMs: result.atMs, ok: result.ok };
+    if (this.healthHistory.length < healthHistorySize) this.healthHistory.push(sample);
+    else this.healthHistory[this.healthHistoryNext] = sample;
+    this.healthHistoryNext = (this.healthHistoryNext + 1) % healthHistorySize;
+  }
+
+  /** The kept health check results, oldest first. */
+  healthChecks(): HealthSample[] {
+    const ring = this.healthHistory;
+    if (ring.length < healthHistorySize) return ring.slice();
+    return ring.slice(this.healthHistoryNext).concat(ring.slice(0, this.healthHistoryNext));
   }
 
   close(): Promise<void> {
