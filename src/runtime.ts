@@ -4,6 +4,7 @@ import type { Config } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import { publishReload } from './events.js';
 import { ActiveHealthChecker } from './health/active.js';
+import { resolveHealthOptions } from './health/options.js';
 import type { Logger } from './log.js';
 import type { ProxyContext } from './proxy/handler.js';
 import type { ForwardingOptions } from './proxy/headers.js';
@@ -154,7 +155,7 @@ export class Runtime {
     const router = new Router(config.routes.map((route) => ({ host: route.host, pathPrefix: route.pathPrefix, upstream: upstreams.get(route.upstream) as Upstream })));
     const health = [...upstreams.entries()].map(([name, upstream]) => {
       const check = (config.upstreams[name] as UpstreamConfig).healthCheck;
-      return new ActiveHealthChecker(upstream.backends, { intervalMs: check.interval, timeoutMs: check.timeout }, this.logger);
+      return new ActiveHealthChecker(upstream.backends, resolveHealthOptions(check), this.logger);
     });
     return { config, digest: configDigest(config), router, upstreams, health };
   }

@@ -42,7 +42,7 @@ export function backendView(backend: Backend) {
     latencyMs: { p50: round(backend.latency.quantile(0.5)), p99: round(backend.latency.quantile(0.99)) },
     health: {
       last: last === null ? null : { at: isoFromMonotonic(last.atMs), ok: last.ok, durationMs: round(last.durationMs), error: last.error },
-      history: backend.healthResults().map((result) => ({ at: isoFromMonotonic(result.atMs), ok: result.ok })),
+      history: backend.healthChecks().map((result) => ({ at: isoFromMonotonic(result.atMs), ok: result.ok })),
     },
   };
 }

@@ -7,12 +7,14 @@ import { configSchema } from './schema.js';
  */
 
 interface JsonSchema {
-  readonly type?: string;
+  readonly type?: string | readonly string[];
   readonly description?: string;
   readonly default?: unknown;
   readonly enum?: readonly unknown[];
   readonly const?: unknown;
   readonly 'x-kind'?: string;
+  /** Markdown shown as the default where it depends on another field (health check type). */
+  readonly 'x-default'?: string;
   readonly properties?: Readonly<Record<string, JsonSchema>>;
   readonly required?: readonly string[];
   readonly additionalProperties?: JsonSchema | boolean;
@@ -29,7 +31,7 @@ function typeOf(node: JsonSchema): string {
   if (node.anyOf !== undefined) return node.anyOf.map((n) => (n.const !== undefined ? JSON.stringify(n.const) : typeOf(n))).join(' or ');
   if (node.type === 'array') return `list of ${node.items === undefined ? 'any' : typeOf(node.items)}`;
   if (node.type === 'object' && typeof node.additionalProperties === 'object') return 'map of name to object';
-  return node.type ?? 'any';
+  return typeof node.type === 'string' ? node.type : (node.type?.join(' or ') ?? 'any');
 }
 
 // JSON Schema drops defaults behind transforms (durations, sizes), so defaults come from parsing
@@ -48,6 +50,7 @@ function lookup(root: unknown, path: string): unknown {
 
 function defaultOf(node: JsonSchema, path: string, required: boolean): string {
   if (required) return 'required';
+  if (node['x-default'] !== undefined) return node['x-default'];
   let value: unknown = typeof node.default === 'object' ? undefined : node.default;
   for (const config of defaultConfigs) {
     if (value !== undefined) break;

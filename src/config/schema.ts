@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { healthDefaults, parseStatusRange } from '../health/options.js';
 import { checkHashKey, parseHashKey } from '../proxy/request-keys.js';
 import { parseDurationMs, parseSizeBytes } from '../units.js';
 
@@ -102,6 +103,42 @@ const stickySchema = strict({
   ttl: duration().optional().describe('Sticky cookie lifetime (Max-Age). Default: a session cookie.'),
 });
 
+/** A status code or an inclusive range (`"200-399"`), parsed to `[low, high]`. */
+const statusRange = z.union([z.number(), z.string(), z.tuple([z.number(), z.number()]).readonly()]).transform((value, ctx) => {
+  try {
+    // The tuple is the parsed form, so a loaded config can be given back (library use, reload).
+    return parseStatusRange(typeof value === 'object' ? `${value[0]}-${value[1]}` : value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof ConfigError ? err.message : String(err) });
+    return z.NEVER;
+  }
+});
+
+// interval, rise and fall default by type, so the schema leaves them optional and the transform
+// fills them from healthDefaults (resolveHealthOptions turns the section into checker options).
+const healthCheckSchema = strict({
+  type: z.enum(['tcp', 'http']).default('tcp').describe('`tcp`: the check passes when a connection opens. `http`: when a request gets an expected status (and body).'),
+  interval: duration().optional().meta({ 'x-default': '`20s` (tcp), `2s` (http)' }).describe('Time between checks of one backend (before jitter).'),
+  jitter: z.number().min(0).max(0.5).default(0.1).describe('Each wait is the interval ± this fraction of it, drawn per check, so checks of many backends spread out. 0 to 0.5.'),
+  timeout: duration().default(2000).describe('A check not finished by then (connect, and for http the status and body) fails.'),
+  rise: z.number().int().min(1).max(100).optional().meta({ 'x-default': '`1` (tcp), `2` (http)' }).describe('Consecutive passes that bring a backend marked down back up.'),
+  fall: z.number().int().min(1).max(100).optional().meta({ 'x-default': '`1` (tcp), `3` (http)' }).describe('Consecutive failures that mark a backend down. The first check after start applies at once.'),
+  path: z.string().regex(/^\/[\x21-\x7e]*$/, 'must start with "/" and contain no spaces or control characters').default('/').describe('http: request path, absolute on the backend origin (the backend URL\'s base path is not prefixed).'),
+  method: z.enum(['GET', 'HEAD']).default('GET').describe('http: request method.'),
+  host: z.string().regex(/^[A-Za-z0-9._~:[\]-]+$/, 'not a host name').optional().describe("http: Host header. Default: the backend's host:port."),
+  expectStatus: z.array(statusRange).min(1).prefault(['200-399']).meta({ 'x-default': '`["200-399"]`' }).describe('http: statuses that pass: codes and inclusive ranges, e.g. `[200, "300-308"]`.'),
+  bodyContains: z.string().min(1).optional().describe('http: text the first 64 KiB of the response body must contain. Default: the body is not checked.'),
+})
+  .transform((check, ctx) => {
+    if (check.method === 'HEAD' && check.bodyContains !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['bodyContains'], message: 'a HEAD response has no body: use method GET with bodyContains' });
+    }
+    const defaults = healthDefaults(check.type);
+    return { ...check, interval: check.interval ?? defaults.intervalMs, rise: check.rise ?? defaults.rise, fall: check.fall ?? defaults.fall };
+  })
+  .prefault({})
+  .describe('Active health checks, TCP or HTTP, of every backend (see README, "Health checks").');
+
 const upstreamSchema = strict({
   backends: z.array(backendSchema).min(1).describe('Backends: URL strings or `{ url, weight }` objects. Required.'),
   balancer: z.enum(balancerNames).default('round-robin').describe('Balancing algorithm: ' + balancerNames.join(', ') + '.'),
@@ -123,12 +160,7 @@ const upstreamSchema = strict({
   maxInFlight: z.number().int().min(1).optional().describe('Attempts one backend may have in flight; at the limit it is skipped. Default: no limit.'),
   ewmaDecay: duration().default(10_000).describe('`ewma`: time for an old latency sample\'s weight to fall to 1/e.'),
   preserveHost: z.boolean().default(true).describe("Forward the client's Host header, or (false) send the backend's host:port."),
-  healthCheck: strict({
-    interval: duration().default(20_000).describe('Time between active TCP health checks.'),
-    timeout: duration().default(2000).describe('A health check that has not connected by then fails.'),
-  })
-    .prefault({})
-    .describe('Active TCP health checks.'),
+  healthCheck: healthCheckSchema,
   retry: strict({
     retriesPerBackend: z.number().int().min(0).max(100).default(3).describe('Retries on the same backend after a failed connection.'),
     retryDelay: duration(true).default(10).describe('Pause before such a retry.'),

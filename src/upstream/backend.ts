@@ -64,9 +64,8 @@ export function parseBackendUrl(text: string): BackendTarget {
   return { url: origin + basePath, origin, hostname: url.hostname.replace(/^\[|\]$/g, ''), port, basePath };
 }
 
-/** One active health check's result. */
-export interface HealthResult {
-  /** When it finished (clock ms, as `performance.now()`). */
+/** One finished active health check. `atMs` is on the checker's clock (performance.now() by default). */
+export interface HealthCheckResult {
   readonly atMs: number;
   readonly ok: boolean;
   readonly durationMs: number;
@@ -74,8 +73,13 @@ export interface HealthResult {
   readonly error: string;
 }
 
-/** Health-check results kept per backend for the dashboard's history strip. */
-export const healthHistoryLength = 60;
+export interface HealthSample {
+  readonly atMs: number;
+  readonly ok: boolean;
+}
+
+/** Results kept in a backend's health history. */
+export const healthHistorySize = 60;
 
 export interface PoolOptions {
   readonly connectTimeoutMs: number;
@@ -116,10 +120,6 @@ export class Backend implements BackendTarget {
   readonly responsesByClass = new Float64Array(6);
   /** Time to response headers of answered attempts. */
   readonly latency = new LatencyHistogram();
-  /** The latest active health check (clock ms), or null before the first. */
-  lastHealthCheck: HealthResult | null = null;
-  private readonly healthRing: HealthResult[] = [];
-  private healthNext = 0;
   /** When downReasons last became 0 (clock ms), for slow start; -Infinity when up from the start. */
   upSinceMs = Number.NEGATIVE_INFINITY;
   /**
@@ -127,6 +127,12 @@ export class Backend implements BackendTarget {
    * upstream (a plain callback rather than a channel subscription: one call, no allocation).
    */
   onStateChange: ((backend: Backend) => void) | null = null;
+  /** The latest active health check; null before the first. */
+  lastHealthCheck: HealthCheckResult | null = null;
+  /** Ring of the last `healthHistorySize` check results; read it in order with healthChecks(). */
+  readonly healthHistory: HealthSample[] = [];
+  /** Slot of healthHistory the next result overwrites once the ring is full. */
+  private healthHistoryNext = 0;
 
   constructor(target: BackendTarget, weight: number, pool: PoolOptions, maxInFlight = Number.POSITIVE_INFINITY, upstream = 'default') {
     this.url = target.url;
@@ -171,18 +177,20 @@ export class Backend implements BackendTarget {
     publishBackendState({ backend: this, available: true, reason: reasonNames[reason] ?? String(reason) });
   }
 
-  /** Keeps an active check's result: the latest, and the last `healthHistoryLength` in a ring. */
-  recordHealth(result: HealthResult): void {
+  /** Records an active health check result (the checker calls it). */
+  recordHealthCheck(result: HealthCheckResult): void {
     this.lastHealthCheck = result;
-    if (this.healthRing.length < healthHistoryLength) this.healthRing.push(result);
-    else this.healthRing[this.healthNext] = result;
-    this.healthNext = (this.healthNext + 1) % healthHistoryLength;
+    const sample = { atMs: result.atMs, ok: result.ok };
+    if (this.healthHistory.length < healthHistorySize) this.healthHistory.push(sample);
+    else this.healthHistory[this.healthHistoryNext] = sample;
+    this.healthHistoryNext = (this.healthHistoryNext + 1) % healthHistorySize;
   }
 
-  /** Recent health-check results, oldest first. */
-  healthResults(): HealthResult[] {
-    const ring = this.healthRing;
-    return ring.length < healthHistoryLength ? ring.slice() : [...ring.slice(this.healthNext), ...ring.slice(0, this.healthNext)];
+  /** The kept health check results, oldest first. */
+  healthChecks(): HealthSample[] {
+    const ring = this.healthHistory;
+    if (ring.length < healthHistorySize) return ring.slice();
+    return ring.slice(this.healthHistoryNext).concat(ring.slice(0, this.healthHistoryNext));
   }
 
   close(): Promise<void> {

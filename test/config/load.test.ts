@@ -40,7 +40,9 @@ describe('config schema defaults', () => {
     assert.deepEqual(web.hashKey, { source: 'client-ip' });
     assert.equal(web.sticky, false);
     assert.equal(web.slowStart, 0);
-    assert.deepEqual(web.healthCheck, { interval: 20_000, timeout: 2000 });
+    assert.deepEqual(web.healthCheck, {
+      type: 'tcp', interval: 20_000, jitter: 0.1, timeout: 2000, rise: 1, fall: 1, path: '/', method: 'GET', expectStatus: [[200, 399]],
+    });
     assert.deepEqual(web.retry, { retriesPerBackend: 3, retryDelay: 10, maxBackends: 3, replayBuffer: 65_536 });
     assert.deepEqual(web.timeouts, { connect: 5000, upstream: 60_000, upstreamKeepAlive: 4000 });
     assert.deepEqual(config.log, { level: 'info', access: false });
@@ -65,7 +67,7 @@ describe('config schema defaults', () => {
     const api = config.upstreams['api'];
     assert.ok(api !== undefined);
     assert.deepEqual(api.hashKey, { source: 'header', name: 'x-user' });
-    assert.deepEqual(api.healthCheck, { interval: 2000, timeout: 500 });
+    assert.deepEqual([api.healthCheck.interval, api.healthCheck.timeout], [2000, 500]);
     assert.equal(api.retry.retryDelay, 60_000);
     assert.equal(api.retry.replayBuffer, 1024 * 1024);
     assert.deepEqual(api.sticky, { cookie: 'swy', ttl: 3_600_000 });

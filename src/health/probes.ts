@@ -1,0 +1,108 @@
+import net from 'node:net';
+import { Client } from 'undici';
+import type { Backend } from '../upstream/backend.js';
+import { statusExpected, type ActiveHealthOptions, type StatusRange } from './options.js';
+
+/** An HTTP check reads at most this much of a body looking for `bodyContains`. */
+export const bodyCheckLimitBytes = 64 * 1024;
+
+/**
+ * Resolves when a TCP connection to the backend opens within `timeoutMs`, rejects otherwise or
+ * when `signal` aborts. (Not net.connect's own `signal` option: on Node 20 it leaves one abort
+ * listener on the signal per socket, a slow leak for a checker that probes forever.)
+ */
+export function tcpProbe(backend: Backend, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new Error('health check aborted'));
+      return;
+    }
+    const socket = net.connect({ host: backend.hostname, port: backend.port });
+    const onAbort = (): void => {
+      socket.destroy(new Error('health check aborted'));
+    };
+    const settle = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => {
+      settle();
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', (err) => {
+      settle();
+      reject(err);
+    });
+  });
+}
+
+const ignore = (): void => {};
+
+const showRanges = (ranges: readonly StatusRange[]): string => ranges.map(([low, high]) => (low === high ? String(low) : `${low}-${high}`)).join(', ');
+
+/**
+ * Resolves when `method path` on the backend's origin answers with an expected status (and, if
+ * set, a body containing `bodyContains`) within `timeoutMs`; rejects with the reason otherwise.
+ * Uses a connection of its own, closed after (`Connection: close`, RFC 9112 §9.6), never the
+ * backend's proxy pool, so a check neither waits behind nor disturbs client traffic.
+ */
+export async function httpProbe(backend: Backend, options: ActiveHealthOptions, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) throw new Error('health check aborted');
+  const { timeoutMs } = options;
+  const deadline = new AbortController();
+  const onAbort = (): void => deadline.abort(new Error('health check aborted'));
+  signal.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => deadline.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  timer.unref();
+  // undici's own timeouts are a backstop; the deadline above covers connect, headers and body together.
+  const client = new Client(backend.origin, { connect: { timeout: timeoutMs + 1000 }, headersTimeout: timeoutMs + 1000, bodyTimeout: timeoutMs + 1000 });
+  try {
+    const res = await client.request({
+      path: options.path,
+      method: options.method,
+      headers: {
+        host: options.host === '' ? backend.origin.slice(backend.origin.indexOf('//') + 2) : options.host,
+        'user-agent': 'switchyard-health-check',
+        connection: 'close',
+      },
+      signal: deadline.signal,
+    });
+    try {
+      if (!statusExpected(res.statusCode, options.expectStatus)) {
+        throw new Error(`status ${res.statusCode} is not one of ${showRanges(options.expectStatus)}`);
+      }
+      if (options.bodyContains !== '' && !(await bodyHas(res.body, Buffer.from(options.bodyContains)))) {
+        throw new Error(`body has no "${options.bodyContains}" in its first ${bodyCheckLimitBytes} bytes`);
+      }
+    } finally {
+      // Destroying an unread undici body emits an abort error: nobody needs it, the check is decided.
+      res.body.on('error', ignore).destroy();
+    }
+  } catch (err) {
+    throw deadline.signal.aborted ? (deadline.signal.reason as Error) : err;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    await client.destroy();
+  }
+}
+
+/** Reads up to bodyCheckLimitBytes of `body`, stopping as soon as `needle` is seen. */
+async function bodyHas(body: AsyncIterable<Buffer>, needle: Buffer): Promise<boolean> {
+  const seen = Buffer.allocUnsafe(bodyCheckLimitBytes);
+  let filled = 0;
+  for await (const chunk of body) {
+    const take = Math.min(chunk.length, bodyCheckLimitBytes - filled);
+    chunk.copy(seen, filled, 0, take);
+    // Search only where a match could newly end: the new bytes plus needle.length - 1 before them.
+    const from = Math.max(0, filled - needle.length + 1);
+    filled += take;
+    if (seen.subarray(0, filled).indexOf(needle, from) !== -1) return true;
+    if (filled === bodyCheckLimitBytes) return false;
+  }
+  return false;
+}
