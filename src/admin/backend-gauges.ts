@@ -1,0 +1,47 @@
+import { Gauge, type Registry } from 'prom-client';
+import { DownReason, downReasonNames } from '../upstream/backend.js';
+import type { MetricsSource } from './metrics.js';
+
+const downReasons = Object.values(DownReason).map((bit) => [bit, downReasonNames(bit)[0] ?? String(bit)] as const);
+
+/**
+ * Gauges read from the live backends at scrape time: nothing per request, and a backend removed
+ * from `source` drops out (each gauge is reset before it is filled).
+ */
+export function registerBackendGauges(registry: Registry, source: MetricsSource, prefix: string): void {
+  const registers = [registry];
+  new Gauge({
+    name: `${prefix}backend_in_flight`,
+    help: 'Attempts in flight to the backend.',
+    labelNames: ['upstream', 'backend'],
+    registers,
+    collect() {
+      this.reset();
+      for (const upstream of source.upstreams()) for (const b of upstream.backends) this.set({ upstream: upstream.name, backend: b.url }, b.inFlight);
+    },
+  });
+  new Gauge({
+    name: `${prefix}backend_up`,
+    help: '1 when no down reason is set on the backend, else 0 (it may still be skipped at its in-flight limit).',
+    labelNames: ['upstream', 'backend'],
+    registers,
+    collect() {
+      this.reset();
+      for (const upstream of source.upstreams()) for (const b of upstream.backends) this.set({ upstream: upstream.name, backend: b.url }, b.downReasons === 0 ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${prefix}backend_down_reasons`,
+    help: '1 for each reason the backend is down: health-check, failed-attempts, draining, disabled.',
+    labelNames: ['upstream', 'backend', 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const upstream of source.upstreams()) {
+        for (const b of upstream.backends) {
+          for (const [bit, reason] of downReasons) this.set({ upstream: upstream.name, backend: b.url, reason }, (b.downReasons & bit) === 0 ? 0 : 1);
+        }
+      }
+    },
+  });
+}
