@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { createMetrics } from './admin/metrics.js';
 import { AdminServer, adminToken } from './admin/server.js';
 import { loadConfig, parseConfigInput } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
@@ -87,7 +88,8 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
   let watcher: ConfigWatcher | null = null;
   try {
     if (config.admin !== false) {
-      admin = new AdminServer({ runtime, logger, version, host: config.admin.host, port: config.admin.port, token, configSource: file ?? 'flags', reload: () => reload('api') });
+      const metrics = createMetrics({ upstreams: () => runtime.snapshot.upstreams.values() });
+      admin = new AdminServer({ runtime, logger, version, host: config.admin.host, port: config.admin.port, token, configSource: file ?? 'flags', reload: () => reload('api'), metrics });
       await admin.listen();
     }
     if (file !== null && options.watch) watcher = new ConfigWatcher(file, () => void reload('file'), logger);

@@ -110,6 +110,19 @@ describe('admin API', () => {
     assert.equal((await call(`${admin}/api/reload`, 'GET')).status, 405);
   });
 
+  test('GET /metrics counts proxied requests by upstream, backend, method and class', async (t) => {
+    const { a, lb, admin } = await twoBackends(t);
+    for (let i = 0; i < 4; i++) await (await request(`${lb.url}/some/raw/path?id=${i}`)).body.text();
+    const response = await request(`${admin}/metrics`);
+    assert.equal(response.statusCode, 200);
+    assert.match(String(response.headers['content-type']), /^text\/plain/);
+    const text = await response.body.text();
+    assert.match(text, new RegExp(`switchyard_requests_total\\{[^}]*upstream="web"[^}]*backend="${a.url.replace(/[.]/g, '\\.')}"[^}]*\\} 2`));
+    assert.match(text, /switchyard_backend_up\{[^}]*\} 1/);
+    assert.match(text, /switchyard_request_duration_seconds_bucket/);
+    assert.doesNotMatch(text, /some\/raw\/path/, 'no raw paths in labels');
+  });
+
   test('GET / serves the dashboard page', async (t) => {
     const { admin } = await twoBackends(t);
     const response = await request(`${admin}/`);
