@@ -63,6 +63,9 @@ export class Listener {
       {
         keepAliveTimeout: options.keepAliveTimeoutMs,
         headersTimeout: options.headersTimeoutMs,
+        // Node enforces headersTimeout only when it sweeps its connections, every 30 s by
+        // default: sweep often enough that a slow head is cut near its deadline.
+        connectionsCheckingInterval: Math.ceil(Math.min(1000, options.headersTimeoutMs / 4)),
         // Streams of any length may pass (a 1 GiB upload must not hit a total-time cap);
         // idle and header timeouts guard against clients that stall.
         requestTimeout: 0,
