@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { handleRequest, type ProxyContext } from '../proxy/handler.js';
 import { duplicateListeners } from './accept-fds.js';
@@ -47,6 +47,13 @@ function onConnectMethod(_req: http.IncomingMessage, socket: net.Socket): void {
   else socket.destroy();
 }
 
+/**
+ * On close, idle keep-alive connections stay open this long before they are closed: a client
+ * may already have sent its next request on one (RFC 9112 section 9.6), and that request is
+ * then served, with `Connection: close`, instead of being cut unanswered.
+ */
+const idleLingerMs = 250;
+
 /** One HTTP listener feeding the proxy handler, with a graceful close. */
 export class Listener {
   private readonly server: http.Server;
@@ -55,6 +62,11 @@ export class Listener {
   private extraListeners: net.Server[] = [];
   /** Requests that arrived while listen() was still setting up; served once it is done. */
   private held: [http.IncomingMessage, http.ServerResponse][] | null = [];
+  /** Client connections open now, busy or idle. */
+  private connections = 0;
+  private readonly onSocketClose = (): void => {
+    this.connections--;
+  };
 
   constructor(ctx: ProxyContext, options: ListenerOptions) {
     this.ctx = ctx;
@@ -63,6 +75,9 @@ export class Listener {
       {
         keepAliveTimeout: options.keepAliveTimeoutMs,
         headersTimeout: options.headersTimeoutMs,
+        // Node enforces headersTimeout only when it sweeps its connections, every 30 s by
+        // default: sweep often enough that a slow head is cut near its deadline.
+        connectionsCheckingInterval: Math.ceil(Math.min(1000, options.headersTimeoutMs / 4)),
         // Streams of any length may pass (a 1 GiB upload must not hit a total-time cap);
         // idle and header timeouts guard against clients that stall.
         requestTimeout: 0,
@@ -73,6 +88,10 @@ export class Listener {
         else this.held.push([req, res]);
       },
     );
+    this.server.on('connection', (socket: net.Socket) => {
+      this.connections++;
+      socket.once('close', this.onSocketClose);
+    });
     this.server.on('clientError', onClientError);
     this.server.on('connect', onConnectMethod);
   }
@@ -100,18 +119,25 @@ export class Listener {
 
   /**
    * Stops accepting, lets in-flight requests finish for up to `graceMs` (their responses ask
-   * clients to close), closes idle keep-alive connections, then closes whatever is left.
+   * clients to close), closes idle keep-alive connections after a short linger, then closes
+   * whatever is left.
    */
   async close(graceMs: number): Promise<void> {
     const ctx = this.ctx;
     const server = this.server;
     ctx.closing = true;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const deadline = performance.now() + graceMs;
+    // Stop accepting. Not http.Server#close yet: since Node 19 it also drops idle keep-alive
+    // connections at once, cutting requests already on their way over them.
+    const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
     for (const extra of this.extraListeners) extra.close();
+    if (this.connections > ctx.active) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(idleLingerMs, graceMs)));
+    }
     server.closeIdleConnections();
     if (ctx.active > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
+        const timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
         ctx.onIdle = () => {
           server.closeIdleConnections();
           if (ctx.active === 0) {
@@ -124,5 +150,7 @@ export class Listener {
     }
     server.closeAllConnections();
     await closed;
+    // The listening socket is closed already; this stops Node's connection sweep timer.
+    server.close();
   }
 }

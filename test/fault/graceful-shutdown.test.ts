@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { cleanupFor } from '../helpers/cleanup.js';
+import { describeLoad, startLoad } from '../helpers/load.js';
+import { startBackend, until } from '../helpers/servers.js';
+
+/**
+ * Fault scenario from issue 5: SIGTERM to the CLI process under load, with backends that take
+ * 200 ms to answer. Every request Switchyard accepted gets its whole 200; requests after the
+ * listener closed are refused before anything is sent; the process exits 0 before the grace ends.
+ */
+// The compiled CLI next to the compiled tests: .test-build/test/fault/x.test.js -> .test-build/src/cli.js
+const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const responseDelayMs = 200;
+const graceMs = 5000;
+
+/** Answers `name` after `responseDelayMs`, like a backend doing some work. */
+function slowHandler(name: string): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  return (req, res) => {
+    req.resume();
+    setTimeout(() => {
+      res.writeHead(200, { 'x-backend': name, 'content-type': 'text/plain' });
+      res.end(name);
+    }, responseDelayMs);
+  };
+}
+
+test('SIGTERM under load: in-flight requests finish, new ones are refused, exit 0 before the grace ends', { timeout: 30_000 }, async (t) => {
+  const cleanup = cleanupFor(t);
+  const backends = await Promise.all(['a', 'b', 'c'].map((name) => startBackend(name, slowHandler(name))));
+  for (const backend of backends) cleanup(() => backend.close());
+
+  const args = ['--backends', backends.map((b) => b.url).join(','), '--port', '0', '--host', '127.0.0.1', '--grace', `${graceMs}ms`, '--log-format', 'json'];
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  cleanup(async () => {
+    // End only this process, by its pid, if the test left it running.
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  await until(() => /"msg":"Load Balancer started[^\n]*\n/.test(stdout) || child.exitCode !== null, 10_000, 'the Load Balancer started line');
+  const port = Number(/"port":(\d+)[^\n]*"msg":"Load Balancer started/.exec(stdout)?.[1]);
+  assert.ok(port > 0, `started on a port: ${stdout}${stderr}`);
+  await until(() => backends.every((b) => stdout.includes(`"msg":"${b.url} [up]"`)), 10_000, 'the first health check round');
+
+  const load = startLoad({
+    url: `http://127.0.0.1:${port}/`,
+    concurrency: 32,
+    timeoutMs: graceMs + 5000,
+    check: (status, body, headers) => (status === 200 && body === headers['x-backend'] ? null : `${status} ${JSON.stringify(body)}`),
+  });
+  cleanup(() => load.stop());
+  // Two rounds of the slow backends, so every client has a request in flight at the signal.
+  await until(() => load.count(200) >= 64, 10_000, 'the load to get going');
+
+  const okBeforeSignal = load.count(200);
+  const signalledAt = performance.now();
+  child.kill('SIGTERM');
+  const [code, signal] = await exited;
+  const exitMs = performance.now() - signalledAt;
+  const report = await load.stop();
+
+  const forwarded = backends.reduce((sum, b) => sum + b.seen.length, 0);
+  const refused = report.errors['ECONNREFUSED'] ?? 0;
+  const otherErrors = Object.entries(report.errors).filter(([name]) => name !== 'ECONNREFUSED');
+  t.diagnostic(describeLoad(report));
+  t.diagnostic(
+    `200s after SIGTERM ${(report.statuses[200] ?? 0) - okBeforeSignal}, requests the backends got ${forwarded}; ` +
+      `refused before sending ${refused}; other errors ${JSON.stringify(Object.fromEntries(otherErrors))}; exit ${code} after ${exitMs.toFixed(0)} ms (grace ${graceMs} ms)`,
+  );
+  assert.deepEqual({ code, signal }, { code: 0, signal: null }, stderr);
+  assert.equal(stderr, '');
+  assert.equal(report.problems, 0, describeLoad(report));
+  assert.deepEqual(otherErrors, [], 'every request was answered 200 or refused before it was sent');
+  assert.deepEqual(Object.keys(report.statuses), ['200']);
+  // Every request Switchyard forwarded, those in flight at the signal included, was answered in full.
+  assert.equal(report.statuses[200], forwarded, 'one whole 200 per request the backends got');
+  assert.ok((report.statuses[200] ?? 0) > okBeforeSignal, 'requests in flight at the signal were answered');
+  assert.ok(exitMs < graceMs, `exited once in-flight requests were done (${exitMs.toFixed(0)} ms), before the grace period`);
+});
