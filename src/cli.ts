@@ -43,6 +43,13 @@ Options:
   --grace DUR             on SIGTERM/SIGINT, time in-flight requests get to finish (default 10s)
   --accept-batch N        connections accepted per event-loop turn at most (default 128)
   --no-preserve-host      send the backend's host:port as Host instead of the client's
+  --trusted-proxies LIST  peers (IPs, CIDRs) whose X-Forwarded-* and Forwarded fields are kept
+                          and appended to; from others they are replaced (default: none)
+  --max-header-size SIZE  request line + headers above SIZE get 431 (default 16KiB)
+  --request-timeout DUR   the whole request, body included, must arrive within DUR, else 408
+                          (default 0: off, so long uploads pass)
+  --max-connections N     client connections open at once; more are closed at once (default 10000)
+  --max-body-size SIZE    request bodies above SIZE get 413 (default 0: no limit)
   --log-level LEVEL       debug, info, warn, error or silent (default info)
   --log-format FORMAT     json or pretty (default: pretty on a terminal, json otherwise)
   --demo                  start three demo backends and balance over them
@@ -64,6 +71,9 @@ const configPathOfFlag: Readonly<Record<string, string>> = {
   'max-backends': 'upstreams.NAME.retry.maxBackends', 'replay-buffer': 'upstreams.NAME.retry.replayBuffer',
   'connect-timeout': 'upstreams.NAME.timeouts.connect', timeout: 'upstreams.NAME.timeouts.upstream', grace: 'gracePeriod',
   'accept-batch': 'listeners[0].acceptBatch', 'no-preserve-host': 'upstreams.NAME.preserveHost',
+  'trusted-proxies': 'listeners[0].trustedProxies', 'max-header-size': 'listeners[0].maxHeaderSize',
+  'request-timeout': 'listeners[0].requestTimeout', 'max-connections': 'listeners[0].maxConnections',
+  'max-body-size': 'listeners[0].maxBodySize',
 };
 const flagsOverridingConfig: readonly string[] = ['config', 'log-level', 'log-format'];
 

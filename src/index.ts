@@ -6,6 +6,8 @@ import { createLogger, type Logger, type LogOptions } from './log.js';
 import type { ProxyContext } from './proxy/handler.js';
 import { defaultRetryOptions, type RetryOptions } from './proxy/retry.js';
 import { Listener } from './server/listener.js';
+import { downstreamLimits, type DownstreamOptions } from './server/limits.js';
+import { trustedProxiesFrom } from './proxy/trusted.js';
 import type { StickyOptions } from './balancer/sticky.js';
 import type { HashKeySpec } from './proxy/request-keys.js';
 import { Upstream, type BackendSpec } from './upstream/upstream.js';
@@ -22,7 +24,7 @@ export type { Logger, LogOptions } from './log.js';
 export const version = '0.1.0';
 
 /** Options of `start()`; the CLI flags map onto these one to one. */
-export interface StartOptions {
+export interface StartOptions extends DownstreamOptions {
   /** Backend URLs (`http://host:port/base`), or `{ url, weight }` objects. Required. */
   readonly backends: readonly (string | BackendSpec)[];
   /** Port to listen on. Default 3030; 0 picks a free port. */
@@ -136,6 +138,8 @@ export async function start(options: StartOptions): Promise<Switchyard> {
     timeoutMs: positive(options.healthTimeoutMs, 2000, 'healthTimeoutMs'),
   };
   const gracePeriodMs = positive(options.gracePeriodMs, 10_000, 'gracePeriodMs');
+  const limits = downstreamLimits(options);
+  const trusted = trustedProxiesFrom(options.trustedProxies);
   const backendSpecs = options.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b));
 
   const upstream = new Upstream({
@@ -156,7 +160,8 @@ export async function start(options: StartOptions): Promise<Switchyard> {
   const ctx: ProxyContext = {
     upstream,
     logger,
-    forwarding: { preserveHost: options.preserveHost ?? true, viaName, via11: `1.1 ${viaName}` },
+    forwarding: { preserveHost: options.preserveHost ?? true, viaName, via11: `1.1 ${viaName}`, trusted },
+    limits,
     responseVia: `1.1 ${viaName}`,
     proto: 'http',
     active: 0,

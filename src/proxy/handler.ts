@@ -3,10 +3,11 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ErrorCodes, httpErrorFor, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { DownstreamLimits } from '../server/limits.js';
 import { DownReason, type Backend } from '../upstream/backend.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from './headers.js';
-import { RequestBody } from './request-body.js';
+import { BodyTooLargeError, RequestBody } from './request-body.js';
 import { cookieValue, hashKeyOf } from './request-keys.js';
 import { isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
@@ -15,6 +16,8 @@ export interface ProxyContext {
   readonly upstream: Upstream;
   readonly logger: Logger;
   readonly forwarding: ForwardingOptions;
+  /** Client-facing limits of the listener (body size here; the rest are the listener's). */
+  readonly limits: DownstreamLimits;
   /** Our entry in the Via field of responses, e.g. `1.1 switchyard`. */
   readonly responseVia: string;
   /** `http` or `https`: the scheme clients used, for X-Forwarded-Proto. */
@@ -187,6 +190,12 @@ class Exchange implements Dispatcher.DispatchHandler {
     const req = this.req;
     this.headers = requestHeadersForUpstream(req.rawHeaders, this.clientIp, ctx.proto, req.httpVersion, ctx.forwarding);
     const length = declaredBodyLength(req);
+    const maxBodyBytes = ctx.limits.maxBodyBytes;
+    if (maxBodyBytes > 0 && length > maxBodyBytes) {
+      // Refused before a byte of the body is read; fail() closes the connection after the 413.
+      this.fail(ErrorCodes.bodyTooLarge);
+      return;
+    }
     const bufferBytes = ctx.upstream.retry.replayBufferBytes;
     if (length > 0 && length <= bufferBytes) {
       // A small body is read whole first, as nginx does: the backend gets head and body in one
@@ -196,7 +205,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     // A larger body streams; only an idempotent request can be replayed once its body has
     // left, so only then are its first bytes kept.
-    if (length !== 0) this.body = new RequestBody(req, isIdempotent(this.method) ? bufferBytes : 0);
+    if (length !== 0) this.body = new RequestBody(req, isIdempotent(this.method) ? bufferBytes : 0, maxBodyBytes);
     this.pickAndDispatch();
   }
 
@@ -331,6 +340,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.body !== null) this.body.abandonAttempt();
     if (this.done) return;
     if (clientFault) {
+      // A chunked body grew past maxBodyBytes: 413, or a cut if the response has begun.
+      if (this.body?.clientError instanceof BodyTooLargeError) return this.fail(ErrorCodes.bodyTooLarge);
       // The client hung up: not the backend's fault, nothing to answer.
       this.res.destroy();
       this.finish();

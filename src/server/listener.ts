@@ -3,6 +3,7 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { handleRequest, type ProxyContext } from '../proxy/handler.js';
 import { duplicateListeners } from './accept-fds.js';
+import { limitConnections, serverLimitOptions } from './limits.js';
 
 export interface ListenerOptions {
   /** Port to listen on; 0 picks a free one. */
@@ -62,11 +63,10 @@ export class Listener {
     this.server = http.createServer(
       {
         keepAliveTimeout: options.keepAliveTimeoutMs,
-        headersTimeout: options.headersTimeoutMs,
-        // Streams of any length may pass (a 1 GiB upload must not hit a total-time cap);
-        // idle and header timeouts guard against clients that stall.
-        requestTimeout: 0,
         noDelay: true,
+        // headersTimeout, maxHeaderSize and requestTimeout (0 by default: a 1 GiB upload must not
+        // hit a total-time cap) from the listener's limits.
+        ...serverLimitOptions(ctx.limits, options.headersTimeoutMs),
       },
       (req, res) => {
         if (this.held === null) handleRequest(ctx, req, res);
@@ -75,6 +75,7 @@ export class Listener {
     );
     this.server.on('clientError', onClientError);
     this.server.on('connect', onConnectMethod);
+    limitConnections(this.server, ctx.limits.maxConnections);
   }
 
   async listen(): Promise<AddressInfo> {
