@@ -113,3 +113,15 @@ export function limitConnections(server: http.Server, max: number): void {
     socket.once('close', onCountedClose);
   });
 }
+
+/**
+ * 'checkContinue' listener: a request announcing a body over maxBodySize (Expect: 100-continue)
+ * gets its 413 without the interim 100 that would invite the body (RFC 9110 section 10.1.1);
+ * any other gets the 100 Node would send, then goes on as a normal request.
+ */
+export function continueUnlessTooLarge(server: http.Server, maxBodyBytes: number): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  return (req, res) => {
+    if (maxBodyBytes === 0 || !(Number(req.headers['content-length']) > maxBodyBytes)) res.writeContinue();
+    server.emit('request', req, res);
+  };
+}

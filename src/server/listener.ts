@@ -3,7 +3,7 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { handleRequest, type ProxyContext } from '../proxy/handler.js';
 import { duplicateListeners } from './accept-fds.js';
-import { limitConnections, serverLimitOptions } from './limits.js';
+import { continueUnlessTooLarge, limitConnections, serverLimitOptions } from './limits.js';
 
 export interface ListenerOptions {
   /** Port to listen on; 0 picks a free one. */
@@ -76,6 +76,7 @@ export class Listener {
     this.server.on('clientError', onClientError);
     this.server.on('connect', onConnectMethod);
     limitConnections(this.server, ctx.limits.maxConnections);
+    this.server.on('checkContinue', continueUnlessTooLarge(this.server, ctx.limits.maxBodyBytes));
   }
 
   async listen(): Promise<AddressInfo> {

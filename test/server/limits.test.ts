@@ -96,6 +96,27 @@ describe('maxBodyBytes', () => {
     assert.equal(counting.acceptedAt.length, connectionsBefore, 'no connection to the backend');
   });
 
+  test('Expect: 100-continue over the limit gets 413 without an interim 100; under it, 100 then the response', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await startCompletingBackend(t);
+    const lb = await startLb({ backends: [backend.url], maxBodyBytes: 1024 });
+    cleanup(() => lb.close());
+
+    const refused = await rawExchange(lb.address.port, 'POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n');
+    assert.equal(refused.status, 413, 'the first status line is the final 413, no 100 Continue');
+    assert.equal(backend.seen, 0);
+
+    const client = new RawClient(lb.address.port);
+    cleanup(() => client.close());
+    client.socket.write('POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n');
+    await until(() => client.received.includes('\r\n\r\n'), 5000, 'the interim response');
+    assert.match(client.received, /^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+    client.socket.write('0123456789');
+    await until(() => client.closed, 5000, 'the final response');
+    assert.match(client.received, /HTTP\/1\.1 200 [\s\S]*ok$/);
+    assert.equal(backend.completed, 1);
+  });
+
   test('bodies up to the limit pass, by Content-Length and chunked', async (t) => {
     const cleanup = cleanupFor(t);
     const backend = await startCompletingBackend(t);
