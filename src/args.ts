@@ -2,6 +2,7 @@ import { ConfigError } from './errors.js';
 import type { StartOptions } from './index.js';
 import type { LogFormat, LogLevel } from './log.js';
 import { parseHashKey } from './proxy/request-keys.js';
+import { trustedProxyProblem } from './proxy/trusted.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
 
 /** Command-line flags: what each one takes, and how they become start() options. */
@@ -29,6 +30,11 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   timeout: 'value',
   grace: 'value',
   'accept-batch': 'value',
+  'trusted-proxies': 'value',
+  'max-header-size': 'value',
+  'request-timeout': 'value',
+  'max-connections': 'value',
+  'max-body-size': 'value',
   'no-preserve-host': 'switch',
   'log-level': 'value',
   'log-format': 'value',
@@ -93,6 +99,16 @@ export function parseBackendEntry(text: string): { url: string; weight: number }
     throw new ConfigError(`backend "${text}": weight "${weightText}" must be a positive number (URL*WEIGHT)`);
   }
   return { url: text.slice(0, star), weight };
+}
+
+/** `--trusted-proxies CIDR,CIDR`: each entry checked here, so a bad one is named with the flag. */
+function trustedProxyList(text: string): string[] {
+  const entries = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const entry of entries) {
+    const problem = trustedProxyProblem(entry);
+    if (problem !== null) throw new ConfigError(`--trusted-proxies: "${entry}" is not an IP address or CIDR range: ${problem}`);
+  }
+  return entries;
 }
 
 const logLevels: readonly string[] = ['debug', 'info', 'warn', 'error', 'silent'];
@@ -177,6 +193,16 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   if (flags.has('access-log')) options['accessLog'] = true;
   const acceptBatch = flag('accept-batch');
   if (acceptBatch !== undefined) options['acceptBatch'] = integer(acceptBatch, '--accept-batch', 1, 1024);
+  const trustedProxies = flag('trusted-proxies');
+  if (trustedProxies !== undefined) options['trustedProxies'] = trustedProxyList(trustedProxies);
+  const maxHeaderSize = flag('max-header-size');
+  if (maxHeaderSize !== undefined) options['maxHeaderBytes'] = parseSizeBytes(maxHeaderSize, '--max-header-size');
+  const requestTimeout = flag('request-timeout');
+  if (requestTimeout !== undefined) options['requestTimeoutMs'] = requestTimeout.trim() === '0' ? 0 : parseDurationMs(requestTimeout, '--request-timeout');
+  const maxConnections = flag('max-connections');
+  if (maxConnections !== undefined) options['maxConnections'] = integer(maxConnections, '--max-connections', 1, 10_000_000);
+  const maxBodySize = flag('max-body-size');
+  if (maxBodySize !== undefined) options['maxBodyBytes'] = parseSizeBytes(maxBodySize, '--max-body-size');
   return options as unknown as StartOptions;
 }
 

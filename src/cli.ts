@@ -48,6 +48,13 @@ Options:
   --admin [HOST:]PORT     admin API, metrics and dashboard (default 127.0.0.1:9901; a host other
                           than loopback needs SWITCHYARD_ADMIN_TOKEN); --admin off or --no-admin
   --access-log            log one line per request (info level)
+  --trusted-proxies LIST  peers (IPs, CIDRs) whose X-Forwarded-* and Forwarded fields are kept
+                          and appended to; from others they are replaced (default: none)
+  --max-header-size SIZE  request line + headers above SIZE get 431 (default 16KiB)
+  --request-timeout DUR   the whole request, body included, must arrive within DUR, else 408
+                          (default 0: off, so long uploads pass)
+  --max-connections N     client connections open at once; more are closed at once (default 10000)
+  --max-body-size SIZE    request bodies above SIZE get 413 (default 0: no limit)
   --log-level LEVEL       debug, info, warn, error or silent (default info)
   --log-format FORMAT     json or pretty (default: pretty on a terminal, json otherwise)
   --demo                  start three demo backends and balance over them
@@ -70,6 +77,9 @@ const configPathOfFlag: Readonly<Record<string, string>> = {
   'connect-timeout': 'upstreams.NAME.timeouts.connect', timeout: 'upstreams.NAME.timeouts.upstream', grace: 'gracePeriod',
   'accept-batch': 'listeners[0].acceptBatch', 'no-preserve-host': 'upstreams.NAME.preserveHost',
   admin: 'admin', 'no-admin': 'admin',
+  'trusted-proxies': 'listeners[0].trustedProxies', 'max-header-size': 'listeners[0].maxHeaderSize',
+  'request-timeout': 'listeners[0].requestTimeout', 'max-connections': 'listeners[0].maxConnections',
+  'max-body-size': 'listeners[0].maxBodySize',
 };
 const flagsOverridingConfig: readonly string[] = ['config', 'log-level', 'log-format', 'access-log'];
 

@@ -20,6 +20,8 @@ export const ErrorCodes = {
   noRoute: 'SWY_ERR_NO_ROUTE',
   /** The client sent something we will not forward. */
   badRequest: 'SWY_ERR_BAD_REQUEST',
+  /** The request body is larger than the listener's maxBodySize. */
+  bodyTooLarge: 'SWY_ERR_BODY_TOO_LARGE',
   /** The request's HTTP major version is not 1 (e.g. `HTTP/2.0` in HTTP/1 framing). */
   versionNotSupported: 'SWY_ERR_VERSION_NOT_SUPPORTED',
 } as const;
@@ -58,6 +60,8 @@ const httpByCode: Readonly<Record<ErrorCode, HttpMapping>> = {
   SWY_ERR_UPSTREAM_TIMEOUT: { status: 504, body: 'Gateway Timeout' },
   SWY_ERR_NO_ROUTE: { status: 404, body: 'Not Found' },
   SWY_ERR_BAD_REQUEST: { status: 400, body: 'Bad Request' },
+  // RFC 9110 section 15.5.14.
+  SWY_ERR_BODY_TOO_LARGE: { status: 413, body: 'Content Too Large' },
   SWY_ERR_VERSION_NOT_SUPPORTED: { status: 505, body: 'HTTP Version Not Supported' },
 };
 

@@ -6,6 +6,7 @@ import type { Logger, LogOptions } from './log.js';
 import type { HashKeySpec } from './proxy/request-keys.js';
 import { defaultRetryOptions, type RetryOptions } from './proxy/retry.js';
 import { parseBackendUrl } from './upstream/backend.js';
+import type { DownstreamOptions } from './server/limits.js';
 import type { BackendSpec } from './upstream/upstream.js';
 
 /** Admin listener settings; see README, "Admin API and dashboard". */
@@ -19,7 +20,7 @@ export interface AdminOptions {
 }
 
 /** Options of `start()`; the CLI flags map onto these one to one. */
-export interface StartOptions {
+export interface StartOptions extends DownstreamOptions {
   /** Backend URLs (`http://host:port/base`), or `{ url, weight }` objects. Required. */
   readonly backends: readonly (string | BackendSpec)[];
   /** Port to listen on. Default 3030; 0 picks a free port. */
@@ -141,6 +142,11 @@ export function configFromStartOptions(options: StartOptions): Config {
         port,
         clientKeepAlive: positive(options.clientKeepAliveMs, 'clientKeepAliveMs'),
         clientHeadersTimeout: positive(options.clientHeadersTimeoutMs, 'clientHeadersTimeoutMs'),
+        trustedProxies: options.trustedProxies === undefined ? undefined : [...options.trustedProxies],
+        maxHeaderSize: options.maxHeaderBytes,
+        requestTimeout: options.requestTimeoutMs,
+        maxConnections: options.maxConnections,
+        maxBodySize: options.maxBodyBytes,
         acceptBatch: options.acceptBatch === undefined ? undefined : Math.min(1024, Math.max(1, Math.floor(positive(options.acceptBatch, 'acceptBatch') as number))),
       }),
     ],

@@ -8,7 +8,9 @@ import { resolveHealthOptions } from './health/options.js';
 import type { Logger } from './log.js';
 import type { ProxyContext } from './proxy/handler.js';
 import type { ForwardingOptions } from './proxy/headers.js';
+import { trustedProxiesFrom } from './proxy/trusted.js';
 import { Router } from './router.js';
+import { downstreamLimits } from './server/limits.js';
 import { Listener, type ListenerOptions } from './server/listener.js';
 import { DownReason, type Backend } from './upstream/backend.js';
 import { Upstream } from './upstream/upstream.js';
@@ -125,7 +127,19 @@ export class Runtime {
   }
 
   private async openListener(config: ListenerConfig, key: string): Promise<LiveListener> {
-    const ctx: ProxyContext = { runtime: this, logger: this.logger, accessLog: this.snapshot.config.log.access ? this.logger : null, responseVia: `1.1 ${viaName}`, proto: 'http', active: 0, closing: false, onIdle: null };
+    const ctx: ProxyContext = {
+      runtime: this,
+      logger: this.logger,
+      accessLog: this.snapshot.config.log.access ? this.logger : null,
+      trusted: trustedProxiesFrom(config.trustedProxies),
+      forwarding: new WeakMap(),
+      limits: downstreamLimits({ maxHeaderBytes: config.maxHeaderSize, requestTimeoutMs: config.requestTimeout, maxConnections: config.maxConnections, maxBodyBytes: config.maxBodySize }),
+      responseVia: `1.1 ${viaName}`,
+      proto: 'http',
+      active: 0,
+      closing: false,
+      onIdle: null,
+    };
     const listener = new Listener(ctx, listenerOptions(config));
     let address: AddressInfo;
     try {
@@ -171,7 +185,8 @@ export class Runtime {
       }
       sticky = { cookie: given.cookie, secret, ...(given.ttl === undefined ? {} : { ttlMs: given.ttl }) };
     }
-    const forwarding: ForwardingOptions = { preserveHost: spec.preserveHost, viaName, via11: `1.1 ${viaName}` };
+    // Trusted proxies belong to listeners; the handler adds them per listener (forwardingFor).
+    const forwarding: ForwardingOptions = { preserveHost: spec.preserveHost, viaName, via11: `1.1 ${viaName}`, trusted: null };
     return new Upstream({
       name,
       backends: spec.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),

@@ -176,6 +176,8 @@ describe('CLI: user mistakes get one line on stderr and exit 2', () => {
     ['a bad max-backends', ['--backends', url, '--max-backends', '0'], /--max-backends: "0"/],
     ['a bad replay buffer size', ['--backends', url, '--replay-buffer', '10XB'], /--replay-buffer: "10XB" is not a size/],
     ['a bad log level', ['--backends', url, '--log-level', 'loud'], /--log-level: "loud"/],
+    ['a bad trusted proxy range', ['--backends', url, '--trusted-proxies', '10.0.0.0/40'], /--trusted-proxies: "10\.0\.0\.0\/40" is not an IP address or CIDR range/],
+    ['a bad body size limit', ['--backends', url, '--max-body-size', 'lots'], /--max-body-size: "lots" is not a size/],
     ['a bad log format', ['--backends', url, '--log-format', 'xml'], /--log-format: "xml"/],
     ['a value for a switch', ['--help=yes'], /--help takes no value/],
     ['single-dash -backends with a bad URL', ['-backends', 'ftp://x', '-port', '0'], /"ftp:\/\/x"/],

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { healthDefaults, parseStatusRange } from '../health/options.js';
 import { checkHashKey, parseHashKey } from '../proxy/request-keys.js';
+import { trustedProxyProblem } from '../proxy/trusted.js';
 import { parseDurationMs, parseSizeBytes } from '../units.js';
 
 /**
@@ -75,12 +76,26 @@ export const balancerNames = ['round-robin', 'weighted-round-robin', 'least-conn
 
 const port = z.number().int().min(0).max(65535);
 
+/** A trustedProxies entry that is not an address or CIDR range becomes an issue at its position. */
+function trustedProxyIssue(entry: string, ctx: z.core.$RefinementCtx<string>): void {
+  const problem = trustedProxyProblem(entry);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `"${entry}" is not an IP address or CIDR range: ${problem}` });
+}
+
 const listenerSchema = strict({
   host: z.string().optional().describe('Address to bind. Default: every interface.'),
   port: port.default(3030).describe('Port to listen on; 0 picks a free port.'),
   clientKeepAlive: duration().default(60_000).describe('Idle client keep-alive connections close after this long.'),
   clientHeadersTimeout: duration().default(30_000).describe('Time a client has to send its request headers.'),
   acceptBatch: z.number().int().min(1).max(1024).default(128).describe('Connections accepted per event-loop turn at most; 1 turns batching off.'),
+  trustedProxies: z
+    .array(z.string().superRefine(trustedProxyIssue))
+    .default([])
+    .describe('Peers (IPs and CIDR ranges, IPv4 or IPv6) whose X-Forwarded-For/-Proto/-Host and Forwarded fields are kept and appended to; from any other peer they are replaced by ours. Default: none.'),
+  maxHeaderSize: size().default(16 * 1024).refine((bytes) => bytes >= 1024, 'must be at least 1KiB').describe('Request line and header fields larger than this get 431 and the connection is closed.'),
+  requestTimeout: duration(true).default(0).describe('Time the whole request, body included, has to arrive; 408 and close when it runs out. 0 is off, so long uploads pass.'),
+  maxConnections: z.number().int().min(1).default(10_000).describe('Client connections open at once; further ones are closed as soon as they are accepted.'),
+  maxBodySize: size().default(0).describe('Request bodies larger than this get 413 and the connection is closed; 0 is no limit.'),
 });
 
 const routeSchema = strict({
@@ -185,7 +200,7 @@ const adminSchema = strict({
 });
 
 export const configSchema = strict({
-  listeners: z.array(listenerSchema).min(1).default([{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128 }]).describe('Where Switchyard listens. Default: one listener on port 3030, every interface.'),
+  listeners: z.array(listenerSchema).min(1).default([{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16 * 1024, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0 }]).describe('Where Switchyard listens. Default: one listener on port 3030, every interface.'),
   routes: z.array(routeSchema).default([]).describe('Host and path-prefix rules that send requests to upstreams. Default: everything to the only upstream.'),
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, "_", "." and "-"'), upstreamSchema).describe('Named sets of backends, each with its balancer, health check, retry policy and timeouts. Required.'),
   log: strict({

@@ -6,10 +6,12 @@ import { ErrorCodes, httpErrorFor, type ErrorCode } from '../errors.js';
 import { attemptChannel, requestChannel, type AttemptEvent, type RequestEvent } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Snapshot } from '../runtime.js';
+import type { DownstreamLimits } from '../server/limits.js';
 import { DownReason, type Backend } from '../upstream/backend.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { requestHeadersForUpstream, responseHeadersForClient } from './headers.js';
-import { RequestBody } from './request-body.js';
+import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from './headers.js';
+import { BodyTooLargeError, RequestBody } from './request-body.js';
+import type { TrustedProxies } from './trusted.js';
 import { cookieValue, hashKeyOf } from './request-keys.js';
 import { isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
@@ -20,6 +22,12 @@ export interface ProxyContext {
   readonly logger: Logger;
   /** Where access-log lines go; null when the access log is off. */
   accessLog: Logger | null;
+  /** Peers whose forwarding headers are believed (the listener's trustedProxies); null: none. */
+  readonly trusted: TrustedProxies | null;
+  /** The upstream's forwarding options with this listener's trusted proxies, built once per upstream. */
+  readonly forwarding: WeakMap<Upstream, ForwardingOptions>;
+  /** Client-facing limits of the listener (body size here; the rest are the listener's). */
+  readonly limits: DownstreamLimits;
   /** Our entry in the Via field of responses, e.g. `1.1 switchyard`. */
   readonly responseVia: string;
   /** `http` or `https`: the scheme clients used, for X-Forwarded-Proto. */
@@ -59,6 +67,16 @@ export function originFormTarget(url: string): string | null {
     return queryStart === -1 ? '/' : `/${url.slice(queryStart)}`;
   }
   return url.slice(pathStart);
+}
+
+/** Header rewriting for requests from this listener to this upstream (cached: no per-request object). */
+function forwardingFor(ctx: ProxyContext, upstream: Upstream): ForwardingOptions {
+  let options = ctx.forwarding.get(upstream);
+  if (options === undefined) {
+    options = { ...upstream.forwarding, trusted: ctx.trusted };
+    ctx.forwarding.set(upstream, options);
+  }
+  return options;
 }
 
 /** Entry point for every proxied request. */
@@ -202,8 +220,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     const ctx = this.ctx;
     const req = this.req;
     const upstream = this.upstream;
-    this.headers = requestHeadersForUpstream(req.rawHeaders, this.clientIp, ctx.proto, req.httpVersion, upstream.forwarding);
+    this.headers = requestHeadersForUpstream(req.rawHeaders, this.clientIp, ctx.proto, req.httpVersion, forwardingFor(ctx, upstream));
     const length = declaredBodyLength(req);
+    const maxBodyBytes = ctx.limits.maxBodyBytes;
+    if (maxBodyBytes > 0 && length > maxBodyBytes) {
+      // Refused before a byte of the body is read; fail() closes the connection after the 413.
+      this.fail(ErrorCodes.bodyTooLarge);
+      return;
+    }
     const bufferBytes = upstream.retry.replayBufferBytes;
     if (length > 0 && length <= bufferBytes) {
       // A small body is read whole first, as nginx does: the backend gets head and body in one
@@ -213,7 +237,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     // A larger body streams; only an idempotent request can be replayed once its body has
     // left, so only then are its first bytes kept.
-    if (length !== 0) this.body = new RequestBody(req, isIdempotent(this.method) ? bufferBytes : 0);
+    if (length !== 0) this.body = new RequestBody(req, isIdempotent(this.method) ? bufferBytes : 0, maxBodyBytes);
     this.pickAndDispatch();
   }
 
@@ -369,6 +393,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.body !== null) this.body.abandonAttempt();
     if (this.done) return;
     if (clientFault) {
+      // A chunked body grew past maxBodyBytes: 413, or a cut if the response has begun.
+      if (this.body?.clientError instanceof BodyTooLargeError) return this.fail(ErrorCodes.bodyTooLarge);
       // The client hung up: not the backend's fault, nothing to answer.
       this.attemptDone('aborted', false);
       this.res.destroy();

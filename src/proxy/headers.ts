@@ -1,4 +1,6 @@
 import { util as undiciUtil } from 'undici';
+import { forwardedElement } from './forwarded.js';
+import type { TrustedProxies } from './trusted.js';
 
 /**
  * Header rewriting for both directions, on raw flat arrays ([name, value, name, value, …])
@@ -18,6 +20,7 @@ const Kind = {
   xForwardedHost: 6,
   via: 7,
   expect: 8,
+  forwarded: 9,
 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -36,6 +39,7 @@ const kindByName = new Map<string, Kind>([
   ['x-forwarded-proto', Kind.xForwardedProto],
   ['x-forwarded-host', Kind.xForwardedHost],
   ['via', Kind.via],
+  ['forwarded', Kind.forwarded],
   // The client's 100-continue was answered by Node's server already; undici refuses the field.
   ['expect', Kind.expect],
 ]);
@@ -81,12 +85,19 @@ export interface ForwardingOptions {
   readonly viaName: string;
   /** `1.1 <viaName>`, the Via entry of almost every request, built once. */
   readonly via11: string;
+  /**
+   * Peers whose X-Forwarded-For/-Proto/-Host and Forwarded fields are kept and appended to;
+   * from any other peer they are dropped and replaced by ours. null: trust no one.
+   */
+  readonly trusted: TrustedProxies | null;
 }
 
 /**
  * Builds the header list sent to backends, once per request whatever the number of attempts,
- * so X-Forwarded-For gains exactly one entry. Appends the client to X-Forwarded-For and Via,
- * sets X-Forwarded-Proto and X-Forwarded-Host.
+ * so X-Forwarded-For and Forwarded gain exactly one entry each. The client's forwarding fields
+ * are kept only when its address is a trusted proxy (issue 5); we always append the client to
+ * X-Forwarded-For, Forwarded (RFC 7239 section 4) and Via, and set X-Forwarded-Proto and
+ * X-Forwarded-Host unless a trusted proxy already did.
  */
 export function requestHeadersForUpstream(
   raw: readonly string[],
@@ -97,9 +108,13 @@ export function requestHeadersForUpstream(
 ): string[] {
   let out: string[] = [];
   let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  let forwardedHost: string | undefined;
+  let forwarded: string | undefined;
   let via: string | undefined;
   let host: string | undefined;
   let listed: string[] | null = null;
+  const trusted = options.trusted !== null && options.trusted.contains(clientIp);
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
@@ -115,29 +130,45 @@ export function requestHeadersForUpstream(
         if (options.preserveHost) out.push(name, value);
         break;
       case Kind.xForwardedFor:
-        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        if (trusted) forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        break;
+      case Kind.xForwardedProto:
+        if (trusted) forwardedProto ??= value;
+        break;
+      case Kind.xForwardedHost:
+        if (trusted) forwardedHost ??= value;
+        break;
+      case Kind.forwarded:
+        if (trusted) forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
         break;
       case Kind.via:
         via = via === undefined ? value : `${via}, ${value}`;
         break;
       default:
-        // hop-by-hop, expect, and the X-Forwarded-Proto/Host we set ourselves
+        // hop-by-hop and expect
         break;
     }
   }
   if (listed !== null) {
-    // Fields the client named in Connection are hop-by-hop too, X-Forwarded-For and Via included.
+    // Fields the client named in Connection are hop-by-hop too, the forwarding ones and Via
+    // included; our own entries are added after, so naming them cannot remove ours.
     out = removeNamed(out, listed);
     if (listed.includes('x-forwarded-for')) forwardedFor = undefined;
+    if (listed.includes('x-forwarded-proto')) forwardedProto = undefined;
+    if (listed.includes('x-forwarded-host')) forwardedHost = undefined;
+    if (listed.includes('forwarded')) forwarded = undefined;
     if (listed.includes('via')) via = undefined;
   }
   const ownVia = httpVersion === '1.1' ? options.via11 : `${httpVersion} ${options.viaName}`;
+  const ownForwarded = forwardedElement(clientIp, proto, host);
   out.push(
     'x-forwarded-for', forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`,
-    'x-forwarded-proto', proto,
+    'x-forwarded-proto', forwardedProto ?? proto,
+    'forwarded', forwarded === undefined ? ownForwarded : `${forwarded}, ${ownForwarded}`,
     'via', via === undefined ? ownVia : `${via}, ${ownVia}`,
   );
-  if (host !== undefined) out.push('x-forwarded-host', host);
+  forwardedHost ??= host;
+  if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
   return out;
 }
 

@@ -1,4 +1,13 @@
 import type { IncomingMessage } from 'node:http';
+import { ErrorCodes, SwitchyardError } from '../errors.js';
+
+/** The client's body grew past the listener's maxBodySize (a chunked body: no length up front). */
+export class BodyTooLargeError extends SwitchyardError {
+  constructor(maxBytes: number) {
+    super(ErrorCodes.bodyTooLarge, `request body is larger than ${maxBytes} bytes`);
+    this.name = 'BodyTooLargeError';
+  }
+}
 
 /**
  * The client's request body as seen by upstream attempts. Each attempt iterates it afresh:
@@ -8,6 +17,9 @@ import type { IncomingMessage } from 'node:http';
  * Chunks are kept until they exceed `capBytes`; from then on the body is no longer replayable.
  * Abandoning an attempt never destroys the client's stream, so a later attempt or an error
  * response can still use the connection.
+ *
+ * Bytes read from the client are counted; past `maxBytes` (0: no limit) the body fails with
+ * BodyTooLargeError, which aborts the attempt reading it.
  */
 export class RequestBody implements AsyncIterable<Buffer> {
   /** Some body bytes were handed to an attempt. */
@@ -17,6 +29,8 @@ export class RequestBody implements AsyncIterable<Buffer> {
 
   private readonly req: IncomingMessage;
   private readonly capBytes: number;
+  private readonly maxBytes: number;
+  private receivedBytes = 0;
   private kept: Buffer[] | null = [];
   private keptBytes = 0;
   private handedOut = 0;
@@ -24,9 +38,10 @@ export class RequestBody implements AsyncIterable<Buffer> {
   private ended = false;
   private wake: (() => void) | null = null;
 
-  constructor(req: IncomingMessage, capBytes: number) {
+  constructor(req: IncomingMessage, capBytes: number, maxBytes = 0) {
     this.req = req;
     this.capBytes = capBytes;
+    this.maxBytes = maxBytes;
     req.on('readable', this.onSignal);
     req.on('end', this.onEnd);
     req.on('error', this.onError);
@@ -70,6 +85,11 @@ export class RequestBody implements AsyncIterable<Buffer> {
       if (this.clientError !== null) throw this.clientError;
       const chunk = this.req.read() as Buffer | null;
       if (chunk !== null) {
+        this.receivedBytes += chunk.length;
+        if (this.maxBytes > 0 && this.receivedBytes > this.maxBytes) {
+          this.clientError = new BodyTooLargeError(this.maxBytes);
+          throw this.clientError;
+        }
         this.keep(chunk);
         this.handedOut++;
         this.bodyLeft = true;

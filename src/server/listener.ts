@@ -3,6 +3,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { handleRequest, type ProxyContext } from '../proxy/handler.js';
 import { duplicateListeners } from './accept-fds.js';
+import { continueUnlessTooLarge, limitConnections, serverLimitOptions } from './limits.js';
 
 export interface ListenerOptions {
   /** Port to listen on; 0 picks a free one. */
@@ -74,14 +75,10 @@ export class Listener {
     this.server = http.createServer(
       {
         keepAliveTimeout: options.keepAliveTimeoutMs,
-        headersTimeout: options.headersTimeoutMs,
-        // Node enforces headersTimeout only when it sweeps its connections, every 30 s by
-        // default: sweep often enough that a slow head is cut near its deadline.
-        connectionsCheckingInterval: Math.ceil(Math.min(1000, options.headersTimeoutMs / 4)),
-        // Streams of any length may pass (a 1 GiB upload must not hit a total-time cap);
-        // idle and header timeouts guard against clients that stall.
-        requestTimeout: 0,
         noDelay: true,
+        // headersTimeout, maxHeaderSize and requestTimeout (0 by default: a 1 GiB upload must not
+        // hit a total-time cap) from the listener's limits.
+        ...serverLimitOptions(ctx.limits, options.headersTimeoutMs),
       },
       (req, res) => {
         if (this.held === null) handleRequest(ctx, req, res);
@@ -94,6 +91,8 @@ export class Listener {
     });
     this.server.on('clientError', onClientError);
     this.server.on('connect', onConnectMethod);
+    limitConnections(this.server, ctx.limits.maxConnections);
+    this.server.on('checkContinue', continueUnlessTooLarge(this.server, ctx.limits.maxBodyBytes));
   }
 
   async listen(): Promise<AddressInfo> {

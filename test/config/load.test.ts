@@ -32,7 +32,9 @@ function problems(text: string, ext = 'yaml'): { file: string; lines: string[] }
 describe('config schema defaults', () => {
   test('a file with one upstream gets every default filled in', () => {
     const config = loadConfig(fixture('upstreams:\n  web:\n    backends: [http://127.0.0.1:8080]\n'));
-    assert.deepEqual(config.listeners, [{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128 }]);
+    assert.deepEqual(config.listeners, [
+      { port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16_384, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0 },
+    ]);
     assert.deepEqual(config.routes, [{ upstream: 'web' }]);
     const web = config.upstreams['web'];
     assert.ok(web !== undefined);
@@ -130,6 +132,49 @@ describe('config errors: one FILE:LINE:COL path: message line per problem', () =
       `${file}:7:30 upstreams.web.healthCheck.interval: "2 seconds" is not a duration (examples: 500ms, 2s, 1m)`,
       `${file}:9:21 upstreams.web.retry.replayBuffer: "lots" is not a size (examples: 65536, 64KiB, 1MiB)`,
     ]);
+  });
+
+  test('a bad trustedProxies entry points at the entry, with the reason', () => {
+    const { file, lines } = problems([
+      'listeners:',
+      '  - port: 8080',
+      '    trustedProxies:',
+      '      - 10.0.0.0/8',
+      '      - 10.0.0.0/33',
+      '      - "2001:db8::/32"',
+      '      - example.com',
+      '    maxBodySize: huge',
+      'upstreams:',
+      '  web: { backends: [http://127.0.0.1:1] }',
+      '',
+    ].join('\n'));
+    assert.deepEqual(lines, [
+      `${file}:5:9 listeners.0.trustedProxies.1: "10.0.0.0/33" is not an IP address or CIDR range: an IPv4 prefix length is at most 32`,
+      `${file}:7:9 listeners.0.trustedProxies.3: "example.com" is not an IP address or CIDR range: not a valid IPv4 address`,
+      `${file}:8:18 listeners.0.maxBodySize: "huge" is not a size (examples: 65536, 64KiB, 1MiB)`,
+    ]);
+  });
+
+  test('listener limits and trusted proxies map to start() options', () => {
+    const config = loadConfig(fixture([
+      'listeners:',
+      '  - port: 8080',
+      '    trustedProxies: [10.0.0.0/8, "::1"]',
+      '    maxHeaderSize: 32KiB',
+      '    requestTimeout: 30s',
+      '    maxConnections: 500',
+      '    maxBodySize: 10MiB',
+      'upstreams:',
+      '  web: { backends: [http://127.0.0.1:1] }',
+      '',
+    ].join('\n')));
+    const listener = config.listeners[0];
+    assert.deepEqual(listener?.trustedProxies, ['10.0.0.0/8', '::1']);
+    assert.equal(listener?.maxHeaderSize, 32 * 1024);
+    assert.equal(listener?.requestTimeout, 30_000);
+    assert.equal(listener?.maxConnections, 500);
+    assert.equal(listener?.maxBodySize, 10 * 1024 * 1024);
+    assert.match(problems('listeners: [{ maxHeaderSize: 100 }]\nupstreams: { web: { backends: [http://127.0.0.1:1] } }\n').lines[0] ?? '', /listeners\.0\.maxHeaderSize: must be at least 1KiB/);
   });
 
   test('a route to an unknown upstream points at its name', () => {

@@ -5,12 +5,15 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from '../../src/proxy/headers.js';
+import { TrustedProxies } from '../../src/proxy/trusted.js';
 import { fields, rawExchange } from '../helpers/raw.js';
 import { closeServer, startBackend, startLb, type TestBackend } from '../helpers/servers.js';
 
 type Lb = Awaited<ReturnType<typeof startLb>>;
 
-const forwarding: ForwardingOptions = { preserveHost: true, viaName: 'switchyard', via11: '1.1 switchyard' };
+const forwarding: ForwardingOptions = { preserveHost: true, viaName: 'switchyard', via11: '1.1 switchyard', trusted: null };
+/** Trusts the 10.0.0.0/8 peers the unit tests below use as the client address. */
+const trusting: ForwardingOptions = { ...forwarding, trusted: new TrustedProxies(['10.0.0.0/8']) };
 
 /** Strings as the Buffers undici hands to a dispatch handler. */
 function buffers(flat: readonly string[]): Buffer[] {
@@ -66,17 +69,53 @@ describe('requestHeadersForUpstream', () => {
         ['accept', ['*/*']],
         ['x-forwarded-for', ['10.0.0.9']],
         ['x-forwarded-proto', ['http']],
-        ['x-forwarded-host', ['app.example']],
+        ['forwarded', ['for=10.0.0.9;proto=http;host=app.example']],
         ['via', ['1.1 switchyard']],
+        ['x-forwarded-host', ['app.example']],
       ]),
     );
   });
 
-  test('joins every X-Forwarded-For the client sent into one field and appends the client once', () => {
+  test('from a trusted peer, joins every X-Forwarded-For it sent into one field and appends the client once', () => {
     const out = fields(
-      requestHeadersForUpstream(['X-Forwarded-For', '1.2.3.4', 'host', 'h', 'x-forwarded-for', '5.6.7.8'], '10.0.0.9', 'http', '1.1', forwarding),
+      requestHeadersForUpstream(['X-Forwarded-For', '1.2.3.4', 'host', 'h', 'x-forwarded-for', '5.6.7.8'], '10.0.0.9', 'http', '1.1', trusting),
     );
     assert.deepEqual(out.get('x-forwarded-for'), ['1.2.3.4, 5.6.7.8, 10.0.0.9']);
+  });
+
+  test('from an untrusted peer drops X-Forwarded-For and Forwarded and sends only ours', () => {
+    const raw = ['Host', 'h', 'X-Forwarded-For', '1.2.3.4', 'Forwarded', 'for=1.2.3.4'];
+    assert.equal(forwarding.trusted, null);
+    const notListed: ForwardingOptions = { ...forwarding, trusted: new TrustedProxies(['10.0.0.1', '192.168.0.0/16']) };
+    for (const options of [forwarding, notListed]) {
+      const out = fields(requestHeadersForUpstream(raw, '10.0.0.9', 'http', '1.1', options));
+      assert.deepEqual(out.get('x-forwarded-for'), ['10.0.0.9']);
+      assert.deepEqual(out.get('forwarded'), ['for=10.0.0.9;proto=http;host=h']);
+    }
+  });
+
+  test('from a trusted peer appends a new Forwarded element after those it sent (RFC 7239 section 4)', () => {
+    const raw = ['Host', 'h', 'Forwarded', 'for=192.0.2.60;proto=https', 'forwarded', 'for=198.51.100.17'];
+    const out = fields(requestHeadersForUpstream(raw, '10.0.0.9', 'http', '1.1', trusting));
+    assert.deepEqual(out.get('forwarded'), ['for=192.0.2.60;proto=https, for=198.51.100.17, for=10.0.0.9;proto=http;host=h']);
+  });
+
+  test('quotes an IPv6 client as for="[…]" and values that are not tokens (RFC 7239 section 6)', () => {
+    const out = fields(requestHeadersForUpstream(['Host', 'app.example:8443'], '2001:db8:cafe::17', 'https', '1.1', forwarding));
+    assert.deepEqual(out.get('forwarded'), ['for="[2001:db8:cafe::17]";proto=https;host="app.example:8443"']);
+    assert.deepEqual(out.get('x-forwarded-for'), ['2001:db8:cafe::17']);
+    const weird = fields(requestHeadersForUpstream(['Host', 'a"b\\c'], '', 'http', '1.1', forwarding));
+    assert.deepEqual(weird.get('forwarded'), ['for=unknown;proto=http;host="a\\"b\\\\c"']);
+  });
+
+  test('an IPv6 trusted range matches an IPv6 peer; an IPv4-mapped peer matches its IPv4 range', () => {
+    const options: ForwardingOptions = { ...forwarding, trusted: new TrustedProxies(['2001:db8::/32', '10.0.0.0/8']) };
+    const v6 = fields(requestHeadersForUpstream(['Host', 'h', 'X-Forwarded-For', '1.2.3.4'], '2001:db8::1', 'http', '1.1', options));
+    assert.deepEqual(v6.get('x-forwarded-for'), ['1.2.3.4, 2001:db8::1']);
+    const mapped = fields(requestHeadersForUpstream(['Host', 'h', 'X-Forwarded-For', '1.2.3.4'], '::ffff:10.9.8.7', 'http', '1.1', options));
+    assert.deepEqual(mapped.get('x-forwarded-for'), ['1.2.3.4, ::ffff:10.9.8.7']);
+    const outside = fields(requestHeadersForUpstream(['Host', 'h', 'X-Forwarded-For', '1.2.3.4'], '2001:db9::1', 'http', '1.1', options));
+    assert.deepEqual(outside.get('x-forwarded-for'), ['2001:db9::1']);
   });
 
   test('replaces client-sent X-Forwarded-Proto and X-Forwarded-Host instead of trusting them', () => {
@@ -109,7 +148,7 @@ describe('requestHeadersForUpstream', () => {
       'X-Kept', 'yes',
     ];
     const out = fields(requestHeadersForUpstream(raw, '10.0.0.9', 'http', '1.1', forwarding));
-    assert.deepEqual([...out.keys()].sort(), ['host', 'via', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-kept']);
+    assert.deepEqual([...out.keys()].sort(), ['forwarded', 'host', 'via', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-kept']);
   });
 
   test('drops the fields named in Connection, across several Connection fields and any case', () => {
@@ -230,12 +269,25 @@ describe('forwarding headers end to end', () => {
     assert.equal(headers['host'], 'app.example:8080', 'the client\'s Host is kept by default');
   });
 
-  test('a client-sent X-Forwarded-For is kept and the client appended once', async () => {
-    const res = await request(`${lb.url}/`, { headers: { 'x-forwarded-for': '1.2.3.4' } });
+  test('from an untrusted peer (the default), spoofed forwarding fields are replaced by ours', async () => {
+    const res = await request(`${lb.url}/`, {
+      headers: {
+        host: 'app.example',
+        'x-forwarded-for': '1.2.3.4',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'evil.example',
+        forwarded: 'for=1.2.3.4;proto=https;host=evil.example',
+      },
+    });
     await res.body.dump();
-    assert.equal(lastSeen().headers['x-forwarded-for'], '1.2.3.4, 127.0.0.1');
-    const raw = lastSeen().rawHeaders.filter((_, i, a) => i % 2 === 0 && a[i]?.toLowerCase() === 'x-forwarded-for');
-    assert.equal(raw.length, 1, 'one X-Forwarded-For field');
+    const { headers, rawHeaders } = lastSeen();
+    assert.equal(headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(headers['x-forwarded-proto'], 'http');
+    assert.equal(headers['x-forwarded-host'], 'app.example');
+    assert.equal(headers['forwarded'], 'for=127.0.0.1;proto=http;host=app.example');
+    for (const name of ['x-forwarded-for', 'forwarded']) {
+      assert.equal(rawHeaders.filter((_, i, a) => i % 2 === 0 && a[i]?.toLowerCase() === name).length, 1, `one ${name} field`);
+    }
   });
 
   test('with preserveHost false the backend sees its own host:port as Host', async () => {
@@ -362,6 +414,72 @@ describe('hop-by-hop response fields end to end', () => {
   });
 });
 
+describe('forwarding fields from a trusted proxy, end to end', () => {
+  let recorder: TestBackend;
+  let lb: Lb;
+
+  before(async () => {
+    recorder = await startBackend('rec');
+    lb = await startLb({ backends: [recorder.url], trustedProxies: ['10.1.0.0/16', '127.0.0.1/8'] });
+  });
+
+  after(async () => {
+    await lb.close();
+    await recorder.close();
+  });
+
+  function lastSeen(): TestBackend['seen'][number] {
+    const seen = recorder.seen.at(-1);
+    assert.ok(seen !== undefined, 'the backend saw a request');
+    return seen;
+  }
+
+  test('X-Forwarded-For and Forwarded are kept and appended to, X-Forwarded-Proto/Host kept as sent', async () => {
+    const res = await request(`${lb.url}/`, {
+      headers: {
+        host: 'inner.example:8080',
+        'x-forwarded-for': '203.0.113.7, 10.1.2.3',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'www.example',
+        forwarded: 'for=203.0.113.7;proto=https;host=www.example, for="[2001:db8::9]"',
+      },
+    });
+    assert.equal(res.statusCode, 200);
+    await res.body.dump();
+    const { headers, rawHeaders } = lastSeen();
+    assert.equal(headers['x-forwarded-for'], '203.0.113.7, 10.1.2.3, 127.0.0.1');
+    assert.equal(headers['x-forwarded-proto'], 'https');
+    assert.equal(headers['x-forwarded-host'], 'www.example');
+    // RFC 7239 section 4: our element is a new comma-separated one; a host with a port is quoted.
+    assert.equal(headers['forwarded'], 'for=203.0.113.7;proto=https;host=www.example, for="[2001:db8::9]", for=127.0.0.1;proto=http;host="inner.example:8080"');
+    for (const name of ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']) {
+      assert.equal(rawHeaders.filter((_, i, a) => i % 2 === 0 && a[i]?.toLowerCase() === name).length, 1, `one ${name} field`);
+    }
+  });
+
+  test('without forwarding fields from the trusted peer, ours are the only entries', async () => {
+    const res = await request(`${lb.url}/`, { headers: { host: 'app.example' } });
+    await res.body.dump();
+    const { headers } = lastSeen();
+    assert.equal(headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(headers['x-forwarded-proto'], 'http');
+    assert.equal(headers['x-forwarded-host'], 'app.example');
+    assert.equal(headers['forwarded'], 'for=127.0.0.1;proto=http;host=app.example');
+  });
+
+  test('a trusted peer naming the forwarding fields in Connection drops its own entries, never ours', async () => {
+    const response = await rawExchange(lb.address.port, [
+      'GET / HTTP/1.1\r\nHost: app.example\r\nConnection: close, X-Forwarded-For, Forwarded, X-Forwarded-Proto\r\n' +
+        'X-Forwarded-For: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\nX-Forwarded-Proto: https\r\n\r\n',
+    ]);
+    assert.equal(response.status, 200);
+    const { headers } = lastSeen();
+    assert.equal(headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(headers['forwarded'], 'for=127.0.0.1;proto=http;host=app.example');
+    assert.equal(headers['x-forwarded-proto'], 'http');
+  });
+});
+
 describe('X-Forwarded-For across attempts', () => {
   /**
    * A listener that passes the load balancer's start-up health check, then is closed so every
@@ -380,7 +498,7 @@ describe('X-Forwarded-For across attempts', () => {
       t.after(() => dead.kill());
       const live = await startBackend('live');
       t.after(() => live.close());
-      const lb = await startLb({ backends: [dead.url, live.url], retry: { retryDelayMs: 1 } });
+      const lb = await startLb({ backends: [dead.url, live.url], retry: { retryDelayMs: 1 }, trustedProxies: ['127.0.0.1'] });
       t.after(() => lb.close());
       await dead.kill();
 
