@@ -495,7 +495,9 @@ class Exchange implements Dispatcher.DispatchHandler {
       const text = `${body}\n`;
       // An unread request body would have to be drained to keep the connection: close instead.
       // A request we refused may have framing we do not trust: close after it too.
-      if (this.ctx.closing || !this.req.complete || code === ErrorCodes.badRequest) res.shouldKeepAlive = false;
+      // A request without a body is complete once its head is parsed, though Node sets `complete` later.
+      const unread = !this.req.complete && declaredBodyLength(this.req) !== 0;
+      if (this.ctx.closing || unread || code === ErrorCodes.badRequest) res.shouldKeepAlive = false;
       res.writeHead(status, {
         'content-type': 'text/plain; charset=utf-8',
         'x-content-type-options': 'nosniff',

@@ -107,6 +107,21 @@ describe('no backend alive', () => {
     assert.match(await res.body.text(), /^Service not available\n?$/);
   });
 
+  test('a 503 for a request without a body keeps the client connection open', async (t) => {
+    const lb = await startLb({ backends: [`http://127.0.0.1:${await deadPort()}`] });
+    t.after(() => lb.close());
+    const socket = net.connect((lb.address as AddressInfo).port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    let received = '';
+    socket.setEncoding('utf8').on('data', (text: string) => (received += text));
+    socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => received.includes('Service not available'), 5000, 'the first 503');
+    assert.doesNotMatch(received, /connection: close/i);
+    socket.write('GET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => received.split('Service not available').length === 3, 5000, 'a second 503 on the same connection');
+    assert.equal(socket.destroyed, false);
+  });
+
   test('backends that die after start: retries spent on each, then 503 "Service not available"', async (t) => {
     const dying = await Promise.all([dyingPort(), dyingPort()]);
     const lb = await startLb({ backends: dying.map((d) => d.url), retry: { retryDelayMs: 1 } });
