@@ -192,7 +192,7 @@ export class Runtime {
       backends: spec.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),
       balancer: spec.balancer,
       retry: { retriesPerBackend: spec.retry.retriesPerBackend, retryDelayMs: spec.retry.retryDelay, maxBackends: spec.retry.maxBackends, replayBufferBytes: spec.retry.replayBuffer },
-      pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive },
+      pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.responseHeaders ?? spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.bodyIdle ?? spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive },
       forwarding,
       hashKey: spec.hashKey,
       slowStartMs: spec.slowStart,

@@ -186,7 +186,9 @@ const upstreamSchema = strict({
     .describe('Retry policy: only retries that are safe (see README, "Retries").'),
   timeouts: strict({
     connect: duration().default(5000).describe('Time to connect to a backend.'),
-    upstream: duration().default(60_000).describe('Time a backend may take to send response headers, and the longest pause inside a body.'),
+    upstream: duration().default(60_000).describe('Time a backend may take to send response headers, and the longest pause inside a body (each overridable below).'),
+    responseHeaders: duration().optional().describe('Time a backend may take to send response headers. Default: `upstream`.'),
+    bodyIdle: duration().optional().describe('Longest pause inside a response body. Default: `upstream`.'),
     upstreamKeepAlive: duration().default(4000).describe("Idle pooled backend connections close after this long (or the backend's shorter Keep-Alive hint)."),
   })
     .prefault({})
