@@ -75,20 +75,35 @@ function outcomeIndex(outcome: string): number {
 interface Series {
   readonly upstream: string;
   readonly backend: string;
-  readonly requests: (Counter.Internal | undefined)[];
-  readonly attempts: (Counter.Internal | undefined)[];
-  retries: Counter.Internal | undefined;
+  /** Per-request counts stay plain numbers; prom-client sees them only at scrape (collect). */
+  readonly requests: Float64Array;
+  readonly attempts: Float64Array;
+  retries: number;
   checks: [pass: Counter.Internal, fail: Counter.Internal] | undefined;
   transitions: [up: Counter.Internal, down: Counter.Internal] | undefined;
   ejections: Counter.Internal | undefined;
 }
 
-/** Prometheus metrics on a registry of its own, so several Switchyards in one process stay apart. */
+/** Request durations of one upstream, bucketed as the histogram's `le` bounds (plus +Inf). */
+interface DurationCounts {
+  readonly upstream: string;
+  readonly buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+const durationBucketsSeconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+
+/**
+ * Prometheus metrics on a registry of its own, so several Switchyards in one process stay apart.
+ * Per-request events only bump numbers in typed arrays: prom-client hashes label sets on every
+ * inc/observe, which is too dear per request, so the request metrics are handed to it at scrape.
+ */
 export class SwitchyardMetrics implements Metrics {
   readonly registry = new Registry();
   readonly contentType: string = this.registry.contentType;
   private readonly requests: Counter<'upstream' | 'backend' | 'method' | 'code_class'>;
-  private readonly duration: Histogram<'upstream'>;
+  private readonly durationName = `${prefix}request_duration_seconds`;
   private readonly attempts: Counter<'upstream' | 'backend' | 'outcome'>;
   private readonly retries: Counter<'upstream' | 'backend'>;
   private readonly checks: Counter<'upstream' | 'backend' | 'result'>;
@@ -100,17 +115,58 @@ export class SwitchyardMetrics implements Metrics {
   private readonly byBackend = new WeakMap<Backend, Series>();
   /** "No backend" series and duration children, by upstream name (config names, plus '' for none). */
   private readonly byUpstream = new Map<string, Series>();
-  private readonly durationByUpstream = new Map<string, Histogram.Internal<'upstream'>>();
+  private readonly durationByUpstream = new Map<string, DurationCounts>();
+  /** Every series ever made, for the scrape-time hand-over. */
+  private readonly allSeries: Series[] = [];
   private readonly stopProcessMetrics: () => void;
   private closed = false;
   private children = 0;
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
-    this.requests = new Counter({ name: `${prefix}requests_total`, help: 'Client requests finished, by upstream, last backend tried, method and status class (none: no status was sent).', labelNames: ['upstream', 'backend', 'method', 'code_class'], registers });
-    this.duration = new Histogram({ name: `${prefix}request_duration_seconds`, help: 'Time from a request\'s arrival to the end of its response.', labelNames: ['upstream'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
-    this.attempts = new Counter({ name: `${prefix}attempts_total`, help: 'Attempts against backends, by outcome (response, connect, reset, timeout, protocol, aborted).', labelNames: ['upstream', 'backend', 'outcome'], registers });
-    this.retries = new Counter({ name: `${prefix}retries_total`, help: 'Attempts that were followed by another attempt.', labelNames: ['upstream', 'backend'], registers });
+    const metrics = this;
+    this.requests = new Counter({
+      name: `${prefix}requests_total`,
+      help: 'Client requests finished, by upstream, last backend tried, method and status class (none: no status was sent).',
+      labelNames: ['upstream', 'backend', 'method', 'code_class'],
+      registers,
+      collect() {
+        this.reset();
+        for (const series of metrics.allSeries) {
+          series.requests.forEach((count, slot) => {
+            if (count === 0) return;
+            const method = methodLabels[Math.floor(slot / codeClassLabels.length)] as string;
+            const codeClass = codeClassLabels[slot % codeClassLabels.length] as string;
+            this.inc({ upstream: series.upstream, backend: series.backend, method, code_class: codeClass }, count);
+          });
+        }
+      },
+    });
+    this.registry.registerMetric(this.durationMetric());
+    this.attempts = new Counter({
+      name: `${prefix}attempts_total`,
+      help: 'Attempts against backends, by outcome (response, connect, reset, timeout, protocol, aborted).',
+      labelNames: ['upstream', 'backend', 'outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const series of metrics.allSeries) {
+          series.attempts.forEach((count, slot) => {
+            if (count > 0) this.inc({ upstream: series.upstream, backend: series.backend, outcome: attemptOutcomeLabels[slot] as string }, count);
+          });
+        }
+      },
+    });
+    this.retries = new Counter({
+      name: `${prefix}retries_total`,
+      help: 'Attempts that were followed by another attempt.',
+      labelNames: ['upstream', 'backend'],
+      registers,
+      collect() {
+        this.reset();
+        for (const series of metrics.allSeries) if (series.retries > 0) this.inc({ upstream: series.upstream, backend: series.backend }, series.retries);
+      },
+    });
     this.checks = new Counter({ name: `${prefix}health_checks_total`, help: 'Active health checks, by result.', labelNames: ['upstream', 'backend', 'result'], registers });
     this.ejections = new Counter({ name: `${prefix}ejections_total`, help: 'Times outlier detection took a backend out of rotation.', labelNames: ['upstream', 'backend'], registers });
     this.transitions = new Counter({ name: `${prefix}backend_state_changes_total`, help: 'Times the backend went down (first down reason set) or up (last one cleared).', labelNames: ['upstream', 'backend', 'to'], registers });
@@ -158,40 +214,55 @@ export class SwitchyardMetrics implements Metrics {
     const method = methodIndex(event.method);
     const codeClass = codeClassIndex(event.status);
     const slot = method * codeClassLabels.length + codeClass;
-    let child = series.requests[slot];
-    if (child === undefined) {
-      child = this.requests.labels(series.upstream, series.backend, methodLabels[method] as string, codeClassLabels[codeClass] as string);
-      series.requests[slot] = child;
-      this.children++;
-    }
-    child.inc();
+    if (series.requests[slot] === 0) this.children++;
+    series.requests[slot] = (series.requests[slot] as number) + 1;
     let duration = this.durationByUpstream.get(event.upstream);
     if (duration === undefined) {
-      duration = this.duration.labels(event.upstream === '' ? none : event.upstream);
+      duration = { upstream: event.upstream === '' ? none : event.upstream, buckets: new Float64Array(durationBucketsSeconds.length + 1), sum: 0, count: 0 };
       this.durationByUpstream.set(event.upstream, duration);
       this.children++;
     }
-    // prom-client throws on a non-finite value, and a throwing subscriber would crash the process.
-    if (Number.isFinite(event.durationMs)) duration.observe(event.durationMs / 1000);
+    // A non-finite duration would poison the sum (and prom-client would throw on it): skip it.
+    if (!Number.isFinite(event.durationMs)) return;
+    const seconds = event.durationMs / 1000;
+    let bucket = 0;
+    while (bucket < durationBucketsSeconds.length && seconds > (durationBucketsSeconds[bucket] as number)) bucket++;
+    duration.buckets[bucket] = (duration.buckets[bucket] as number) + 1;
+    duration.sum += seconds;
+    duration.count++;
   };
+
+  /** The duration histogram as a registry metric whose values are read from the counts at scrape. */
+  private durationMetric(): Histogram {
+    const name = this.durationName;
+    const help = "Time from a request's arrival to the end of its response.";
+    const get = async () => {
+      const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+      for (const d of this.durationByUpstream.values()) {
+        let cumulative = 0;
+        durationBucketsSeconds.forEach((le, i) => {
+          cumulative += d.buckets[i] as number;
+          values.push({ metricName: `${name}_bucket`, labels: { le, upstream: d.upstream }, value: cumulative });
+        });
+        values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', upstream: d.upstream }, value: d.count });
+        values.push({ metricName: `${name}_sum`, labels: { upstream: d.upstream }, value: d.sum });
+        values.push({ metricName: `${name}_count`, labels: { upstream: d.upstream }, value: d.count });
+      }
+      return { name, help, type: 'histogram', values, aggregator: 'sum' };
+    };
+    // The registry reads any object with name/help/type/get; this one is not a prom-client Histogram.
+    return { name, help, type: 'histogram', aggregator: 'sum', get, reset: () => this.durationByUpstream.clear() } as unknown as Histogram;
+  }
 
   private readonly onAttempt = (message: unknown): void => {
     const event = message as AttemptEvent;
     const series = this.backendSeries(event.backend);
     const slot = outcomeIndex(event.outcome);
-    let child = series.attempts[slot];
-    if (child === undefined) {
-      child = this.attempts.labels(series.upstream, series.backend, attemptOutcomeLabels[slot] as string);
-      series.attempts[slot] = child;
-      this.children++;
-    }
-    child.inc();
+    if (series.attempts[slot] === 0) this.children++;
+    series.attempts[slot] = (series.attempts[slot] as number) + 1;
     if (event.retried) {
-      if (series.retries === undefined) {
-        series.retries = this.retries.labels(series.upstream, series.backend);
-        this.children++;
-      }
-      series.retries.inc();
+      if (series.retries === 0) this.children++;
+      series.retries++;
     }
   };
 
@@ -238,6 +309,7 @@ export class SwitchyardMetrics implements Metrics {
     if (series === undefined) {
       series = newSeries(backend.upstream, backend.url);
       this.byBackend.set(backend, series);
+      this.allSeries.push(series);
     }
     return series;
   }
@@ -247,6 +319,7 @@ export class SwitchyardMetrics implements Metrics {
     if (series === undefined) {
       series = newSeries(upstream === '' ? none : upstream, none);
       this.byUpstream.set(upstream, series);
+      this.allSeries.push(series);
     }
     return series;
   }
@@ -256,9 +329,9 @@ function newSeries(upstream: string, backend: string): Series {
   return {
     upstream,
     backend,
-    requests: new Array<Counter.Internal | undefined>(requestSlots).fill(undefined),
-    attempts: new Array<Counter.Internal | undefined>(attemptOutcomeLabels.length).fill(undefined),
-    retries: undefined,
+    requests: new Float64Array(requestSlots),
+    attempts: new Float64Array(attemptOutcomeLabels.length),
+    retries: 0,
     checks: undefined,
     transitions: undefined,
     ejections: undefined,

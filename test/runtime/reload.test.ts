@@ -16,7 +16,7 @@ import { startBackend, until } from '../helpers/servers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'swy-reload-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const cliPath = fileURLToPath(new URL('../../../dist/cli.js', import.meta.url));
+const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 describe('reload', () => {
   test('keeps the state of backends that stay, drains removed ones and lets their requests finish', async (t) => {
