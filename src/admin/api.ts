@@ -39,7 +39,9 @@ export function backendView(backend: Backend) {
     requestsTotal: backend.requestsTotal,
     failuresTotal: backend.failuresTotal,
     responses: { '1xx': c[1], '2xx': c[2], '3xx': c[3], '4xx': c[4], '5xx': c[5] },
-    latencyMs: { p50: round(backend.latency.quantile(0.5)), p99: round(backend.latency.quantile(0.99)) },
+    // Recent (last 30-60 s) so charts show what the backend does now; lifetime alongside.
+    latencyMs: { p50: round(backend.recentLatency.quantile(0.5)), p99: round(backend.recentLatency.quantile(0.99)) },
+    lifetimeLatencyMs: { p50: round(backend.latency.quantile(0.5)), p99: round(backend.latency.quantile(0.99)) },
     health: {
       last: last === null ? null : { at: isoFromMonotonic(last.atMs), ok: last.ok, durationMs: round(last.durationMs), error: last.error },
       history: backend.healthChecks().map((result) => ({ at: isoFromMonotonic(result.atMs), ok: result.ok })),

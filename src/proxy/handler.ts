@@ -348,6 +348,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.latencyMs = latencyMs;
     const backend = this.backend as Backend;
     backend.latency.record(latencyMs);
+    backend.recentLatency.record(latencyMs);
     const statusClass = (statusCode / 100) | 0;
     if (statusClass >= 1 && statusClass <= 5) backend.responsesByClass[statusClass] = (backend.responsesByClass[statusClass] as number) + 1;
     // No retry once a response has begun: the replay buffer can go.

@@ -1,7 +1,7 @@
 import { Pool } from 'undici';
 import { ConfigError } from '../errors.js';
 import { publishBackendState } from '../events.js';
-import { LatencyHistogram } from './latency.js';
+import { LatencyHistogram, RecentLatency } from './latency.js';
 
 /**
  * Why a backend is out of rotation. Each observer sets and clears its own bit; the backend is
@@ -118,8 +118,10 @@ export class Backend implements BackendTarget {
   failuresTotal = 0;
   /** Responses relayed, by status class: index 1 is 1xx … index 5 is 5xx. */
   readonly responsesByClass = new Float64Array(6);
-  /** Time to response headers of answered attempts. */
+  /** Time to response headers of answered attempts, since start. */
   readonly latency = new LatencyHistogram();
+  /** The same over the last 30-60 s, for the admin API and dashboard. */
+  readonly recentLatency = new RecentLatency();
   /** When downReasons last became 0 (clock ms), for slow start; -Infinity when up from the start. */
   upSinceMs = Number.NEGATIVE_INFINITY;
   /**
