@@ -2,6 +2,7 @@ import { ConfigError } from './errors.js';
 import type { StartOptions } from './index.js';
 import type { LogFormat, LogLevel } from './log.js';
 import { parseHashKey } from './proxy/request-keys.js';
+import { retryOutcomes, type RetryOutcome } from './proxy/retry.js';
 import { trustedProxyProblem } from './proxy/trusted.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
 
@@ -26,6 +27,9 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   'retry-delay': 'value',
   'max-backends': 'value',
   'replay-buffer': 'value',
+  'retry-on': 'value',
+  'retry-statuses': 'value',
+  'per-try-timeout': 'value',
   'connect-timeout': 'value',
   timeout: 'value',
   grace: 'value',
@@ -76,6 +80,19 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     flags.set(name, value);
   }
   return { flags };
+}
+
+/** A comma-separated flag value, empty items dropped. */
+function list(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function retryOutcome(name: string): RetryOutcome {
+  if (!(retryOutcomes as readonly string[]).includes(name)) throw new ConfigError(`--retry-on: "${name}" is not one of ${retryOutcomes.join(', ')}`);
+  return name as RetryOutcome;
 }
 
 function integer(text: string, what: string, min: number, max: number): number {
@@ -141,7 +158,7 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
     const text = flag(name);
     return text === undefined ? undefined : parseDurationMs(text, `--${name}`);
   };
-  const retry: Record<string, number> = {};
+  const retry: Record<string, unknown> = {};
   const retries = flag('retries');
   if (retries !== undefined) retry['retriesPerBackend'] = integer(retries, '--retries', 0, 100);
   const retryDelay = duration('retry-delay');
@@ -150,6 +167,12 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   if (maxBackends !== undefined) retry['maxBackends'] = integer(maxBackends, '--max-backends', 1, 1000);
   const replay = flag('replay-buffer');
   if (replay !== undefined) retry['replayBufferBytes'] = parseSizeBytes(replay, '--replay-buffer');
+  const retryOn = flag('retry-on');
+  if (retryOn !== undefined) retry['retryOn'] = list(retryOn).map((name) => retryOutcome(name));
+  const retryStatuses = flag('retry-statuses');
+  if (retryStatuses !== undefined) retry['retryStatuses'] = list(retryStatuses).map((code) => integer(code, '--retry-statuses', 400, 599));
+  const perTryTimeout = duration('per-try-timeout');
+  if (perTryTimeout !== undefined) retry['perTryTimeoutMs'] = perTryTimeout;
 
   const level = flag('log-level');
   if (level !== undefined && !logLevels.includes(level)) throw new ConfigError(`--log-level: "${level}" is not one of ${logLevels.join(', ')}`);

@@ -40,6 +40,9 @@ Options:
   --retry-delay DUR       pause before such a retry (default 10ms)
   --max-backends N        backends one request may try (default 3)
   --replay-buffer SIZE    request bodies up to SIZE are kept for replay (default 64KiB)
+  --retry-on LIST         failures retried: connect, reset, timeout (default connect,reset)
+  --retry-statuses LIST   backend statuses retried when a retry is possible, e.g. 502,503 (default none)
+  --per-try-timeout DUR   time one attempt may wait for response headers (default: --timeout)
   --connect-timeout DUR   time to connect to a backend (default 5s)
   --timeout DUR           time a backend may take to answer, or pause mid-body (default 60s)
   --grace DUR             on SIGTERM/SIGINT, time in-flight requests get to finish (default 10s)
@@ -74,6 +77,8 @@ const configPathOfFlag: Readonly<Record<string, string>> = {
   'health-interval': 'upstreams.NAME.healthCheck.interval', 'health-timeout': 'upstreams.NAME.healthCheck.timeout',
   retries: 'upstreams.NAME.retry.retriesPerBackend', 'retry-delay': 'upstreams.NAME.retry.retryDelay',
   'max-backends': 'upstreams.NAME.retry.maxBackends', 'replay-buffer': 'upstreams.NAME.retry.replayBuffer',
+  'retry-on': 'upstreams.NAME.retry.retryOn', 'retry-statuses': 'upstreams.NAME.retry.retryStatuses',
+  'per-try-timeout': 'upstreams.NAME.retry.perTryTimeout',
   'connect-timeout': 'upstreams.NAME.timeouts.connect', timeout: 'upstreams.NAME.timeouts.upstream', grace: 'gracePeriod',
   'accept-batch': 'listeners[0].acceptBatch', 'no-preserve-host': 'upstreams.NAME.preserveHost',
   admin: 'admin', 'no-admin': 'admin',

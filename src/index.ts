@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { createMetrics } from './admin/metrics.js';
 import { AdminServer, adminToken } from './admin/server.js';
 import { loadConfig, parseConfigInput } from './config/load.js';
+import type { Random } from './clock.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import { createLogger, type Logger, type LogOptions } from './log.js';
@@ -58,13 +59,15 @@ interface LaunchOptions {
   readonly watch: boolean;
   /** Settings given outside the file that win over it, applied to every config loaded. */
   readonly adjust: (config: Config) => Config;
+  /** Random source of balancers and retry jitter; default Math.random. */
+  readonly random?: Random;
 }
 
 async function launch(config: Config, options: LaunchOptions): Promise<Switchyard> {
   const { logger, file } = options;
   // Checked before anything opens: a public admin listener without a token is refused.
   const token = config.admin === false ? undefined : adminToken(config.admin);
-  const runtime = new Runtime(config, logger);
+  const runtime = new Runtime(config, logger, options.random);
   for (const upstream of runtime.snapshot.upstreams.values()) {
     for (const backend of upstream.backends) logger.info({ upstream: upstream.name, backend: backend.url }, `Configured server: ${backend.url}`);
   }
@@ -130,7 +133,7 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
 export async function start(options: StartOptions): Promise<Switchyard> {
   const config = configFromStartOptions(options);
   const logger = isLogger(options.log) ? options.log : createLogger(options.log);
-  return launch(config, { logger, file: null, watch: false, adjust: (c) => c });
+  return launch(config, { logger, file: null, watch: false, adjust: (c) => c, ...(options.random === undefined ? {} : { random: options.random }) });
 }
 
 /** Where startFromConfig takes its config: a file (reloadable and watched) or a value. */

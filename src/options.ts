@@ -1,4 +1,5 @@
 import { balancers } from './balancer/index.js';
+import type { Random } from './clock.js';
 import type { StickyOptions } from './balancer/sticky.js';
 import { configSchema, type Config, type ConfigInput } from './config/schema.js';
 import { ConfigError } from './errors.js';
@@ -74,6 +75,8 @@ export interface StartOptions extends DownstreamOptions {
   readonly log?: LogOptions | Logger;
   /** Write an access-log line per request (at info level). Default: off. */
   readonly accessLog?: boolean;
+  /** Random source of balancers and retry jitter. Default Math.random; tests inject a seeded one. */
+  readonly random?: Random;
 }
 
 export function isLogger(value: LogOptions | Logger | undefined): value is Logger {
@@ -118,6 +121,10 @@ export function configFromStartOptions(options: StartOptions): Config {
   wholeNumber(retry.maxBackends, 1, 'retry.maxBackends');
   wholeNumber(retry.retryDelayMs, 0, 'retry.retryDelayMs');
   wholeNumber(retry.replayBufferBytes, 0, 'retry.replayBufferBytes');
+  wholeNumber(retry.maxRetryDelayMs, 0, 'retry.maxRetryDelayMs');
+  wholeNumber(retry.perTryTimeoutMs, 0, 'retry.perTryTimeoutMs');
+  wholeNumber(retry.tryDurationMs, 0, 'retry.tryDurationMs');
+  wholeNumber(retry.budgetMinRetries, 0, 'retry.budgetMinRetries');
   const backends = options.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b));
   if (backends.length === 0) throw new ConfigError('no backends given');
   const seen = new Set<string>();
@@ -161,7 +168,18 @@ export function configFromStartOptions(options: StartOptions): Config {
         ewmaDecay: positive(options.ewmaDecayMs, 'ewmaDecayMs'),
         preserveHost: options.preserveHost,
         healthCheck: defined({ interval: positive(options.healthIntervalMs, 'healthIntervalMs'), timeout: positive(options.healthTimeoutMs, 'healthTimeoutMs') }),
-        retry: { retriesPerBackend: retry.retriesPerBackend, retryDelay: retry.retryDelayMs, maxBackends: retry.maxBackends, replayBuffer: retry.replayBufferBytes },
+        retry: {
+          retriesPerBackend: retry.retriesPerBackend,
+          retryDelay: retry.retryDelayMs,
+          maxRetryDelay: retry.maxRetryDelayMs,
+          maxBackends: retry.maxBackends,
+          replayBuffer: retry.replayBufferBytes,
+          retryOn: [...retry.retryOn],
+          retryStatuses: [...retry.retryStatuses],
+          perTryTimeout: retry.perTryTimeoutMs,
+          tryDuration: retry.tryDurationMs,
+          budget: { minRetries: retry.budgetMinRetries, percent: retry.budgetPercent },
+        },
         timeouts: defined({
           connect: positive(options.connectTimeoutMs, 'connectTimeoutMs'),
           upstream: positive(options.upstreamTimeoutMs, 'upstreamTimeoutMs'),

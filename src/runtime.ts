@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { Random } from './clock.js';
 import type { Config } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import { publishReload } from './events.js';
@@ -8,6 +9,7 @@ import { resolveHealthOptions } from './health/options.js';
 import type { Logger } from './log.js';
 import type { ProxyContext } from './proxy/handler.js';
 import type { ForwardingOptions } from './proxy/headers.js';
+import { retryOptionsFromConfig } from './proxy/retry.js';
 import { trustedProxiesFrom } from './proxy/trusted.js';
 import { Router } from './router.js';
 import { downstreamLimits } from './server/limits.js';
@@ -104,8 +106,12 @@ export class Runtime {
   private readonly stickySecrets = new Map<string, string>();
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(config: Config, logger: Logger) {
+  /** Random source of balancers and retry jitter; tests inject a seeded one. */
+  private readonly random: Random | undefined;
+
+  constructor(config: Config, logger: Logger, random?: Random) {
     this.logger = logger;
+    this.random = random;
     this.snapshot = this.build(config, null);
   }
 
@@ -191,13 +197,14 @@ export class Runtime {
       name,
       backends: spec.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),
       balancer: spec.balancer,
-      retry: { retriesPerBackend: spec.retry.retriesPerBackend, retryDelayMs: spec.retry.retryDelay, maxBackends: spec.retry.maxBackends, replayBufferBytes: spec.retry.replayBuffer },
+      retry: retryOptionsFromConfig(spec.retry),
       pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.responseHeaders ?? spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.bodyIdle ?? spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive },
       forwarding,
       hashKey: spec.hashKey,
       slowStartMs: spec.slowStart,
       ewmaDecayMs: spec.ewmaDecay,
       ...(spec.maxInFlight === undefined ? {} : { maxInFlight: spec.maxInFlight }),
+      ...(this.random === undefined ? {} : { random: this.random }),
       ...(sticky === undefined ? {} : { sticky }),
       ...(previous === undefined ? {} : { existing: new Map(previous.backends.map((b) => [b.url, b])) }),
     });

@@ -127,7 +127,19 @@ describe('start()', () => {
     assert.equal(lb.upstream.backends[0]?.weight, 3);
     assert.equal(lb.upstream.backends[1]?.weight, 1);
     assert.deepEqual(lb.upstream.retry, { ...defaultRetryOptions, retriesPerBackend: 1, replayBufferBytes: 1024 });
-    assert.deepEqual(defaultRetryOptions, { retriesPerBackend: 3, retryDelayMs: 10, maxBackends: 3, replayBufferBytes: 64 * 1024 });
+    assert.deepEqual(defaultRetryOptions, {
+      retriesPerBackend: 3,
+      retryDelayMs: 10,
+      maxRetryDelayMs: 0,
+      maxBackends: 3,
+      replayBufferBytes: 64 * 1024,
+      retryOn: ['connect', 'reset'],
+      retryStatuses: [],
+      perTryTimeoutMs: 0,
+      tryDurationMs: 0,
+      budgetMinRetries: 3,
+      budgetPercent: 20,
+    });
   });
 
   test('resolves after the first health check round, with its result applied', async (t) => {

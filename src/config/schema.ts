@@ -177,10 +177,27 @@ const upstreamSchema = strict({
   preserveHost: z.boolean().default(true).describe("Forward the client's Host header, or (false) send the backend's host:port."),
   healthCheck: healthCheckSchema,
   retry: strict({
-    retriesPerBackend: z.number().int().min(0).max(100).default(3).describe('Retries on the same backend after a failed connection.'),
+    retriesPerBackend: z.number().int().min(0).max(100).default(3).describe('Retries on the same backend after a failed attempt.'),
     retryDelay: duration(true).default(10).describe('Pause before such a retry.'),
+    maxRetryDelay: duration(true).default(0).describe('When above retryDelay: the pause doubles with each retry up to this cap, and is picked at random below that (full jitter). 0: every pause is retryDelay.'),
     maxBackends: z.number().int().min(1).max(1000).default(3).describe('Backends one request may try.'),
     replayBuffer: size().default(64 * 1024).describe('Request bodies up to this size are kept so idempotent requests can be replayed.'),
+    retryOn: z
+      .array(z.enum(['connect', 'reset', 'timeout']))
+      .default(['connect', 'reset'])
+      .describe('Failures that are retried: `connect` (never reached the backend), `reset` (connection lost before a response), `timeout` (no response headers in time). `reset` and `timeout` only for idempotent methods or requests with an Idempotency-Key. Default `[connect, reset]`.'),
+    retryStatuses: z
+      .array(z.number().int().min(400).max(599))
+      .default([])
+      .describe('Backend statuses (e.g. 502, 503, 504) retried like `reset` when a retry is possible; otherwise the response is relayed as it is. Default none.'),
+    perTryTimeout: duration(true).default(0).describe('Time one attempt may wait for response headers before it counts as a `timeout`; 0 uses `timeouts.upstream`.'),
+    tryDuration: duration(true).default(0).describe('No new attempt starts this long after the request arrived; the request then fails with the last error. 0 is no limit.'),
+    budget: strict({
+      minRetries: z.number().int().min(0).default(3).describe('Retries in flight the budget always allows.'),
+      percent: z.number().min(0).max(100).default(20).describe('Retries in flight allowed as a percentage of the requests in flight, when that is more than minRetries.'),
+    })
+      .prefault({})
+      .describe('Retry budget: retries in flight for this upstream never exceed max(minRetries, percent% of its requests in flight); past it a failed attempt is not retried. Connect failures are exempt: they did no work at a backend.'),
   })
     .prefault({})
     .describe('Retry policy: only retries that are safe (see README, "Retries").'),

@@ -13,7 +13,7 @@ import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOpt
 import { BodyTooLargeError, RequestBody } from './request-body.js';
 import type { TrustedProxies } from './trusted.js';
 import { cookieValue, hashKeyOf } from './request-keys.js';
-import { isIdempotent, isRetryable, type FailureKind } from './retry.js';
+import { backoffDelayMs, hasIdempotencyKey, isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
 /** What the handler needs from the listener it serves. */
 export interface ProxyContext {
@@ -155,8 +155,18 @@ const errorCodeByKind: Readonly<Record<FailureKind | 'invalid', ErrorCode>> = {
   reset: ErrorCodes.upstreamReset,
   timeout: ErrorCodes.upstreamTimeout,
   protocol: ErrorCodes.upstreamProtocol,
+  // Unused: a listed status that is not retried is relayed as it is.
+  status: ErrorCodes.upstreamProtocol,
   invalid: ErrorCodes.badRequest,
 };
+
+/** Plans of Exchange.planRetry. */
+const retryNone = 0;
+const retrySame = 1;
+const retryNext = 2;
+
+/** Aborts a response whose status is retried; onError then runs the planned retry. */
+const statusRetryError = new Error('the response status is listed in retryStatuses');
 
 /**
  * One client request and its attempts. It is also the undici dispatch handler of each attempt
@@ -184,6 +194,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   private backendsTried = 0;
   private retriesOnBackend = 0;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Counted in the upstream's active requests; holds one of its retry-budget slots. */
+  private counted = false;
+  private holdsRetry = false;
+  /** Arrival at start(), read only when the upstream has a tryDuration. */
+  private arrivalMs = 0;
+  /** A retry planned in onHeaders for a listed status, run by the onError of the abort. */
+  private plannedRetry = retryNone;
+  private nextBackend: Backend | null = null;
+  /** Why planRetry said no, and the error to answer with. */
+  private stopCode: ErrorCode = ErrorCodes.noBackend;
+  private stopWhy = '';
   /** Attempt start, and time to its response headers (-1 until they arrive). */
   private attemptStartMs = 0;
   private latencyMs = -1;
@@ -220,6 +241,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     const ctx = this.ctx;
     const req = this.req;
     const upstream = this.upstream;
+    upstream.retryBudget.activeRequests++;
+    this.counted = true;
+    if (upstream.retry.tryDurationMs > 0) this.arrivalMs = performance.now();
     this.headers = requestHeadersForUpstream(req.rawHeaders, this.clientIp, ctx.proto, req.httpVersion, forwardingFor(ctx, upstream));
     const length = declaredBodyLength(req);
     const maxBodyBytes = ctx.limits.maxBodyBytes;
@@ -235,9 +259,9 @@ class Exchange implements Dispatcher.DispatchHandler {
       readWholeBody(req, this);
       return;
     }
-    // A larger body streams; only an idempotent request can be replayed once its body has
-    // left, so only then are its first bytes kept.
-    if (length !== 0) this.body = new RequestBody(req, isIdempotent(this.method) ? bufferBytes : 0, maxBodyBytes);
+    // A larger body streams; only an idempotent (or Idempotency-Key) request can be replayed
+    // once its body has left, so only then are its first bytes kept.
+    if (length !== 0) this.body = new RequestBody(req, isIdempotent(this.method) || hasIdempotencyKey(req.rawHeaders) ? bufferBytes : 0, maxBodyBytes);
     this.pickAndDispatch();
   }
 
@@ -299,6 +323,7 @@ class Exchange implements Dispatcher.DispatchHandler {
         headers: this.headers,
         // undici streams any async iterable; its types only list Readable.
         body: this.wholeBody ?? (this.body as unknown as Readable | null),
+        headersTimeout: this.upstream.retry.perTryTimeoutMs > 0 ? Math.min(this.upstream.retry.perTryTimeoutMs, backend.poolOptions.headersTimeoutMs) : null,
       },
       this,
     );
@@ -351,6 +376,17 @@ class Exchange implements Dispatcher.DispatchHandler {
     backend.recentLatency.record(latencyMs);
     const statusClass = (statusCode / 100) | 0;
     if (statusClass >= 1 && statusClass <= 5) backend.responsesByClass[statusClass] = (backend.responsesByClass[statusClass] as number) + 1;
+    const retryStatuses = this.upstream.retry.retryStatuses;
+    if (retryStatuses.length !== 0 && retryStatuses.includes(statusCode) && this.abortAttempt !== null && this.mayRetry('status')) {
+      // Discard the response only when a retry will happen; otherwise it is relayed as it is.
+      const plan = this.planRetry('status');
+      if (plan !== retryNone) {
+        this.responseStarted = false;
+        this.plannedRetry = plan;
+        this.abortAttempt(statusRetryError);
+        return false;
+      }
+    }
     // No retry once a response has begun: the replay buffer can go.
     if (this.body !== null) this.body.release();
     const res = this.res;
@@ -410,36 +446,96 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.finish('error');
       return;
     }
+    if (this.plannedRetry !== retryNone) {
+      const plan = this.plannedRetry;
+      this.plannedRetry = retryNone;
+      this.runRetry('status', err, plan);
+      return;
+    }
     const kind = classify(err, this.connected);
-    const body = this.body;
-    const bodyLeft = body !== null ? body.bodyLeft : this.wholeBody !== null && this.connected;
-    if (kind === 'invalid' || !isRetryable(kind, this.method, bodyLeft, body === null || body.replayable)) {
+    if (kind === 'invalid' || !this.mayRetry(kind)) {
       this.attemptDone(kind, false);
       this.logAttemptFailure(err, kind, 'not retried');
       this.fail(errorCodeByKind[kind]);
       return;
     }
-    const backend = this.backend as Backend;
-    const retry = this.upstream.retry;
-    if (this.retriesOnBackend < retry.retriesPerBackend && backend.available) {
-      this.attemptDone(kind, true);
-      this.retriesOnBackend++;
-      this.logAttemptFailure(err, kind, `retry ${this.retriesOnBackend} of ${retry.retriesPerBackend} in ${retry.retryDelayMs} ms`);
-      this.retryTimer = setTimeout(onRetryTimer, retry.retryDelayMs, this);
-      return;
+    this.runRetry(kind, err, this.planRetry(kind));
+  }
+
+  /** Whether the policy and the request allow retrying this outcome at all. */
+  private mayRetry(kind: FailureKind): boolean {
+    const body = this.body;
+    const bodyLeft = body !== null ? body.bodyLeft : this.wholeBody !== null && this.connected;
+    const keyed = kind !== 'connect' && !isIdempotent(this.method) && hasIdempotencyKey(this.req.rawHeaders);
+    return isRetryable(kind, this.method, bodyLeft, body === null || body.replayable, this.upstream.retry.retryOn, keyed);
+  }
+
+  /**
+   * Where a failed attempt goes: the same backend (retrySame), the next (retryNext, nextBackend)
+   * or nowhere (retryNone; stopCode and stopWhy say why). Takes a retry-budget slot for a retry.
+   */
+  private planRetry(kind: FailureKind): number {
+    const upstream = this.upstream;
+    const retry = upstream.retry;
+    this.stopCode = errorCodeByKind[kind];
+    if (retry.tryDurationMs > 0 && performance.now() - this.arrivalMs >= retry.tryDurationMs) {
+      this.stopWhy = `not retried: tryDuration ${retry.tryDurationMs} ms spent`;
+      return retryNone;
     }
-    this.logAttemptFailure(err, kind, 'giving up on this backend');
-    if (this.retriesOnBackend >= retry.retriesPerBackend && backend.downReasons === 0) {
+    const backend = this.backend as Backend;
+    const same = this.retriesOnBackend < retry.retriesPerBackend && backend.available;
+    // A backend that answers is not down; health checks and outlier detection judge its statuses.
+    if (!same && kind !== 'status' && this.retriesOnBackend >= retry.retriesPerBackend && backend.downReasons === 0) {
       backend.markDown(DownReason.failedAttempts);
       this.ctx.logger.warn({ backend: backend.url }, `${backend.url} [down] after ${retry.retriesPerBackend + 1} failed attempts`);
     }
+    // The budget caps retries that could multiply a backend's work; a connect failure did none.
+    const budget = upstream.retryBudget;
+    if (this.holdsRetry) {
+      this.holdsRetry = false;
+      budget.release();
+    }
+    if (kind !== 'connect') {
+      if (!budget.tryAcquire()) {
+        this.stopWhy = `not retried: retry budget spent (${budget.activeRetries} retries in flight of ${budget.activeRequests} requests)`;
+        return retryNone;
+      }
+      this.holdsRetry = true;
+    }
+    if (same) return retrySame;
     (this.excluded ??= new Set()).add(backend);
-    const next = this.backendsTried >= retry.maxBackends ? undefined : this.upstream.balancer.pick(this);
-    this.attemptDone(kind, next !== undefined);
+    const next = this.backendsTried >= retry.maxBackends ? undefined : upstream.balancer.pick(this);
     if (next === undefined) {
-      this.fail(this.backendsTried < retry.maxBackends || !this.upstream.hasAvailable() ? ErrorCodes.noBackend : errorCodeByKind[kind]);
+      if (this.backendsTried < retry.maxBackends || !upstream.hasAvailable()) this.stopCode = ErrorCodes.noBackend;
+      this.stopWhy = 'giving up on this backend';
+      return retryNone;
+    }
+    this.nextBackend = next;
+    return retryNext;
+  }
+
+  /** Carries out a plan of planRetry for an attempt that failed with `kind`. */
+  private runRetry(kind: FailureKind, err: Error, plan: number): void {
+    if (plan === retryNone) {
+      this.attemptDone(kind, false);
+      if (this.stopWhy.startsWith('not retried: retry budget')) this.logBudgetSpent(err, kind);
+      else this.logAttemptFailure(err, kind, this.stopWhy);
+      this.fail(this.stopCode);
       return;
     }
+    this.attemptDone(kind, true);
+    const retry = this.upstream.retry;
+    if (plan === retrySame) {
+      this.retriesOnBackend++;
+      const delayMs = backoffDelayMs(this.retriesOnBackend, retry.retryDelayMs, retry.maxRetryDelayMs, this.upstream.random);
+      this.logAttemptFailure(err, kind, `retry ${this.retriesOnBackend} of ${retry.retriesPerBackend} in ${delayMs} ms`);
+      this.retryTimer = setTimeout(onRetryTimer, delayMs, this);
+      return;
+    }
+    const backend = this.backend as Backend;
+    const next = this.nextBackend as Backend;
+    this.nextBackend = null;
+    this.logAttemptFailure(err, kind, 'giving up on this backend');
     this.ctx.logger.warn({ from: backend.url, to: next.url }, `moving request ${this.method} ${this.target} from ${backend.url} to ${next.url}`);
     this.backend = next;
     this.backendsTried++;
@@ -511,6 +607,15 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   private finish(outcome: RequestEvent['outcome']): void {
     this.done = true;
+    if (this.counted) {
+      this.counted = false;
+      const budget = this.upstream.retryBudget;
+      budget.activeRequests--;
+      if (this.holdsRetry) {
+        this.holdsRetry = false;
+        budget.release();
+      }
+    }
     if (this.startMs < 0) return;
     const event: RequestEvent = {
       upstream: this.upstream === null ? '' : this.upstream.name,
@@ -527,6 +632,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     };
     if (requestChannel.hasSubscribers) requestChannel.publish(event);
     if (this.ctx.accessLog !== null) writeAccessLog(this.ctx.accessLog, event);
+  }
+
+  /** A retry the budget refused: at debug level, as an outage would otherwise flood the log. */
+  private logBudgetSpent(err: Error, kind: string): void {
+    const logger = this.ctx.logger;
+    if (!logger.isLevelEnabled('debug')) return;
+    const backend = this.backend as Backend;
+    logger.debug({ backend: backend.url, method: this.method, path: this.target, kind, error: (err as { code?: string }).code ?? err.message }, `attempt to ${backend.url} failed (${kind}: ${err.message}); ${this.stopWhy}`);
   }
 
   private logAttemptFailure(err: Error, kind: string, action: string): void {

@@ -5,6 +5,7 @@ import { systemClock, systemRandom, type Clock, type Random } from '../clock.js'
 import { ConfigError } from '../errors.js';
 import { checkHashKey, type HashKeySpec } from '../proxy/request-keys.js';
 import type { ForwardingOptions } from '../proxy/headers.js';
+import { RetryBudget } from '../proxy/retry-budget.js';
 import type { RetryOptions } from '../proxy/retry.js';
 import { Backend, parseBackendUrl, type PoolOptions } from './backend.js';
 
@@ -52,6 +53,10 @@ export class Upstream {
   /** The balancer's name, e.g. `round-robin`. */
   readonly balancerName: string;
   readonly retry: RetryOptions;
+  /** Requests and retries in flight, against the retry budget. */
+  readonly retryBudget: RetryBudget;
+  /** Random source of balancers and of retry jitter. */
+  readonly random: Random;
   readonly forwarding: ForwardingOptions;
   /** The sticky layer when session affinity is on (it is also `balancer`), else null. */
   readonly sticky: StickySessions | null;
@@ -83,7 +88,8 @@ export class Upstream {
     });
     if (targets.length === 0) throw new ConfigError(`upstream "${spec.name}" has no backends`);
     const clock = spec.clock ?? systemClock;
-    const options = { clock, random: spec.random ?? systemRandom, slowStart: new SlowStart(clock, slowStartMs), ewmaDecayMs };
+    const random = spec.random ?? systemRandom;
+    const options = { clock, random, slowStart: new SlowStart(clock, slowStartMs), ewmaDecayMs };
     const backends = targets.map((target, i) => {
       const weight = (spec.backends[i] as BackendSpec).weight;
       const kept = spec.existing?.get(target.url);
@@ -102,6 +108,8 @@ export class Upstream {
     this.sticky = sticky;
     this.hashKey = hashKey;
     this.retry = spec.retry;
+    this.retryBudget = new RetryBudget(spec.retry.budgetMinRetries, spec.retry.budgetPercent);
+    this.random = random;
     this.forwarding = spec.forwarding;
     this.clock = clock;
     for (const backend of backends) backend.onStateChange = this.onBackendState;

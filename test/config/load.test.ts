@@ -45,7 +45,18 @@ describe('config schema defaults', () => {
     assert.deepEqual(web.healthCheck, {
       type: 'tcp', interval: 20_000, jitter: 0.1, timeout: 2000, rise: 1, fall: 1, path: '/', method: 'GET', expectStatus: [[200, 399]],
     });
-    assert.deepEqual(web.retry, { retriesPerBackend: 3, retryDelay: 10, maxBackends: 3, replayBuffer: 65_536 });
+    assert.deepEqual(web.retry, {
+      retriesPerBackend: 3,
+      retryDelay: 10,
+      maxRetryDelay: 0,
+      maxBackends: 3,
+      replayBuffer: 65_536,
+      retryOn: ['connect', 'reset'],
+      retryStatuses: [],
+      perTryTimeout: 0,
+      tryDuration: 0,
+      budget: { minRetries: 3, percent: 20 },
+    });
     assert.deepEqual(web.timeouts, { connect: 5000, upstream: 60_000, upstreamKeepAlive: 4000 });
     assert.deepEqual(config.log, { level: 'info', access: false });
     assert.deepEqual(config.admin, { host: '127.0.0.1', port: 9901 });
