@@ -10,7 +10,8 @@ const usage = `Usage: switchyard --backends URL[,URL...] [options]
        switchyard validate FILE
        switchyard --demo
 
-A load balancer and reverse proxy: round-robin and other balancers, TCP health checks, safe retries.
+A load balancer and reverse proxy: round-robin and other balancers, health checks, safe retries,
+hot reload, an admin API with Prometheus metrics and a live dashboard.
 
 Configuration file (YAML or JSON; see README, "Configuration file"):
   --config FILE           start from FILE; the flags below that the file covers are then refused,
@@ -34,7 +35,7 @@ Options:
   --ewma-decay DUR        ewma: decay time of latency samples (default 10s)
   --port N                port to listen on (default 3030; 0 picks a free one)
   --host ADDR             address to bind (default: every interface)
-  --health-interval DUR   time between TCP health checks (default 20s)
+  --health-interval DUR   time between TCP health checks (default 20s; HTTP checks: config file)
   --health-timeout DUR    a health check that has not connected by then fails (default 2s)
   --retries N             retries on the same backend after a failed connection (default 3)
   --retry-delay DUR       pause before such a retry (default 10ms)
