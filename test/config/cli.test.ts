@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { request } from 'undici';
+import { cliPath, spawnCli } from '../helpers/cli.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startBackend, until } from '../helpers/servers.js';
 
 // .test-build/test/config/cli.test.js -> .test-build/src/cli.js
-const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
 const dir = mkdtempSync(join(tmpdir(), 'swy-config-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -82,31 +81,14 @@ describe('switchyard --config FILE', () => {
     const backend = await startBackend('one');
     cleanup(() => backend.close());
     const file = write('run.yaml', `listeners:\n  - host: 127.0.0.1\n    port: 0\nupstreams:\n  web:\n    backends: [${backend.url}]\nlog: { level: warn }\nadmin: false\n`);
-    const child = spawn(process.execPath, [cliPath, '--config', file, '--log-level', 'info', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = once(child, 'exit');
-    cleanup(async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    let port = 0;
-    await until(() => {
-      const line = stdout.split('\n').find((l) => l.includes('Load Balancer started'));
-      if (line !== undefined) port = Number((JSON.parse(line) as { port: number }).port);
-      return port !== 0 || child.exitCode !== null;
-    }, 10_000, 'Load Balancer started');
-    assert.notEqual(port, 0, `started; stderr: ${stderr}`);
+    const cli = spawnCli(['--config', file, '--log-level', 'info'], cleanup);
+    const port = await cli.started();
     const response = await request(`http://127.0.0.1:${port}/hello`);
     assert.equal(response.statusCode, 200);
     assert.equal(await response.body.text(), 'one');
     assert.equal(backend.seen[0]?.url, '/hello');
-    child.kill('SIGTERM');
-    const [code] = await exited;
+    cli.child.kill('SIGTERM');
+    const [code] = await cli.exited;
     assert.equal(code, 0);
   });
 });

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { spawnCli } from '../helpers/cli.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { describeLoad, startLoad } from '../helpers/load.js';
 import { startBackend, until } from '../helpers/servers.js';
@@ -14,7 +12,6 @@ import { startBackend, until } from '../helpers/servers.js';
  * listener closed are refused before anything is sent; the process exits 0 before the grace ends.
  */
 // The compiled CLI next to the compiled tests: .test-build/test/fault/x.test.js -> .test-build/src/cli.js
-const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const responseDelayMs = 200;
 const graceMs = 5000;
 
@@ -34,24 +31,10 @@ test('SIGTERM under load: in-flight requests finish, new ones are refused, exit 
   const backends = await Promise.all(['a', 'b', 'c'].map((name) => startBackend(name, slowHandler(name))));
   for (const backend of backends) cleanup(() => backend.close());
 
-  const args = ['--backends', backends.map((b) => b.url).join(','), '--port', '0', '--host', '127.0.0.1', '--grace', `${graceMs}ms`, '--log-format', 'json'];
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  cleanup(async () => {
-    // End only this process, by its pid, if the test left it running.
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  await until(() => /"msg":"Load Balancer started[^\n]*\n/.test(stdout) || child.exitCode !== null, 10_000, 'the Load Balancer started line');
-  const port = Number(/"port":(\d+)[^\n]*"msg":"Load Balancer started/.exec(stdout)?.[1]);
-  assert.ok(port > 0, `started on a port: ${stdout}${stderr}`);
-  await until(() => backends.every((b) => stdout.includes(`"msg":"${b.url} [up]"`)), 10_000, 'the first health check round');
+  const cli = spawnCli(['--backends', backends.map((b) => b.url).join(','), '--port', '0', '--host', '127.0.0.1', '--grace', `${graceMs}ms`], cleanup);
+  const { child, exited } = cli;
+  const port = await cli.started();
+  await until(() => backends.every((b) => cli.stdout().includes(`"msg":"${b.url} [up]"`)), 10_000, 'the first health check round');
 
   const load = startLoad({
     url: `http://127.0.0.1:${port}/`,
@@ -78,8 +61,8 @@ test('SIGTERM under load: in-flight requests finish, new ones are refused, exit 
     `200s after SIGTERM ${(report.statuses[200] ?? 0) - okBeforeSignal}, requests the backends got ${forwarded}; ` +
       `refused before sending ${refused}; other errors ${JSON.stringify(Object.fromEntries(otherErrors))}; exit ${code} after ${exitMs.toFixed(0)} ms (grace ${graceMs} ms)`,
   );
-  assert.deepEqual({ code, signal }, { code: 0, signal: null }, stderr);
-  assert.equal(stderr, '');
+  assert.deepEqual({ code, signal }, { code: 0, signal: null }, cli.stderr());
+  assert.equal(cli.stderr(), '');
   assert.equal(report.problems, 0, describeLoad(report));
   assert.deepEqual(otherErrors, [], 'every request was answered 200 or refused before it was sent');
   assert.deepEqual(Object.keys(report.statuses), ['200']);

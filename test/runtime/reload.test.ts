@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { Agent, request } from 'undici';
 import type { ConfigInput } from '../../src/index.js';
 import { DownReason } from '../../src/index.js';
+import { spawnCli } from '../helpers/cli.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { localConfig, startConfigured } from '../helpers/config.js';
 import { startHoldingBackend } from '../helpers/faults.js';
@@ -16,7 +14,6 @@ import { startBackend, until } from '../helpers/servers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'swy-reload-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 describe('reload', () => {
   test('keeps the state of backends that stay, drains removed ones and lets their requests finish', async (t) => {
@@ -166,26 +163,15 @@ describe('reload', () => {
     const file = join(dir, 'hup.yaml');
     const yaml = (url: string) => `listeners: [{ host: 127.0.0.1, port: 0 }]\nadmin: false\nwatch: false\nupstreams:\n  web:\n    backends: [${url}]\n`;
     writeFileSync(file, yaml(a.url));
-    const child = spawn(process.execPath, [cliPath, '--config', file, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = once(child, 'exit');
-    cleanup(async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    const entries = () => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    await until(() => entries().some((e) => String(e['msg']).startsWith('Load Balancer started')), 10_000, 'the CLI to start');
-    const port = Number(entries().find((e) => String(e['msg']).startsWith('Load Balancer started'))?.['port']);
+    const cli = spawnCli(['--config', file], cleanup);
+    const port = await cli.started();
     assert.equal(await (await request(`http://127.0.0.1:${port}/`)).body.text(), 'a');
     writeFileSync(file, yaml(b.url));
-    child.kill('SIGHUP');
-    await until(() => entries().some((e) => String(e['msg']).startsWith('config reloaded (signal)')), 10_000, 'the reload line');
+    cli.child.kill('SIGHUP');
+    await cli.waitForLog('config reloaded (signal)');
     assert.equal(await (await request(`http://127.0.0.1:${port}/`)).body.text(), 'b');
-    child.kill('SIGTERM');
-    const [code] = await exited;
+    cli.child.kill('SIGTERM');
+    const [code] = await cli.exited;
     assert.equal(code, 0);
   });
 });
