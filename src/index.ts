@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { createMetrics } from './admin/metrics.js';
 import { AdminServer, adminToken } from './admin/server.js';
 import { loadConfig, parseConfigInput } from './config/load.js';
-import type { Random } from './clock.js';
+import type { Clock, Random } from './clock.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import { createLogger, type Logger, type LogOptions } from './log.js';
@@ -61,13 +61,15 @@ interface LaunchOptions {
   readonly adjust: (config: Config) => Config;
   /** Random source of balancers and retry jitter; default Math.random. */
   readonly random?: Random;
+  /** Timers of outlier ejections and request queues; default the system clock. */
+  readonly clock?: Clock;
 }
 
 async function launch(config: Config, options: LaunchOptions): Promise<Switchyard> {
   const { logger, file } = options;
   // Checked before anything opens: a public admin listener without a token is refused.
   const token = config.admin === false ? undefined : adminToken(config.admin);
-  const runtime = new Runtime(config, logger, options.random);
+  const runtime = new Runtime(config, logger, options.random, options.clock);
   for (const upstream of runtime.snapshot.upstreams.values()) {
     for (const backend of upstream.backends) logger.info({ upstream: upstream.name, backend: backend.url }, `Configured server: ${backend.url}`);
   }
@@ -146,6 +148,8 @@ export interface ConfigStartOptions {
   readonly watch?: boolean;
   /** Turn the access log on whatever the file says. */
   readonly accessLog?: boolean;
+  /** Time source of outlier ejections and request queue timeouts. Default: the system clock (tests inject a fake). */
+  readonly clock?: Clock;
 }
 
 /** Starts a load balancer from a config file or value (the `--config` path). */
@@ -160,5 +164,5 @@ export async function startFromConfig(source: ConfigSource, options: ConfigStart
   };
   const config = adjust('file' in source ? loadConfig(source.file) : parseConfigInput(source.config));
   const logger = isLogger(given) ? given : createLogger({ level: config.log.level, ...(config.log.format === undefined ? {} : { format: config.log.format }), ...given });
-  return launch(config, { logger, file: 'file' in source ? source.file : null, watch: options.watch ?? config.watch, adjust });
+  return launch(config, { logger, file: 'file' in source ? source.file : null, watch: options.watch ?? config.watch, adjust, ...(options.clock === undefined ? {} : { clock: options.clock }) });
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { Random } from './clock.js';
+import { systemClock, type Clock, type Random } from './clock.js';
 import type { Config } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import { publishReload } from './events.js';
@@ -101,6 +101,8 @@ export class Runtime {
   /** Reload counts and the latest attempt, for the admin API. */
   readonly reloads = { ok: 0, failed: 0, last: null as null | { at: string; ok: boolean; source: string; error: string } };
   private readonly logger: Logger;
+  /** Timers of outlier ejections and request queues (tests inject a fake). */
+  private readonly clock: Clock;
   private readonly listeners = new Map<string, LiveListener>();
   /** Random sticky secrets per upstream, kept across reloads so cookies stay valid. */
   private readonly stickySecrets = new Map<string, string>();
@@ -109,9 +111,10 @@ export class Runtime {
   /** Random source of balancers and retry jitter; tests inject a seeded one. */
   private readonly random: Random | undefined;
 
-  constructor(config: Config, logger: Logger, random?: Random) {
+  constructor(config: Config, logger: Logger, random?: Random, clock: Clock = systemClock) {
     this.logger = logger;
     this.random = random;
+    this.clock = clock;
     this.snapshot = this.build(config, null);
   }
 
@@ -193,6 +196,7 @@ export class Runtime {
     }
     // Trusted proxies belong to listeners; the handler adds them per listener (forwardingFor).
     const forwarding: ForwardingOptions = { preserveHost: spec.preserveHost, viaName, via11: `1.1 ${viaName}`, trusted: null };
+    const outlier = spec.outlierDetection;
     return new Upstream({
       name,
       backends: spec.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),
@@ -203,6 +207,14 @@ export class Runtime {
       hashKey: spec.hashKey,
       slowStartMs: spec.slowStart,
       ewmaDecayMs: spec.ewmaDecay,
+      outlier:
+        outlier === false
+          ? null
+          : { consecutiveFailures: outlier.consecutiveFailures, consecutive5xx: outlier.consecutive5xx, baseEjectionMs: outlier.baseEjectionTime, maxEjectionMs: outlier.maxEjectionTime, maxEjectionPercent: outlier.maxEjectionPercent },
+      panicThresholdPercent: spec.panicThreshold,
+      queue: { size: spec.queue.size, timeoutMs: spec.queue.timeout },
+      logger: this.logger,
+      clock: this.clock,
       ...(spec.maxInFlight === undefined ? {} : { maxInFlight: spec.maxInFlight }),
       ...(this.random === undefined ? {} : { random: this.random }),
       ...(sticky === undefined ? {} : { sticky }),

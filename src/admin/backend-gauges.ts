@@ -32,7 +32,7 @@ export function registerBackendGauges(registry: Registry, source: MetricsSource,
   });
   new Gauge({
     name: `${prefix}backend_down_reasons`,
-    help: '1 for each reason the backend is down: health-check, failed-attempts, draining, disabled.',
+    help: '1 for each reason the backend is down: health-check, failed-attempts, draining, disabled, outlier-ejected.',
     labelNames: ['upstream', 'backend', 'reason'],
     registers,
     collect() {

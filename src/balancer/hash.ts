@@ -155,7 +155,7 @@ export class Maglev implements Balancer {
     const size = Maglev.tableSize;
     const backends = this.backends;
     const up: number[] = [];
-    for (let i = 0; i < backends.length; i++) if ((backends[i] as Backend).downReasons === 0) up.push(i);
+    for (let i = 0; i < backends.length; i++) if ((backends[i] as Backend).up) up.push(i);
     const table = new Int32Array(size).fill(-1);
     if (up.length > 0) {
       const maxWeight = Math.max(...up.map((i) => (backends[i] as Backend).weight));

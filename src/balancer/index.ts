@@ -28,7 +28,7 @@ export interface Balancer {
   onAttemptStart?(backend: Backend): void;
   /** An attempt ended; `latencyMs` is the time to the response headers, or to the failure. */
   onAttemptEnd?(backend: Backend, failed: boolean, latencyMs: number): void;
-  /** `backend.downReasons` went from 0 to non-zero or back. */
+  /** A down reason of `backend` was set or cleared, or its upstream entered or left panic mode. */
   onBackendState?(backend: Backend): void;
 }
 

@@ -36,7 +36,7 @@ export class LeastConn implements Balancer {
     this.load = new Float64Array(count);
     this.lastPicked = new Float64Array(count);
     this.stack = new Int32Array(count + 2);
-    for (let i = 0; i < count; i++) if ((backends[i] as Backend).downReasons === 0) this.insert(i);
+    for (let i = 0; i < count; i++) if ((backends[i] as Backend).up) this.insert(i);
   }
 
   pick(ctx: PickContext): Backend | undefined {
@@ -82,10 +82,10 @@ export class LeastConn implements Balancer {
     const i = this.position.get(backend);
     if (i === undefined) return;
     const inHeap = (this.heapIndex[i] as number) !== -1;
-    if (backend.downReasons === 0 && !inHeap) {
+    if (backend.up && !inHeap) {
       this.insert(i);
       if (this.slowStart.ramping(backend)) this.ramping.push(i);
-    } else if (backend.downReasons !== 0 && inHeap) {
+    } else if (!backend.up && inHeap) {
       this.remove(i);
     }
   }

@@ -154,6 +154,19 @@ const healthCheckSchema = strict({
   .prefault({})
   .describe('Active health checks, TCP or HTTP, of every backend (see README, "Health checks").');
 
+const outlierSchema = strict({
+  consecutiveFailures: z.number().int().min(0).max(1000).default(5).describe('Consecutive failed attempts (connect failure or timeout, response timeout, reset, protocol error) that eject a backend; 0 is off. Client hang-ups do not count; any response resets the count.'),
+  consecutive5xx: z.number().int().min(0).max(1000).default(0).describe('Consecutive 5xx responses that eject a backend (failed attempts count too); 0 is off.'),
+  baseEjectionTime: duration().default(30_000).describe('An ejection lasts this long times the number of times the backend has been ejected; the count drops by one for each such period it then stays in.'),
+  maxEjectionTime: duration().default(300_000).describe('The longest one ejection lasts.'),
+  maxEjectionPercent: z.number().min(0).max(100).default(10).describe("Share of the upstream's backends that may be ejected at once; one backend always may be (as in Envoy)."),
+});
+
+const queueSchema = strict({
+  size: z.number().int().min(0).max(100_000).default(0).describe('Requests that may wait at once; 0 is no queue (503 at once, the default). A full queue answers 503 at once.'),
+  timeout: duration().default(1000).describe('Longest wait for a slot; then 503.'),
+});
+
 const upstreamSchema = strict({
   backends: z.array(backendSchema).min(1).describe('Backends: URL strings or `{ url, weight }` objects. Required.'),
   balancer: z.enum(balancerNames).default('round-robin').describe('Balancing algorithm: ' + balancerNames.join(', ') + '.'),
@@ -173,6 +186,14 @@ const upstreamSchema = strict({
   sticky: z.union([z.boolean(), stickySchema]).default(false).describe('Cookie-based session affinity on top of the balancer: `false`, `true`, or `{ cookie, secret, ttl }`.'),
   slowStart: duration(true).default(0).describe('A backend that comes up ramps from 10% to full weight over this long; 0 is off.'),
   maxInFlight: z.number().int().min(1).optional().describe('Attempts one backend may have in flight; at the limit it is skipped. Default: no limit.'),
+  queue: queueSchema
+    .prefault({})
+    .describe('When every backend that is up is at `maxInFlight`, requests wait here in order for a slot instead of getting 503 at once (like HAProxy\'s `maxqueue` and `timeout queue`).'),
+  outlierDetection: z
+    .union([z.literal(false), outlierSchema])
+    .prefault({})
+    .describe('Passive outlier detection: a backend whose attempts keep failing is ejected for a while (see README, "Outlier detection"), or `false` for none.'),
+  panicThreshold: z.number().min(0).max(100).default(0).describe('When fewer than this percentage of the backends (draining and disabled ones aside) are healthy, requests go to all of them, health and ejection ignored; 0 is off, so all backends down means 503.'),
   ewmaDecay: duration().default(10_000).describe('`ewma`: time for an old latency sample\'s weight to fall to 1/e.'),
   preserveHost: z.boolean().default(true).describe("Forward the client's Host header, or (false) send the backend's host:port."),
   healthCheck: healthCheckSchema,

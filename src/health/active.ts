@@ -1,5 +1,5 @@
 import { systemClock, systemRandom, type Clock, type Random, type Timer } from '../clock.js';
-import { publishHealthCheck } from '../events.js';
+import { publishEjection, publishHealthCheck } from '../events.js';
 import type { Logger } from '../log.js';
 import { DownReason, type Backend } from '../upstream/backend.js';
 import { healthDefaults, type ActiveHealthOptions } from './options.js';
@@ -157,10 +157,22 @@ export class ActiveHealthChecker {
     } else if (ok && (first || state.passes >= this.options.rise)) {
       backend.markUp(DownReason.healthCheck);
       backend.markUp(DownReason.failedAttempts);
+      this.uneject(backend);
       this.logger.warn({ backend: backend.url, healthy: true, passes: state.passes }, `${backend.url} is up: ${state.passes} passing health check(s)`);
     } else if (!ok && healthy && (first || state.fails >= this.options.fall)) {
       backend.markDown(DownReason.healthCheck);
       this.logger.warn({ backend: backend.url, healthy: false, fails: state.fails }, `${backend.url} is down: ${state.fails} failed health check(s)`);
     }
+  }
+
+  /**
+   * A backend the checks had marked down and now pass returns from ejection too (like Envoy's
+   * successful_active_health_check_uneject_host); a check that never failed proves nothing new.
+   */
+  private uneject(backend: Backend): void {
+    if ((backend.downReasons & DownReason.ejected) === 0) return;
+    backend.markUp(DownReason.ejected);
+    this.logger.warn({ backend: backend.url }, `${backend.url} returned from ejection: health check passed`);
+    publishEjection({ backend, ejected: false, reason: 'health-check', durationMs: 0 });
   }
 }

@@ -7,7 +7,9 @@ import { attemptChannel, requestChannel, type AttemptEvent, type RequestEvent } 
 import type { Logger } from '../log.js';
 import type { Snapshot } from '../runtime.js';
 import type { DownstreamLimits } from '../server/limits.js';
+import type { Timer } from '../clock.js';
 import { DownReason, type Backend } from '../upstream/backend.js';
+import type { QueueWaiter } from '../upstream/queue.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from './headers.js';
 import { BodyTooLargeError, RequestBody } from './request-body.js';
@@ -172,7 +174,7 @@ const statusRetryError = new Error('the response status is listed in retryStatus
  * One client request and its attempts. It is also the undici dispatch handler of each attempt
  * (attempts are strictly sequential), so a request costs one object, not one per callback.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
   private readonly ctx: ProxyContext;
   /** The route's upstream, from the snapshot current when the request arrived; null: no route. */
   private readonly upstream: Upstream;
@@ -205,6 +207,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** Why planRetry said no, and the error to answer with. */
   private stopCode: ErrorCode = ErrorCodes.noBackend;
   private stopWhy = '';
+  /** Set while waiting in the upstream's queue for a backend slot. */
+  queueTimer: Timer | null = null;
+  /** Status of the current attempt's response, 0 until its headers arrive. */
+  private attemptStatus = 0;
   /** Attempt start, and time to its response headers (-1 until they arrive). */
   private attemptStartMs = 0;
   private latencyMs = -1;
@@ -274,13 +280,24 @@ class Exchange implements Dispatcher.DispatchHandler {
   private pickAndDispatch(): void {
     const backend = this.upstream.balancer.pick(this);
     if (backend === undefined) {
-      this.fail(ErrorCodes.noBackend);
+      // Every backend that is up may be merely full: wait for a slot if the upstream has a queue.
+      const queue = this.upstream.queue;
+      if (queue === null || !queue.enter(this)) this.fail(ErrorCodes.noBackend);
       return;
     }
+    this.onQueueSlot(backend);
+  }
+
+  /** The first attempt's backend, picked at once or after a wait in the queue. */
+  onQueueSlot(backend: Backend): void {
     this.backend = backend;
     this.backendsTried++;
     this.retriesOnBackend = 0;
     this.dispatch();
+  }
+
+  onQueueTimeout(): void {
+    this.fail(ErrorCodes.noBackend);
   }
 
   // PickContext, read by balancers. Keys are computed on first read: only some balancers ask.
@@ -329,18 +346,34 @@ class Exchange implements Dispatcher.DispatchHandler {
     );
   }
 
-  private endAttempt(failed: boolean): void {
+  /** `err`: why a failed attempt failed; client hang-ups end attempts as not failed. */
+  private endAttempt(failed: boolean, err?: Error): void {
     if (!this.attemptActive) return;
     this.attemptActive = false;
 
     const backend = this.backend as Backend;
+    const upstream = this.upstream;
     backend.inFlight--;
     if (failed) backend.failuresTotal++;
-    const balancer = this.upstream.balancer;
+    const balancer = upstream.balancer;
     if (balancer.onAttemptEnd !== undefined) {
       const latencyMs = this.responseStarted && this.latencyMs >= 0 ? this.latencyMs : performance.now() - this.attemptStartMs;
       balancer.onAttemptEnd(backend, failed, latencyMs);
     }
+    const outlier = upstream.outlier;
+    if (outlier !== null && !this.clientGone) {
+      if (!failed) {
+        if (this.responseStarted) outlier.onAttempt(backend, 'response', this.attemptStatus);
+      } else if (err === statusRetryError) {
+        // A listed status discarded for a retry: the backend did answer.
+        outlier.onAttempt(backend, 'response', this.attemptStatus);
+      } else {
+        const kind = this.responseStarted ? 'reset' : classify(err as Error, this.connected);
+        if (kind !== 'invalid' && kind !== 'status') outlier.onAttempt(backend, kind, 0);
+      }
+    }
+    const queue = upstream.queue;
+    if (queue !== null && queue.length !== 0 && backend.inFlight < backend.maxInFlight) queue.wake();
   }
 
   /** Publishes the attempt that just ended, when someone listens. */
@@ -371,6 +404,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.resumeUpstream = resume;
     const latencyMs = performance.now() - this.attemptStartMs;
     this.latencyMs = latencyMs;
+    this.attemptStatus = statusCode;
     const backend = this.backend as Backend;
     backend.latency.record(latencyMs);
     backend.recentLatency.record(latencyMs);
@@ -426,7 +460,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     const clientFault = this.clientGone || (this.body !== null && this.body.clientError !== null);
-    this.endAttempt(!clientFault);
+    this.endAttempt(!clientFault, err);
     if (this.body !== null) this.body.abandonAttempt();
     if (this.done) return;
     if (clientFault) {
@@ -561,6 +595,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   private onClientGone(): void {
     this.clientGone = true;
+    if (this.queueTimer !== null) (this.upstream.queue as NonNullable<Upstream['queue']>).leave(this);
     if (!this.attemptActive && this.retryTimer === null) {
       // Still reading a small body: no attempt to abort.
       this.finish('aborted');

@@ -1,6 +1,7 @@
 import { Pool } from 'undici';
 import { ConfigError } from '../errors.js';
 import { publishBackendState } from '../events.js';
+import type { EjectionState } from '../health/outlier.js';
 import { LatencyHistogram, RecentLatency } from './latency.js';
 
 /**
@@ -16,6 +17,8 @@ export const DownReason = {
   draining: 4,
   /** Disabled by an operator. */
   disabled: 8,
+  /** Taken out for a while by passive outlier detection (consecutive failed attempts). */
+  ejected: 16,
 } as const;
 export type DownReason = (typeof DownReason)[keyof typeof DownReason];
 
@@ -24,11 +27,15 @@ const reasonNames: Readonly<Record<number, string>> = {
   2: 'failed-attempts',
   4: 'draining',
   8: 'disabled',
+  16: 'outlier-ejected',
 };
+
+/** The reasons that say the backend is unhealthy, which panic mode ignores; draining and disabled stay. */
+export const unhealthyReasons = DownReason.healthCheck | DownReason.failedAttempts | DownReason.ejected;
 
 export function downReasonNames(bits: number): string[] {
   const names: string[] = [];
-  for (let bit = 1; bit <= 8; bit <<= 1) if ((bits & bit) !== 0) names.push(reasonNames[bit] ?? String(bit));
+  for (let bit = 1; bit <= DownReason.ejected; bit <<= 1) if ((bits & bit) !== 0) names.push(reasonNames[bit] ?? String(bit));
   return names;
 }
 
@@ -111,6 +118,10 @@ export class Backend implements BackendTarget {
 
   /** Bit set of DownReason; 0 means up. */
   downReasons = 0;
+  /** Down reasons the owning upstream ignores for now: `unhealthyReasons` in panic mode, else 0. */
+  ignoredReasons = 0;
+  /** Outlier detection's counters and ejection timer; created by the first detector that sees it. */
+  ejection: EjectionState | null = null;
   inFlight = 0;
   /** Attempts made (a request with retries counts each one). */
   requestsTotal = 0;
@@ -125,8 +136,8 @@ export class Backend implements BackendTarget {
   /** When downReasons last became 0 (clock ms), for slow start; -Infinity when up from the start. */
   upSinceMs = Number.NEGATIVE_INFINITY;
   /**
-   * Called on every down/up transition, before the diagnostics event. Set by the owning
-   * upstream (a plain callback rather than a channel subscription: one call, no allocation).
+   * Called whenever a down reason is set or cleared, before the diagnostics event (published only
+   * on down/up transitions). Set by the owning upstream (a plain callback, no allocation).
    */
   onStateChange: ((backend: Backend) => void) | null = null;
   /** The latest active health check; null before the first. */
@@ -159,23 +170,28 @@ export class Backend implements BackendTarget {
 
   /** The one eligibility rule every balancer consults: up, and below its in-flight limit. */
   get available(): boolean {
-    return this.downReasons === 0 && this.inFlight < this.maxInFlight;
+    return (this.downReasons & ~this.ignoredReasons) === 0 && this.inFlight < this.maxInFlight;
+  }
+
+  /** In rotation, whatever its in-flight count: no down reason but those the upstream ignores. */
+  get up(): boolean {
+    return (this.downReasons & ~this.ignoredReasons) === 0;
   }
 
   markDown(reason: DownReason): void {
     if ((this.downReasons & reason) !== 0) return;
     const was = this.downReasons === 0;
     this.downReasons |= reason;
-    if (!was) return;
     if (this.onStateChange !== null) this.onStateChange(this);
+    if (!was) return;
     publishBackendState({ backend: this, available: false, reason: reasonNames[reason] ?? String(reason) });
   }
 
   markUp(reason: DownReason): void {
     if ((this.downReasons & reason) === 0) return;
     this.downReasons &= ~reason;
-    if (this.downReasons !== 0) return;
     if (this.onStateChange !== null) this.onStateChange(this);
+    if (this.downReasons !== 0) return;
     publishBackendState({ backend: this, available: true, reason: reasonNames[reason] ?? String(reason) });
   }
 

@@ -3,11 +3,14 @@ import { SlowStart } from '../balancer/slow-start.js';
 import { StickySessions, stickySettings, type StickyOptions } from '../balancer/sticky.js';
 import { systemClock, systemRandom, type Clock, type Random } from '../clock.js';
 import { ConfigError } from '../errors.js';
+import { OutlierDetector, type OutlierOptions } from '../health/outlier.js';
+import type { Logger } from '../log.js';
 import { checkHashKey, type HashKeySpec } from '../proxy/request-keys.js';
 import type { ForwardingOptions } from '../proxy/headers.js';
 import { RetryBudget } from '../proxy/retry-budget.js';
 import type { RetryOptions } from '../proxy/retry.js';
-import { Backend, parseBackendUrl, type PoolOptions } from './backend.js';
+import { Backend, DownReason, parseBackendUrl, unhealthyReasons, type PoolOptions } from './backend.js';
+import { RequestQueue, type QueueOptions } from './queue.js';
 
 export interface BackendSpec {
   readonly url: string;
@@ -32,6 +35,17 @@ export interface UpstreamSpec {
   readonly hashKey?: HashKeySpec;
   /** Cookie-based session affinity on top of the balancer. Default: off. */
   readonly sticky?: StickyOptions;
+  /** Passive outlier detection; null or absent: off. */
+  readonly outlier?: OutlierOptions | null;
+  /**
+   * Below this percentage of healthy backends the upstream balances over all that are not
+   * draining or disabled, ignoring health (Envoy's panic threshold). Default 0: off.
+   */
+  readonly panicThresholdPercent?: number;
+  /** Where requests wait when every backend is at its in-flight limit. Default: no queue. */
+  readonly queue?: QueueOptions;
+  /** Where ejection and panic lines go. Default: nowhere. */
+  readonly logger?: Logger;
   readonly clock?: Clock;
   readonly random?: Random;
   /**
@@ -62,7 +76,16 @@ export class Upstream {
   readonly sticky: StickySessions | null;
   /** Where hashing balancers take their key; null means the client address. */
   readonly hashKey: HashKeySpec | null;
+  /** Passive outlier detection, told of every attempt's outcome; null when off. */
+  readonly outlier: OutlierDetector | null;
+  /** Requests waiting for a slot; null when the queue is off. */
+  readonly queue: RequestQueue | null;
+  /** Healthy share (percent) below which panic mode starts; 0: never. */
+  readonly panicThresholdPercent: number;
+  /** True while in panic mode. */
+  panic = false;
   private readonly clock: Clock;
+  private readonly logger: Logger | null;
 
   constructor(spec: UpstreamSpec) {
     const factory = balancers[spec.balancer];
@@ -75,6 +98,8 @@ export class Upstream {
     if (!(slowStartMs >= 0) || !Number.isFinite(slowStartMs)) throw new ConfigError('slowStartMs must be 0 or a positive number of milliseconds');
     const ewmaDecayMs = spec.ewmaDecayMs ?? 10_000;
     if (!(ewmaDecayMs > 0) || !Number.isFinite(ewmaDecayMs)) throw new ConfigError('ewmaDecayMs must be a positive number of milliseconds');
+    const panicThresholdPercent = spec.panicThresholdPercent ?? 0;
+    if (!(panicThresholdPercent >= 0 && panicThresholdPercent <= 100)) throw new ConfigError('panicThreshold must be between 0 and 100');
     const hashKey = spec.hashKey === undefined ? null : checkHashKey(spec.hashKey);
     const stickyChecked = spec.sticky === undefined ? null : stickySettings(spec.sticky);
     // Every URL is checked before any pool is made, so a bad one leaves nothing open.
@@ -98,6 +123,8 @@ export class Upstream {
       kept.maxInFlight = maxInFlight;
       return kept;
     });
+    // Panic is judged afresh below (updatePanic), after the balancer has been built on plain health.
+    for (const backend of backends) backend.ignoredReasons = 0;
     const inner = factory(backends, options);
     const sticky = stickyChecked === null ? null : new StickySessions(inner, backends, stickyChecked);
     const balancer: Balancer = sticky ?? inner;
@@ -112,14 +139,52 @@ export class Upstream {
     this.random = random;
     this.forwarding = spec.forwarding;
     this.clock = clock;
+    this.logger = spec.logger ?? null;
+    this.panicThresholdPercent = panicThresholdPercent;
+    const outlier = spec.outlier ?? null;
+    this.outlier = outlier === null || (outlier.consecutiveFailures === 0 && outlier.consecutive5xx === 0) ? null : new OutlierDetector(backends, outlier, clock, this.logger);
+    this.queue = spec.queue === undefined || spec.queue.size === 0 ? null : new RequestQueue(spec.queue, balancer, backends, clock);
     for (const backend of backends) backend.onStateChange = this.onBackendState;
+    this.updatePanic();
   }
 
-  /** Stamps slow start and tells the balancer; one bound function shared by all backends. */
+  /** Stamps slow start, re-judges panic, tells the balancer and the queue; one bound function shared by all backends. */
   private readonly onBackendState = (backend: Backend): void => {
     if (backend.downReasons === 0) backend.upSinceMs = this.clock.now();
+    if (this.panicThresholdPercent > 0) this.updatePanic();
     this.balancer.onBackendState?.(backend);
+    if (this.queue !== null && backend.available) this.queue.wake();
   };
+
+  /**
+   * Panic mode (Envoy's healthy_panic_threshold): when fewer than the threshold's share of the
+   * backends that are not draining or disabled are healthy, health and ejection are ignored, so
+   * load spreads over them all rather than crushing the few left (or failing every request).
+   */
+  private updatePanic(): void {
+    const backends = this.backends;
+    let eligible = 0;
+    let healthy = 0;
+    for (let i = 0; i < backends.length; i++) {
+      const bits = (backends[i] as Backend).downReasons;
+      if ((bits & (DownReason.draining | DownReason.disabled)) !== 0) continue;
+      eligible++;
+      if ((bits & unhealthyReasons) === 0) healthy++;
+    }
+    const panic = eligible > 0 && healthy * 100 < this.panicThresholdPercent * eligible;
+    if (panic === this.panic) return;
+    this.panic = panic;
+    const ignored = panic ? unhealthyReasons : 0;
+    for (let i = 0; i < backends.length; i++) {
+      const backend = backends[i] as Backend;
+      const wasUp = backend.up;
+      backend.ignoredReasons = ignored;
+      if (backend.up !== wasUp) this.balancer.onBackendState?.(backend);
+    }
+    const share = `${healthy} of ${eligible} backends healthy, threshold ${this.panicThresholdPercent}%`;
+    if (panic) this.logger?.warn({ upstream: this.name, healthy, eligible }, `upstream ${this.name} entering panic mode (${share}): balancing over all backends`);
+    else this.logger?.warn({ upstream: this.name, healthy, eligible }, `upstream ${this.name} leaving panic mode (${share})`);
+  }
 
   /** True when at least one backend is available. */
   hasAvailable(): boolean {
@@ -129,6 +194,7 @@ export class Upstream {
   }
 
   async close(): Promise<void> {
+    this.outlier?.stop();
     await Promise.all(this.backends.map((backend) => backend.close()));
   }
 }

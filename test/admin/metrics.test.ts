@@ -186,7 +186,7 @@ describe('backend gauges', () => {
     let s = await scrape(metrics);
     assert.equal(value(s, 'backend_up', la), 1);
     assert.equal(value(s, 'backend_down_reasons', { ...la, reason: 'health-check' }), 0);
-    assert.equal(series(s, 'backend_down_reasons').size, 8, 'four reasons for each of two backends');
+    assert.equal(series(s, 'backend_down_reasons').size, 10, 'five reasons for each of two backends');
 
     a.markDown(DownReason.healthCheck);
     a.markDown(DownReason.disabled);
