@@ -73,7 +73,10 @@ export interface ReloadEvent {
 export interface EjectionEvent {
   readonly backend: Backend;
   readonly ejected: boolean;
-  /** `connect`, `timeout`, `5xx`; '' when returning. */
+  /**
+   * Ejected: what failed in a row, `connect`, `timeout`, `reset`, `protocol`, `failure` (mixed) or
+   * `5xx`. Returning: '' when its time was up, `health-check` when a passing check ended it.
+   */
   readonly reason: string;
   /** How long this ejection lasts; 0 when returning. */
   readonly durationMs: number;
