@@ -9,7 +9,7 @@ import { DownReason, downReasonNames, type Backend } from '../../src/upstream/ba
 import { cleanupFor } from '../helpers/cleanup.js';
 import { localConfig, startConfigured } from '../helpers/config.js';
 import { startDyingPort, startHoldingBackend, type DyingPort } from '../helpers/faults.js';
-import { ManualClock, messages, type ManualTimer } from '../helpers/health.js';
+import { makeBackend, makeChecker, ManualClock, messages, type ManualTimer } from '../helpers/health.js';
 import { startBackend, until, type TestBackend } from '../helpers/servers.js';
 
 type Upstream = ConfigInput['upstreams'][string];
@@ -206,5 +206,26 @@ describe('passive outlier detection', { timeout: 60_000 }, () => {
     }
     assert.equal(h.downReasons, 0, 'one counted failure would have ejected it');
     assert.deepEqual(events, []);
+  });
+
+  test('a health check passing after failures ends an ejection; one that never failed does not', async (t) => {
+    const cleanup = cleanupFor(t);
+    const server = await startBackend('s');
+    cleanup(() => server.close());
+    const created: Backend[] = [];
+    cleanup(() => Promise.all(created.map((b) => b.close())));
+    const recovered = makeBackend(server.url, created);
+    const steady = makeBackend(`${server.url}/steady`, created);
+    recovered.markDown(DownReason.healthCheck);
+    recovered.markDown(DownReason.ejected);
+    steady.markDown(DownReason.ejected);
+    const events = recordEjections(cleanup);
+    const { checker, logs } = makeChecker([recovered, steady], { type: 'tcp' });
+    await checker.round();
+    await checker.stop();
+    assert.equal(recovered.downReasons, 0);
+    assert.deepEqual(downReasonNames(steady.downReasons), ['outlier-ejected']);
+    assert.ok(messages(logs).includes(`${recovered.url} returned from ejection: health check passed`));
+    assert.deepEqual(events, [{ backend: recovered, ejected: false, reason: 'health-check', durationMs: 0 }]);
   });
 });
