@@ -103,16 +103,25 @@ export class OutlierDetector {
     else if (options.consecutive5xx > 0 && state.errors5xx >= options.consecutive5xx) this.eject(backend, state, '5xx', state.errors5xx);
   }
 
-  /** Whether one more backend may be ejected: fewer than maxEjectionPercent are, or none is. */
-  private mayEject(): boolean {
+  /**
+   * Whether `candidate` may be ejected: fewer than maxEjectionPercent are (or none is), and
+   * another backend stays in rotation; ejecting the last would only turn its failures into 503s.
+   */
+  private mayEject(candidate: Backend): boolean {
     const backends = this.backends;
     let ejected = 0;
-    for (let i = 0; i < backends.length; i++) if (((backends[i] as Backend).downReasons & DownReason.ejected) !== 0) ejected++;
+    let othersUp = 0;
+    for (let i = 0; i < backends.length; i++) {
+      const backend = backends[i] as Backend;
+      if ((backend.downReasons & DownReason.ejected) !== 0) ejected++;
+      else if (backend !== candidate && backend.up) othersUp++;
+    }
+    if (othersUp === 0) return false;
     return ejected === 0 || ejected < Math.floor((backends.length * this.options.maxEjectionPercent) / 100);
   }
 
   private eject(backend: Backend, state: EjectionState, reason: string, count: number): void {
-    if ((backend.downReasons & DownReason.ejected) !== 0 || !this.mayEject()) return;
+    if ((backend.downReasons & DownReason.ejected) !== 0 || !this.mayEject(backend)) return;
     const { baseEjectionMs, maxEjectionMs } = this.options;
     const now = this.clock.now();
     // Envoy lowers the count while a backend stays in; here the decay is applied when it is next ejected.

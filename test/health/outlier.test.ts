@@ -190,22 +190,39 @@ describe('passive outlier detection', { timeout: 60_000 }, () => {
 
   test('client hang-ups are not failures', async (t) => {
     const cleanup = cleanupFor(t);
-    const holding = await startHoldingBackend('h');
-    cleanup(() => holding.close());
-    const lb = await startConfigured({ config: localConfig({ web: { backends: [holding.url], outlierDetection: { consecutiveFailures: 1 } } }) }, { clock: new ManualClock() });
+    // Two backends that hold every request: whichever takes one, another stays up to allow an ejection.
+    const holding = await Promise.all(['h1', 'h2'].map((name) => startHoldingBackend(name)));
+    for (const backend of holding) cleanup(() => backend.close());
+    const config = localConfig({ web: { backends: holding.map((h) => h.url), outlierDetection: { consecutiveFailures: 1, maxEjectionPercent: 100 } } });
+    const lb = await startConfigured({ config }, { clock: new ManualClock() });
     cleanup(() => lb.close());
     const events = recordEjections(cleanup);
-    const h = backendAt(lb, 0);
-    for (let i = 1; i <= 3; i++) {
+    const held = (): number => holding.reduce((sum, h) => sum + h.held.length, 0);
+    for (let i = 1; i <= 4; i++) {
       const controller = new AbortController();
       const pending = request(`${lb.url}/`, { signal: controller.signal }).catch((err: unknown) => err);
-      await until(() => holding.held.length === i, 5000, 'the backend to hold the request');
+      await until(() => held() === i, 5000, 'a backend to hold the request');
       controller.abort();
       assert.ok((await pending) instanceof Error);
-      await until(() => h.inFlight === 0, 5000, 'the attempt to end');
+      await until(() => lb.upstream.backends.every((b) => b.inFlight === 0), 5000, 'the attempt to end');
     }
-    assert.equal(h.downReasons, 0, 'one counted failure would have ejected it');
+    assert.deepEqual(lb.upstream.backends.map((b) => b.downReasons), [0, 0], 'one counted failure would have ejected a backend');
     assert.deepEqual(events, []);
+  });
+
+  test('the last backend in rotation is never ejected', async (t) => {
+    const cleanup = cleanupFor(t);
+    const failing = await startBackend('e', (req, res) => {
+      req.resume();
+      res.writeHead(502);
+      res.end();
+    });
+    cleanup(() => failing.close());
+    const config = localConfig({ web: { backends: [failing.url], outlierDetection: { consecutive5xx: 1, maxEjectionPercent: 100 } } });
+    const lb = await startConfigured({ config }, { clock: new ManualClock() });
+    cleanup(() => lb.close());
+    for (let i = 0; i < 3; i++) assert.equal((await get(`${lb.url}/`)).status, 502, 'its answers still reach the client');
+    assert.equal(backendAt(lb, 0).downReasons, 0);
   });
 
   test('a health check passing after failures ends an ejection; one that never failed does not', async (t) => {
