@@ -14,6 +14,7 @@ import type { Upstream } from '../upstream/upstream.js';
 import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from './headers.js';
 import { BodyTooLargeError, RequestBody } from './request-body.js';
 import type { TrustedProxies } from './trusted.js';
+import { classify, clientAddress, declaredBodyLength, errorCodeByKind, originFormTarget, versionRejection } from './request-info.js';
 import { cookieValue, hashKeyOf } from './request-keys.js';
 import { backoffDelayMs, hasIdempotencyKey, isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
@@ -47,30 +48,6 @@ interface ResponseWithExchange extends ServerResponse {
   [kExchange]?: Exchange | null;
 }
 
-/** The client's address without the IPv4-mapped IPv6 prefix. */
-export function clientAddress(req: IncomingMessage): string {
-  const address = req.socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
-/**
- * The path and query to send upstream, from origin-form (`/x?q`) or absolute-form
- * (`http://host/x?q`, RFC 9112 section 3.2.2) request targets; null for anything else.
- */
-export function originFormTarget(url: string): string | null {
-  if (url.charCodeAt(0) === 47 /* / */) return url;
-  const schemeEnd = url.indexOf('://');
-  if (schemeEnd <= 0) return null;
-  const scheme = url.slice(0, schemeEnd).toLowerCase();
-  if (scheme !== 'http' && scheme !== 'https') return null;
-  const pathStart = url.indexOf('/', schemeEnd + 3);
-  const queryStart = url.indexOf('?', schemeEnd + 3);
-  if (pathStart === -1 || (queryStart !== -1 && queryStart < pathStart)) {
-    return queryStart === -1 ? '/' : `/${url.slice(queryStart)}`;
-  }
-  return url.slice(pathStart);
-}
-
 /** Header rewriting for requests from this listener to this upstream (cached: no per-request object). */
 function forwardingFor(ctx: ProxyContext, upstream: Upstream): ForwardingOptions {
   let options = ctx.forwarding.get(upstream);
@@ -91,18 +68,6 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
   if (rejection !== null) exchange.fail(rejection);
   else if (upstream === null) exchange.fail(ErrorCodes.noRoute);
   else exchange.start();
-}
-
-/**
- * Requests llhttp parses but we refuse: HTTP/0.9 (`GET /` without a version) gets 400, a major
- * version above 1 in HTTP/1 framing 505 (RFC 9112 section 2.3), and Transfer-Encoding on HTTP/1.0
- * means faulty framing (RFC 9112 section 6.1), so 400 rather than guessing the body's end.
- */
-function versionRejection(req: IncomingMessage): ErrorCode | null {
-  const major = req.httpVersionMajor;
-  if (major !== 1) return major === 0 ? ErrorCodes.badRequest : ErrorCodes.versionNotSupported;
-  if (req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined) return ErrorCodes.badRequest;
-  return null;
 }
 
 function onResponseClose(this: ResponseWithExchange): void {
@@ -129,38 +94,6 @@ function readWholeBody(req: IncomingMessage, exchange: Exchange): void {
 function onRetryTimer(exchange: Exchange): void {
   exchange.onRetryTimer();
 }
-
-/** The request body's declared length: 0 for none, -1 when chunked (length unknown). */
-function declaredBodyLength(req: IncomingMessage): number {
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(raw[i + 1]);
-  }
-  return 0;
-}
-
-function classify(err: Error, connected: boolean): FailureKind | 'invalid' {
-  const code = (err as { code?: string }).code ?? '';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
-  if (code === 'UND_ERR_INVALID_ARG') return 'invalid';
-  // undici calls onConnect only once a connected socket starts writing the request.
-  if (!connected || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED') return 'connect';
-  // undici 7's parser errors carry no code, only their class name.
-  if (err.name === 'HTTPParserError' || code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'protocol';
-  return 'reset';
-}
-
-const errorCodeByKind: Readonly<Record<FailureKind | 'invalid', ErrorCode>> = {
-  connect: ErrorCodes.upstreamConnect,
-  reset: ErrorCodes.upstreamReset,
-  timeout: ErrorCodes.upstreamTimeout,
-  protocol: ErrorCodes.upstreamProtocol,
-  // Unused: a listed status that is not retried is relayed as it is.
-  status: ErrorCodes.upstreamProtocol,
-  invalid: ErrorCodes.badRequest,
-};
 
 /** Plans of Exchange.planRetry. */
 const retryNone = 0;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
-import { originFormTarget } from '../../src/proxy/handler.js';
+import { originFormTarget } from '../../src/proxy/request-info.js';
 import { rawExchange } from '../helpers/raw.js';
 import { startBackend, startLb, type TestBackend } from '../helpers/servers.js';
 
