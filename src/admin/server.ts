@@ -79,7 +79,7 @@ export class AdminServer {
     const { host, port } = this.options;
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(err.code === 'EADDRINUSE' ? new ConfigError(`admin port ${port} is already in use (set admin.port, or admin: false)`, { cause: err }) : err);
+        reject(err.code === 'EADDRINUSE' ? new ConfigError(`admin port ${port} is already in use (pick another with admin.port or --admin, or turn it off with admin: false or --no-admin)`, { cause: err }) : err);
       });
       this.server.listen({ host, port }, resolve);
     });
