@@ -23,6 +23,7 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   host: 'value',
   'health-interval': 'value',
   'health-timeout': 'value',
+  'health-path': 'value',
   retries: 'value',
   'retry-delay': 'value',
   'max-backends': 'value',
@@ -192,6 +193,7 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   set('host', flag('host'));
   set('healthIntervalMs', duration('health-interval'));
   set('healthTimeoutMs', duration('health-timeout'));
+  set('healthPath', flag('health-path'));
   set('connectTimeoutMs', duration('connect-timeout'));
   set('upstreamTimeoutMs', duration('timeout'));
   set('gracePeriodMs', duration('grace'));

@@ -35,8 +35,10 @@ Options:
   --ewma-decay DUR        ewma: decay time of latency samples (default 10s)
   --port N                port to listen on (default 3030; 0 picks a free one)
   --host ADDR             address to bind (default: every interface)
-  --health-interval DUR   time between TCP health checks (default 20s; HTTP checks: config file)
-  --health-timeout DUR    a health check that has not connected by then fails (default 2s)
+  --health-interval DUR   time between health checks (default 20s for TCP, 2s for HTTP)
+  --health-timeout DUR    a health check that has not passed by then fails (default 2s)
+  --health-path PATH      HTTP health checks: GET PATH must answer 2xx/3xx (rise 2, fall 3,
+                          every 2s unless --health-interval); default: TCP connect
   --retries N             retries on the same backend after a failed connection (default 3)
   --retry-delay DUR       pause before such a retry (default 10ms)
   --max-backends N        backends one request may try (default 3)
@@ -76,6 +78,7 @@ const configPathOfFlag: Readonly<Record<string, string>> = {
   'sticky-ttl': 'upstreams.NAME.sticky.ttl', 'slow-start': 'upstreams.NAME.slowStart', 'max-in-flight': 'upstreams.NAME.maxInFlight',
   'ewma-decay': 'upstreams.NAME.ewmaDecay', port: 'listeners[0].port', host: 'listeners[0].host',
   'health-interval': 'upstreams.NAME.healthCheck.interval', 'health-timeout': 'upstreams.NAME.healthCheck.timeout',
+  'health-path': 'upstreams.NAME.healthCheck.path',
   retries: 'upstreams.NAME.retry.retriesPerBackend', 'retry-delay': 'upstreams.NAME.retry.retryDelay',
   'max-backends': 'upstreams.NAME.retry.maxBackends', 'replay-buffer': 'upstreams.NAME.retry.replayBuffer',
   'retry-on': 'upstreams.NAME.retry.retryOn', 'retry-statuses': 'upstreams.NAME.retry.retryStatuses',

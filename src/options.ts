@@ -47,6 +47,11 @@ export interface StartOptions extends DownstreamOptions {
   readonly healthIntervalMs?: number;
   /** A health check that has not connected by then fails. Default 2 s. */
   readonly healthTimeoutMs?: number;
+  /**
+   * Check health with `GET path` (HTTP, any 2xx/3xx passes, rise 2, fall 3) instead of a TCP
+   * connect. Default: TCP. Config files offer every HTTP check setting.
+   */
+  readonly healthPath?: string;
   /** Retry rules; see RetryOptions. */
   readonly retry?: Partial<RetryOptions>;
   /** Time to establish a connection to a backend. Default 5 s. */
@@ -167,7 +172,11 @@ export function configFromStartOptions(options: StartOptions): Config {
         maxInFlight: options.maxInFlight,
         ewmaDecay: positive(options.ewmaDecayMs, 'ewmaDecayMs'),
         preserveHost: options.preserveHost,
-        healthCheck: defined({ interval: positive(options.healthIntervalMs, 'healthIntervalMs'), timeout: positive(options.healthTimeoutMs, 'healthTimeoutMs') }),
+        healthCheck: defined({
+          ...(options.healthPath === undefined ? {} : { type: 'http' as const, path: options.healthPath }),
+          interval: positive(options.healthIntervalMs, 'healthIntervalMs'),
+          timeout: positive(options.healthTimeoutMs, 'healthTimeoutMs'),
+        }),
         retry: {
           retriesPerBackend: retry.retriesPerBackend,
           retryDelay: retry.retryDelayMs,
