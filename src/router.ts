@@ -21,7 +21,7 @@ export function hostWithoutPort(header: string): string {
 }
 
 /** The Host header's value, '' when absent. */
-function hostHeader(raw: readonly string[]): string {
+export function hostHeader(raw: readonly string[]): string {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.length === 4 && name.toLowerCase() === 'host') return raw[i + 1] as string;

@@ -5,6 +5,7 @@ import { writeAccessLog } from '../access-log.js';
 import { ErrorCodes, httpErrorFor, type ErrorCode } from '../errors.js';
 import { attemptChannel, requestChannel, type AttemptEvent, type RequestEvent } from '../events.js';
 import type { Logger } from '../log.js';
+import { hostHeader } from '../router.js';
 import type { Snapshot } from '../runtime.js';
 import type { DownstreamLimits } from '../server/limits.js';
 import type { Timer } from '../clock.js';
@@ -335,12 +336,13 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
     if (this.clientGone) return false;
     this.responseStarted = true;
     this.resumeUpstream = resume;
-    const latencyMs = performance.now() - this.attemptStartMs;
+    const nowMs = performance.now();
+    const latencyMs = nowMs - this.attemptStartMs;
     this.latencyMs = latencyMs;
     this.attemptStatus = statusCode;
     const backend = this.backend as Backend;
     backend.latency.record(latencyMs);
-    backend.recentLatency.record(latencyMs);
+    backend.recentLatency.record(latencyMs, nowMs);
     const statusClass = (statusCode / 100) | 0;
     if (statusClass >= 1 && statusClass <= 5) backend.responsesByClass[statusClass] = (backend.responsesByClass[statusClass] as number) + 1;
     const retryStatuses = this.upstream.retry.retryStatuses;
@@ -589,7 +591,8 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
       upstream: this.upstream === null ? '' : this.upstream.name,
       backend: this.backend,
       method: this.method,
-      host: this.req.headers.host ?? '',
+      // From the raw list: req.headers would build Node's whole header object for one field.
+      host: hostHeader(this.req.rawHeaders),
       path: this.target,
       status: outcome === 'aborted' || !this.res.headersSent ? 0 : this.res.statusCode,
       durationMs: performance.now() - this.startMs,

@@ -89,7 +89,8 @@ const kLimit = Symbol('switchyard.connectionLimit');
 interface CountedSocket extends net.Socket {
   [kLimit]?: ConnectionCount;
 }
-interface ConnectionCount {
+/** Client connections a listener has open now. */
+export interface ConnectionCount {
   open: number;
 }
 
@@ -102,8 +103,9 @@ function onCountedClose(this: CountedSocket): void {
  * Closes a connection at once, before it is read, when `max` are already open. Counted here
  * rather than with server.maxConnections, which misses connections the extra accept
  * descriptors (accept-fds.ts) hand over through the 'connection' event.
+ * Returns the live count (the listener's graceful close reads it).
  */
-export function limitConnections(server: http.Server, max: number): void {
+export function limitConnections(server: http.Server, max: number): ConnectionCount {
   const count: ConnectionCount = { open: 0 };
   server.prependListener('connection', (socket: CountedSocket) => {
     if (count.open >= max) {
@@ -114,6 +116,7 @@ export function limitConnections(server: http.Server, max: number): void {
     socket[kLimit] = count;
     socket.once('close', onCountedClose);
   });
+  return count;
 }
 
 /**

@@ -3,7 +3,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { handleRequest, type ProxyContext } from '../proxy/handler.js';
 import { duplicateListeners } from './accept-fds.js';
-import { continueUnlessTooLarge, limitConnections, serverLimitOptions } from './limits.js';
+import { continueUnlessTooLarge, limitConnections, serverLimitOptions, type ConnectionCount } from './limits.js';
 
 export interface ListenerOptions {
   /** Port to listen on; 0 picks a free one. */
@@ -63,11 +63,8 @@ export class Listener {
   private extraListeners: net.Server[] = [];
   /** Requests that arrived while listen() was still setting up; served once it is done. */
   private held: [http.IncomingMessage, http.ServerResponse][] | null = [];
-  /** Client connections open now, busy or idle. */
-  private connections = 0;
-  private readonly onSocketClose = (): void => {
-    this.connections--;
-  };
+  /** Client connections open now, busy or idle (counted by the connection limit). */
+  private readonly connections: ConnectionCount;
 
   constructor(ctx: ProxyContext, options: ListenerOptions) {
     this.ctx = ctx;
@@ -85,13 +82,9 @@ export class Listener {
         else this.held.push([req, res]);
       },
     );
-    this.server.on('connection', (socket: net.Socket) => {
-      this.connections++;
-      socket.once('close', this.onSocketClose);
-    });
     this.server.on('clientError', onClientError);
     this.server.on('connect', onConnectMethod);
-    limitConnections(this.server, ctx.limits.maxConnections);
+    this.connections = limitConnections(this.server, ctx.limits.maxConnections);
     this.server.on('checkContinue', continueUnlessTooLarge(this.server, ctx.limits.maxBodyBytes));
   }
 
@@ -130,7 +123,7 @@ export class Listener {
     // connections at once, cutting requests already on their way over them.
     const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
     for (const extra of this.extraListeners) extra.close();
-    if (this.connections > ctx.active) {
+    if (this.connections.open > ctx.active) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(idleLingerMs, graceMs)));
     }
     server.closeIdleConnections();
