@@ -24,6 +24,8 @@ export const ErrorCodes = {
   bodyTooLarge: 'SWY_ERR_BODY_TOO_LARGE',
   /** The request's HTTP major version is not 1 (e.g. `HTTP/2.0` in HTTP/1 framing). */
   versionNotSupported: 'SWY_ERR_VERSION_NOT_SUPPORTED',
+  /** An error in Switchyard's own code while handling a request: never a backend's fault. */
+  internal: 'SWY_ERR_INTERNAL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -63,6 +65,7 @@ const httpByCode: Readonly<Record<ErrorCode, HttpMapping>> = {
   // RFC 9110 section 15.5.14.
   SWY_ERR_BODY_TOO_LARGE: { status: 413, body: 'Content Too Large' },
   SWY_ERR_VERSION_NOT_SUPPORTED: { status: 505, body: 'HTTP Version Not Supported' },
+  SWY_ERR_INTERNAL: { status: 500, body: 'Internal Server Error' },
 };
 
 /** The HTTP status and plain-text body a client gets for an error code. */

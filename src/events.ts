@@ -47,8 +47,11 @@ export interface RequestEvent {
   /** Attempts made against backends. */
   readonly attempts: number;
   readonly clientIp: string;
-  /** `ok` (a backend's response relayed whole), `error` (we answered with an error or cut it), `aborted` (client left). */
-  readonly outcome: 'ok' | 'error' | 'aborted';
+  /**
+   * `ok` (a backend's response relayed whole), `error` (we answered with an error status),
+   * `cut` (the response began, with `status`, and was cut short), `aborted` (the client left).
+   */
+  readonly outcome: 'ok' | 'error' | 'cut' | 'aborted';
 }
 
 export interface HealthCheckEvent {

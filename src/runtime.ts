@@ -202,7 +202,7 @@ export class Runtime {
       backends: spec.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),
       balancer: spec.balancer,
       retry: retryOptionsFromConfig(spec.retry),
-      pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.responseHeaders ?? spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.bodyIdle ?? spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive },
+      pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.responseHeaders ?? spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.bodyIdle ?? spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive, maxHeaderBytes: spec.maxResponseHeaderSize },
       forwarding,
       hashKey: spec.hashKey,
       slowStartMs: spec.slowStart,

@@ -195,6 +195,10 @@ const upstreamSchema = strict({
     .describe('Passive outlier detection: a backend whose attempts keep failing is ejected for a while (see README, "Outlier detection"), or `false` for none.'),
   panicThreshold: z.number().min(0).max(100).default(0).describe('When fewer than this percentage of the backends (draining and disabled ones aside) are healthy, requests go to all of them, health and ejection ignored; 0 is off, so all backends down means 503.'),
   ewmaDecay: duration().default(10_000).describe('`ewma`: time for an old latency sample\'s weight to fall to 1/e.'),
+  maxResponseHeaderSize: size()
+    .default(16 * 1024)
+    .refine((bytes) => bytes >= 1024, 'must be at least 1KiB')
+    .describe("A backend response whose status line and header fields are larger than this is a protocol error: 502, not retried, counted by outlier detection."),
   preserveHost: z.boolean().default(true).describe("Forward the client's Host header, or (false) send the backend's host:port."),
   healthCheck: healthCheckSchema,
   retry: strict({

@@ -15,7 +15,7 @@ import type { Upstream } from '../upstream/upstream.js';
 import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from './headers.js';
 import { BodyTooLargeError, RequestBody } from './request-body.js';
 import type { TrustedProxies } from './trusted.js';
-import { classify, clientAddress, declaredBodyLength, errorCodeByKind, originFormTarget, versionRejection } from './request-info.js';
+import { classify, clientAddress, declaredBodyLength, errorCodeByKind, originFormTarget, RelayRefusedError, versionRejection } from './request-info.js';
 import { cookieValue, hashKeyOf } from './request-keys.js';
 import { backoffDelayMs, hasIdempotencyKey, isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
@@ -66,9 +66,13 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
   const upstream = target === null ? null : ctx.runtime.snapshot.router.match(req.rawHeaders, target);
   const exchange = new Exchange(ctx, upstream, req, res, target ?? '/');
   const rejection = target === null ? ErrorCodes.badRequest : versionRejection(req);
-  if (rejection !== null) exchange.fail(rejection);
-  else if (upstream === null) exchange.fail(ErrorCodes.noRoute);
-  else exchange.start();
+  try {
+    if (rejection !== null) exchange.fail(rejection);
+    else if (upstream === null) exchange.fail(ErrorCodes.noRoute);
+    else exchange.start();
+  } catch (err) {
+    exchange.internalFailure(err);
+  }
 }
 
 function onResponseClose(this: ResponseWithExchange): void {
@@ -88,13 +92,26 @@ function ignoreError(): void {}
 function readWholeBody(req: IncomingMessage, exchange: Exchange): void {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
-  req.on('end', () => exchange.onBodyRead(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+  req.on('end', () => {
+    try {
+      exchange.onBodyRead(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    } catch (err) {
+      exchange.internalFailure(err);
+    }
+  });
   req.on('error', ignoreError);
 }
 
 function onRetryTimer(exchange: Exchange): void {
-  exchange.onRetryTimer();
+  try {
+    exchange.onRetryTimer();
+  } catch (err) {
+    exchange.internalFailure(err);
+  }
 }
+
+/** Between the links of one Link field (RFC 8288 section 3): a comma before the next `<`. */
+const linkListSeparator = /\s*,\s*(?=<)/;
 
 /** Plans of Exchange.planRetry. */
 const retryNone = 0;
@@ -159,6 +176,15 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
   private abortAttempt: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private responseStarted = false;
+  /**
+   * The response head, held until the first body byte or the end: Node puts a head on the wire
+   * only then anyway, and until it is there a failed attempt can still be answered 502.
+   */
+  private headStatus = 0;
+  private headText = '';
+  private headFields: string[] | null = null;
+  /** A thrown error of our own code (never the backend's fault); null: none. */
+  private internalError: Error | null = null;
 
   private clientGone = false;
   private done = false;
@@ -261,6 +287,7 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
     this.connected = false;
     this.abortAttempt = null;
     this.responseStarted = false;
+    this.headFields = null;
     backend.inFlight++;
     backend.requestsTotal++;
     this.attempts++;
@@ -295,7 +322,7 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
       balancer.onAttemptEnd(backend, failed, latencyMs);
     }
     const outlier = upstream.outlier;
-    if (outlier !== null && !this.clientGone) {
+    if (outlier !== null && !this.clientGone && this.internalError === null) {
       if (!failed) {
         if (this.responseStarted) outlier.onAttempt(backend, 'response', this.attemptStatus);
       } else if (err === statusRetryError) {
@@ -303,7 +330,9 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
         outlier.onAttempt(backend, 'response', this.attemptStatus);
       } else {
         const kind = this.responseStarted ? 'reset' : classify(err as Error, this.connected);
-        if (kind !== 'invalid' && kind !== 'status') outlier.onAttempt(backend, kind, 0);
+        // One request's repeated failures on one backend after it was sent count once: outlier
+        // detection looks for failures across different requests (issue 9, "query of death").
+        if (kind !== 'invalid' && kind !== 'status' && (kind === 'connect' || this.retriesOnBackend === 0)) outlier.onAttempt(backend, kind, 0);
       }
     }
     const queue = upstream.queue;
@@ -334,6 +363,41 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (this.clientGone) return false;
+    if (statusCode < 200) {
+      // Interim responses (RFC 9110 section 15.2): 103 Early Hints are passed on, the rest dropped.
+      if (statusCode === 103) this.relayEarlyHints(rawHeaders);
+      return true;
+    }
+    try {
+      return this.onFinalHeaders(statusCode, rawHeaders, resume, statusText);
+    } catch (err) {
+      this.internalFailure(err);
+      return false;
+    }
+  }
+
+  /**
+   * 103 Early Hints with their Link fields, to HTTP/1.1 clients only (RFC 9110 section 15.2: no
+   * 1xx to HTTP/1.0) and only before the final head. Node checks each Link value; one it refuses
+   * is dropped, as hints are optional.
+   */
+  private relayEarlyHints(rawHeaders: Buffer[]): void {
+    if (this.req.httpVersionMinor === 0 || this.res.headersSent) return;
+    const links: string[] = [];
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i] as Buffer;
+      // Node checks one link per value: a field listing several is split at each `, <`.
+      if (name.length === 4 && name.toString('latin1').toLowerCase() === 'link') links.push(...(rawHeaders[i + 1] as Buffer).toString('latin1').split(linkListSeparator));
+    }
+    if (links.length === 0) return;
+    try {
+      this.res.writeEarlyHints({ link: links });
+    } catch {
+      // A malformed Link value: the final response still comes.
+    }
+  }
+
+  private onFinalHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     this.responseStarted = true;
     this.resumeUpstream = resume;
     const nowMs = performance.now();
@@ -358,21 +422,34 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
     }
     // No retry once a response has begun: the replay buffer can go.
     if (this.body !== null) this.body.release();
+    const headers = responseHeadersForClient(rawHeaders, this.ctx.responseVia);
+    const sticky = this.upstream.sticky;
+    if (sticky !== null) {
+      // (Re)pin the client when its cookie names no backend or another one.
+      const cookie = sticky.setCookieFor(this.backend as Backend, this.stickyId);
+      if (cookie !== undefined) headers.push('set-cookie', cookie);
+    }
+    this.headStatus = statusCode;
+    this.headText = statusText;
+    this.headFields = headers;
+    return true;
+  }
+
+  /**
+   * Hands the held response head to Node. False when Node refuses the backend's status or a
+   * field: the attempt is then aborted as a protocol error, and nothing has reached the client.
+   */
+  private writeHead(): boolean {
+    const headers = this.headFields;
+    if (headers === null) return true;
+    this.headFields = null;
     const res = this.res;
     if (this.ctx.closing) res.shouldKeepAlive = false;
     try {
-      const headers = responseHeadersForClient(rawHeaders, this.ctx.responseVia);
-      const sticky = this.upstream.sticky;
-      if (sticky !== null) {
-        // (Re)pin the client when its cookie names no backend or another one.
-        const cookie = sticky.setCookieFor(this.backend as Backend, this.stickyId);
-        if (cookie !== undefined) headers.push('set-cookie', cookie);
-      }
-      res.writeHead(statusCode, statusText === '' ? undefined : statusText, headers);
+      res.writeHead(this.headStatus, this.headText === '' ? undefined : this.headText, headers);
     } catch (err) {
-      // The backend sent a status or header Node refuses to relay: treat as a protocol error.
       this.responseStarted = false;
-      this.abortAttempt?.(err as Error);
+      this.abortAttempt?.(new RelayRefusedError(err as Error));
       return false;
     }
     return true;
@@ -380,24 +457,42 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
 
   onData(chunk: Buffer): boolean {
     if (this.clientGone) return false;
+    if (this.headFields !== null && !this.writeHead()) return false;
     this.bytesSent += chunk.length;
-    if (this.res.write(chunk)) return true;
-    this.res.once('drain', onResponseDrain);
+    try {
+      if (this.res.write(chunk)) return true;
+      this.res.once('drain', onResponseDrain);
+    } catch (err) {
+      this.internalFailure(err);
+    }
     return false;
   }
 
   onComplete(): void {
+    if (this.headFields !== null && !this.writeHead()) return;
     this.endAttempt(false);
-    this.attemptDone('response', false);
-    this.res.end();
-    this.finish('ok');
+    try {
+      this.attemptDone('response', false);
+      this.res.end();
+      this.finish('ok');
+    } catch (err) {
+      this.internalFailure(err);
+    }
   }
 
   onError(err: Error): void {
+    if (this.internalError !== null) {
+      this.endAttempt(false);
+      if (this.body !== null) this.body.abandonAttempt();
+      this.answerInternalError();
+      return;
+    }
     const clientFault = this.clientGone || (this.body !== null && this.body.clientError !== null);
     this.endAttempt(!clientFault, err);
     if (this.body !== null) this.body.abandonAttempt();
     if (this.done) return;
+    // Nothing of this response reached the client yet: the failure is answered as any other.
+    if (this.responseStarted && !this.res.headersSent) this.responseStarted = false;
     if (clientFault) {
       // A chunked body grew past maxBodyBytes: 413, or a cut if the response has begun.
       if (this.body?.clientError instanceof BodyTooLargeError) return this.fail(ErrorCodes.bodyTooLarge);
@@ -408,11 +503,11 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
       return;
     }
     if (this.responseStarted) {
-      // The response was under way: cut it so the client sees an incomplete message.
+      // Part of the response is out: cut it so the client sees an incomplete message.
       this.attemptDone('reset', false);
       this.logAttemptFailure(err, 'reset', 'response cut short');
       this.res.destroy();
-      this.finish('error');
+      this.finish('cut');
       return;
     }
     if (this.plannedRetry !== retryNone) {
@@ -452,9 +547,12 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
       return retryNone;
     }
     const backend = this.backend as Backend;
-    const same = this.retriesOnBackend < retry.retriesPerBackend && backend.available;
-    // A backend that answers is not down; health checks and outlier detection judge its statuses.
-    if (!same && kind !== 'status' && this.retriesOnBackend >= retry.retriesPerBackend && backend.downReasons === 0) {
+    const sent = kind !== 'connect';
+    let same = this.retriesOnBackend < retry.retriesPerBackend && backend.available;
+    // The simple design's "mark down after the retries fail" is for a backend that cannot be
+    // reached. A failure after the request was sent may be the request's own doing (a "query of
+    // death"): only outlier detection, across different requests, takes the backend out.
+    if (!sent && !same && this.retriesOnBackend >= retry.retriesPerBackend && backend.downReasons === 0) {
       backend.markDown(DownReason.failedAttempts);
       this.ctx.logger.warn({ backend: backend.url }, `${backend.url} [down] after ${retry.retriesPerBackend + 1} failed attempts`);
     }
@@ -471,11 +569,19 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
       }
       this.holdsRetry = true;
     }
-    if (same) return retrySame;
+    // After a failure once sent, the request moves on to another backend (as nginx's
+    // proxy_next_upstream does); the same one is tried again only when it is the only one.
+    if (same && sent && this.backendsTried > 1) same = false;
+    if (same && !sent) return retrySame;
     (this.excluded ??= new Set()).add(backend);
     const next = this.backendsTried >= retry.maxBackends ? undefined : upstream.balancer.pick(this);
+    if (next === undefined && same) {
+      this.excluded.delete(backend);
+      return retrySame;
+    }
     if (next === undefined) {
-      if (this.backendsTried < retry.maxBackends || !upstream.hasAvailable()) this.stopCode = ErrorCodes.noBackend;
+      // 503 when nothing could be reached; a backend that took the request and failed it is a 502.
+      if (!sent && (this.backendsTried < retry.maxBackends || !upstream.hasAvailable())) this.stopCode = ErrorCodes.noBackend;
       this.stopWhy = 'giving up on this backend';
       return retryNone;
     }
@@ -556,7 +662,11 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
   fail(code: ErrorCode): void {
     const res = this.res;
     if (res.headersSent || res.destroyed) {
+      // Part of the response is out: the client sees it cut, and the log says so.
+      const cut = res.headersSent && !this.clientGone;
       res.destroy();
+      this.finish(cut ? 'cut' : 'error');
+      return;
     } else {
       const { status, body } = httpErrorFor(code);
       const text = `${body}\n`;
@@ -573,6 +683,37 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
       res.end(text);
     }
     this.finish('error');
+  }
+
+  /**
+   * An error thrown by our own code: never counted against a backend, never retried. The
+   * attempt in flight, if any, is aborted and its onError answers; else we answer here.
+   */
+  internalFailure(err: unknown): void {
+    if (this.internalError !== null || this.done) return;
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.internalError = error;
+    this.ctx.logger.error({ err: error, method: this.method, path: this.target }, `internal error while proxying ${this.method} ${this.target}: ${error.message}`);
+    if (this.attemptActive && this.abortAttempt !== null) {
+      this.abortAttempt(error);
+      return;
+    }
+    if (this.attemptActive) this.endAttempt(false);
+    if (this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    this.answerInternalError();
+  }
+
+  /** 500 when nothing was sent yet, else the client connection closes. */
+  private answerInternalError(): void {
+    if (this.done) return;
+    if (this.clientGone) {
+      this.finish('aborted');
+      return;
+    }
+    this.fail(ErrorCodes.internal);
   }
 
   private finish(outcome: RequestEvent['outcome']): void {
@@ -594,6 +735,7 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
       // From the raw list: req.headers would build Node's whole header object for one field.
       host: hostHeader(this.req.rawHeaders),
       path: this.target,
+      // What the client got: the status line written, 0 when none was.
       status: outcome === 'aborted' || !this.res.headersSent ? 0 : this.res.statusCode,
       durationMs: performance.now() - this.startMs,
       bytesSent: this.bytesSent,

@@ -94,7 +94,12 @@ export interface PoolOptions {
   readonly bodyTimeoutMs: number;
   /** Idle pooled sockets are closed after this long, or sooner when the backend's Keep-Alive hint says so. */
   readonly keepAliveTimeoutMs: number;
+  /** A response head (status line and fields) larger than this is a protocol error, 502. Default 16 KiB. */
+  readonly maxHeaderBytes?: number;
 }
+
+/** Node's and undici's own default for a header block. */
+export const defaultMaxResponseHeaderBytes = 16 * 1024;
 
 /**
  * One backend address: its identity, its connection pool and its live state. Live state
@@ -165,6 +170,7 @@ export class Backend implements BackendTarget {
       bodyTimeout: pool.bodyTimeoutMs,
       keepAliveTimeout: pool.keepAliveTimeoutMs,
       keepAliveMaxTimeout: Math.max(pool.keepAliveTimeoutMs, 1000) * 10,
+      maxHeaderSize: pool.maxHeaderBytes ?? defaultMaxResponseHeaderBytes,
     });
   }
 

@@ -56,7 +56,7 @@ export interface UpstreamSpec {
 }
 
 function samePool(a: PoolOptions, b: PoolOptions): boolean {
-  return a.connectTimeoutMs === b.connectTimeoutMs && a.headersTimeoutMs === b.headersTimeoutMs && a.bodyTimeoutMs === b.bodyTimeoutMs && a.keepAliveTimeoutMs === b.keepAliveTimeoutMs;
+  return a.connectTimeoutMs === b.connectTimeoutMs && a.headersTimeoutMs === b.headersTimeoutMs && a.bodyTimeoutMs === b.bodyTimeoutMs && a.keepAliveTimeoutMs === b.keepAliveTimeoutMs && a.maxHeaderBytes === b.maxHeaderBytes;
 }
 
 /** A named set of backends with one balancer and one retry policy. */
