@@ -40,6 +40,7 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   'request-timeout': 'value',
   'max-connections': 'value',
   'max-body-size': 'value',
+  'ambiguous-paths': 'value',
   'no-preserve-host': 'switch',
   'log-level': 'value',
   'log-format': 'value',
@@ -228,6 +229,11 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   if (maxConnections !== undefined) options['maxConnections'] = integer(maxConnections, '--max-connections', 1, 10_000_000);
   const maxBodySize = flag('max-body-size');
   if (maxBodySize !== undefined) options['maxBodyBytes'] = parseSizeBytes(maxBodySize, '--max-body-size');
+  const ambiguousPaths = flag('ambiguous-paths');
+  if (ambiguousPaths !== undefined && ambiguousPaths !== 'reject' && ambiguousPaths !== 'keep') {
+    throw new ConfigError(`--ambiguous-paths: "${ambiguousPaths}" is not reject or keep`);
+  }
+  if (ambiguousPaths !== undefined) options['ambiguousPaths'] = ambiguousPaths;
   return options as unknown as StartOptions;
 }
 

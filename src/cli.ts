@@ -61,6 +61,7 @@ Options:
                           (default 0: off, so long uploads pass)
   --max-connections N     client connections open at once; more are closed at once (default 10000)
   --max-body-size SIZE    request bodies above SIZE get 413 (default 0: no limit)
+  --ambiguous-paths MODE  reject (default: 400) or keep paths with %2F, %5C, \\ or %2e%2e segments
   --log-level LEVEL       debug, info, warn, error or silent (default info)
   --log-format FORMAT     json or pretty (default: pretty on a terminal, json otherwise)
   --demo                  start three demo backends and balance over them
@@ -88,7 +89,7 @@ const configPathOfFlag: Readonly<Record<string, string>> = {
   admin: 'admin', 'no-admin': 'admin',
   'trusted-proxies': 'listeners[0].trustedProxies', 'max-header-size': 'listeners[0].maxHeaderSize',
   'request-timeout': 'listeners[0].requestTimeout', 'max-connections': 'listeners[0].maxConnections',
-  'max-body-size': 'listeners[0].maxBodySize',
+  'max-body-size': 'listeners[0].maxBodySize', 'ambiguous-paths': 'listeners[0].ambiguousPaths',
 };
 const flagsOverridingConfig: readonly string[] = ['config', 'log-level', 'log-format', 'access-log'];
 

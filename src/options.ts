@@ -159,6 +159,7 @@ export function configFromStartOptions(options: StartOptions): Config {
         requestTimeout: options.requestTimeoutMs,
         maxConnections: options.maxConnections,
         maxBodySize: options.maxBodyBytes,
+        ambiguousPaths: options.ambiguousPaths,
         acceptBatch: options.acceptBatch === undefined ? undefined : Math.min(1024, Math.max(1, Math.floor(positive(options.acceptBatch, 'acceptBatch') as number))),
       }),
     ],

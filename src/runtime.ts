@@ -142,7 +142,7 @@ export class Runtime {
       accessLog: this.snapshot.config.log.access ? this.logger : null,
       trusted: trustedProxiesFrom(config.trustedProxies),
       forwarding: new WeakMap(),
-      limits: downstreamLimits({ maxHeaderBytes: config.maxHeaderSize, requestTimeoutMs: config.requestTimeout, maxConnections: config.maxConnections, maxBodyBytes: config.maxBodySize }),
+      limits: downstreamLimits({ maxHeaderBytes: config.maxHeaderSize, requestTimeoutMs: config.requestTimeout, maxConnections: config.maxConnections, maxBodyBytes: config.maxBodySize, ambiguousPaths: config.ambiguousPaths }),
       responseVia: `1.1 ${viaName}`,
       proto: 'http',
       active: 0,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { healthDefaults, parseStatusRange } from '../health/options.js';
+import { normaliseTarget } from '../proxy/normalise-path.js';
 import { checkHashKey, parseHashKey } from '../proxy/request-keys.js';
 import { trustedProxyProblem } from '../proxy/trusted.js';
 import { parseDurationMs, parseSizeBytes } from '../units.js';
@@ -82,6 +83,13 @@ function trustedProxyIssue(entry: string, ctx: z.core.$RefinementCtx<string>): v
   if (problem !== null) ctx.addIssue({ code: 'custom', message: `"${entry}" is not an IP address or CIDR range: ${problem}` });
 }
 
+/** Request paths are routed in normal form (issue 9), so a prefix in another form would never match. */
+function normalPrefixIssue(prefix: string, ctx: z.core.$RefinementCtx<string>): void {
+  const normal = normaliseTarget(prefix, true);
+  if (normal === null) ctx.addIssue({ code: 'custom', message: `"${prefix}" is not a valid path: it climbs above the root or has a malformed %-escape` });
+  else if (normal !== prefix) ctx.addIssue({ code: 'custom', message: `"${prefix}" would never match: requests are routed in normal form, write "${normal}"` });
+}
+
 const listenerSchema = strict({
   host: z.string().optional().describe('Address to bind. Default: every interface.'),
   port: port.default(3030).describe('Port to listen on; 0 picks a free port.'),
@@ -96,11 +104,20 @@ const listenerSchema = strict({
   requestTimeout: duration(true).default(0).describe('Time the whole request, body included, has to arrive; 408 and close when it runs out. 0 is off, so long uploads pass.'),
   maxConnections: z.number().int().min(1).default(10_000).describe('Client connections open at once; further ones are closed as soon as they are accepted.'),
   maxBodySize: size().default(0).describe('Request bodies larger than this get 413 and the connection is closed; 0 is no limit.'),
+  ambiguousPaths: z
+    .enum(['reject', 'keep'])
+    .default('reject')
+    .describe('Paths with an encoded `/` or `\\` (`%2F`, `%5C`), a literal `\\`, or a segment that is `.` or `..` only once decoded (`%2e%2e`): `reject` answers 400; `keep` forwards them as sent, for applications that need them, and answers 400 when a backend that decodes them would read a path above the root or under another route.'),
 });
 
 const routeSchema = strict({
   host: z.string().min(1).optional().describe('Match requests whose Host header is this name. Default: any host.'),
-  pathPrefix: z.string().startsWith('/').optional().describe('Match requests whose path starts with this prefix. Default: any path.'),
+  pathPrefix: z
+    .string()
+    .startsWith('/')
+    .superRefine(normalPrefixIssue)
+    .optional()
+    .describe('Match requests whose path starts with this prefix. Requests are matched in normal form (escaped unreserved characters decoded, `//` merged, `.` and `..` segments removed), so the prefix is written that way too. Default: any path.'),
   upstream: z.string().min(1).describe('Name of the upstream (a key of `upstreams`) that serves the matched requests.'),
 });
 
@@ -244,7 +261,7 @@ const adminSchema = strict({
 });
 
 export const configSchema = strict({
-  listeners: z.array(listenerSchema).min(1).default([{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16 * 1024, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0 }]).describe('Where Switchyard listens. Default: one listener on port 3030, every interface.'),
+  listeners: z.array(listenerSchema).min(1).default([{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16 * 1024, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0, ambiguousPaths: 'reject' }]).describe('Where Switchyard listens. Default: one listener on port 3030, every interface.'),
   routes: z.array(routeSchema).default([]).describe('Host and path-prefix rules that send requests to upstreams. Default: everything to the only upstream.'),
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, "_", "." and "-"'), upstreamSchema).describe('Named sets of backends, each with its balancer, health check, retry policy and timeouts. Required.'),
   log: strict({

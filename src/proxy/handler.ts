@@ -13,6 +13,7 @@ import { DownReason, type Backend } from '../upstream/backend.js';
 import type { QueueWaiter } from '../upstream/queue.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { requestHeadersForUpstream, responseHeadersForClient, type ForwardingOptions } from './headers.js';
+import { decodedTarget, normaliseTarget } from './normalise-path.js';
 import { BodyTooLargeError, RequestBody } from './request-body.js';
 import type { TrustedProxies } from './trusted.js';
 import { classify, clientAddress, declaredBodyLength, errorCodeByKind, originFormTarget, RelayRefusedError, versionRejection } from './request-info.js';
@@ -61,11 +62,21 @@ function forwardingFor(ctx: ProxyContext, upstream: Upstream): ForwardingOptions
 
 /** Entry point for every proxied request. */
 export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
-  const target = req.url === undefined ? null : originFormTarget(req.url);
+  const requested = req.url === undefined ? null : originFormTarget(req.url);
+  const keepAmbiguous = ctx.limits.ambiguousPaths === 'keep';
+  // Routing and the backend read one normal path (issue 9); a target without one gets 400.
+  const target = requested === null ? null : normaliseTarget(requested, keepAmbiguous);
   ctx.active++;
-  const upstream = target === null ? null : ctx.runtime.snapshot.router.match(req.rawHeaders, target);
-  const exchange = new Exchange(ctx, upstream, req, res, target ?? '/');
-  const rejection = target === null ? ErrorCodes.badRequest : versionRejection(req);
+  const router = ctx.runtime.snapshot.router;
+  const upstream = target === null ? null : router.match(req.rawHeaders, target);
+  let refused = target === null;
+  if (keepAmbiguous && target !== null) {
+    // A backend may decode the kept forms: read that way, the path must stay under the root and the route.
+    const decoded = decodedTarget(target);
+    refused = decoded === null || (decoded !== target && router.match(req.rawHeaders, decoded) !== upstream);
+  }
+  const exchange = new Exchange(ctx, upstream, req, res, target ?? requested ?? '/');
+  const rejection = refused ? ErrorCodes.badRequest : versionRejection(req);
   try {
     if (rejection !== null) exchange.fail(rejection);
     else if (upstream === null) exchange.fail(ErrorCodes.noRoute);

@@ -30,6 +30,11 @@ export interface DownstreamOptions {
    * kept; from anyone else they are replaced by ours. Default: none.
    */
   readonly trustedProxies?: readonly string[];
+  /**
+   * Paths with an encoded `/` or `\` (%2F, %5C), a literal `\`, or an encoded dot segment
+   * (`%2e%2e`): `reject` (default) answers 400, `keep` forwards them as sent (issue 9).
+   */
+  readonly ambiguousPaths?: 'reject' | 'keep';
 }
 
 export interface DownstreamLimits {
@@ -39,6 +44,7 @@ export interface DownstreamLimits {
   readonly maxConnections: number;
   /** 0: no limit. */
   readonly maxBodyBytes: number;
+  readonly ambiguousPaths: 'reject' | 'keep';
 }
 
 export const defaultDownstreamLimits: DownstreamLimits = {
@@ -46,12 +52,18 @@ export const defaultDownstreamLimits: DownstreamLimits = {
   requestTimeoutMs: 0,
   maxConnections: 10_000,
   maxBodyBytes: 0,
+  ambiguousPaths: 'reject',
 };
 
 function whole(value: number | undefined, fallback: number, min: number, what: string): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < min) throw new ConfigError(`${what} must be a whole number of at least ${min}`);
   return value;
+}
+
+function ambiguousPaths(value: string | undefined): 'reject' | 'keep' {
+  if (value === undefined || value === 'reject' || value === 'keep') return value ?? 'reject';
+  throw new ConfigError(`ambiguousPaths must be "reject" or "keep", not ${JSON.stringify(value)}`);
 }
 
 /** Checks and defaults the limits among start() options; a ConfigError names the bad one. */
@@ -62,6 +74,7 @@ export function downstreamLimits(options: DownstreamOptions): DownstreamLimits {
     requestTimeoutMs: whole(options.requestTimeoutMs, d.requestTimeoutMs, 0, 'requestTimeoutMs'),
     maxConnections: whole(options.maxConnections, d.maxConnections, 1, 'maxConnections'),
     maxBodyBytes: whole(options.maxBodyBytes, d.maxBodyBytes, 0, 'maxBodyBytes'),
+    ambiguousPaths: ambiguousPaths(options.ambiguousPaths),
   };
 }
 

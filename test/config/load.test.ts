@@ -33,7 +33,7 @@ describe('config schema defaults', () => {
   test('a file with one upstream gets every default filled in', () => {
     const config = loadConfig(fixture('upstreams:\n  web:\n    backends: [http://127.0.0.1:8080]\n'));
     assert.deepEqual(config.listeners, [
-      { port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16_384, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0 },
+      { port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16_384, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0, ambiguousPaths: 'reject' },
     ]);
     assert.deepEqual(config.routes, [{ upstream: 'web' }]);
     const web = config.upstreams['web'];
@@ -186,6 +186,31 @@ describe('config errors: one FILE:LINE:COL path: message line per problem', () =
     assert.equal(listener?.maxConnections, 500);
     assert.equal(listener?.maxBodySize, 10 * 1024 * 1024);
     assert.match(problems('listeners: [{ maxHeaderSize: 100 }]\nupstreams: { web: { backends: [http://127.0.0.1:1] } }\n').lines[0] ?? '', /listeners\.0\.maxHeaderSize: must be at least 1KiB/);
+  });
+
+  test('ambiguousPaths takes reject or keep', () => {
+    const ok = loadConfig(fixture('listeners: [{ ambiguousPaths: keep }]\nupstreams: { web: { backends: [http://127.0.0.1:1] } }\n'));
+    assert.equal(ok.listeners[0]?.ambiguousPaths, 'keep');
+    const { file, lines } = problems('listeners: [{ ambiguousPaths: decode }]\nupstreams: { web: { backends: [http://127.0.0.1:1] } }\n');
+    assert.deepEqual(lines, [`${file}:1:31 listeners.0.ambiguousPaths: Invalid option: expected one of "reject"|"keep"`]);
+  });
+
+  test('a route prefix not in normal form points at the prefix, with the form that matches', () => {
+    const { file, lines } = problems([
+      'upstreams:',
+      '  web: { backends: [http://127.0.0.1:1] }',
+      'routes:',
+      '  - { pathPrefix: /%7euser/, upstream: web }',
+      '  - { pathPrefix: /a/../b//c/, upstream: web }',
+      '  - { pathPrefix: /../x, upstream: web }',
+      '  - { pathPrefix: /caf%C3%A9/, upstream: web }',
+      '',
+    ].join('\n'));
+    assert.deepEqual(lines, [
+      `${file}:4:19 routes.0.pathPrefix: "/%7euser/" would never match: requests are routed in normal form, write "/~user/"`,
+      `${file}:5:19 routes.1.pathPrefix: "/a/../b//c/" would never match: requests are routed in normal form, write "/b/c/"`,
+      `${file}:6:19 routes.2.pathPrefix: "/../x" is not a valid path: it climbs above the root or has a malformed %-escape`,
+    ]);
   });
 
   test('a route to an unknown upstream points at its name', () => {

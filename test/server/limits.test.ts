@@ -257,6 +257,8 @@ describe('CLI flags for limits and trusted proxies', () => {
     assert.equal(o['maxBodyBytes'], 1024 * 1024);
     assert.equal(options('--request-timeout', '0')['requestTimeoutMs'], 0);
     assert.equal(options()['trustedProxies'], undefined);
+    assert.equal(options('--ambiguous-paths', 'keep')['ambiguousPaths'], 'keep');
+    assert.equal(options()['ambiguousPaths'], undefined);
   });
 
   test('bad values are one-line ConfigErrors naming the flag', () => {
@@ -264,5 +266,6 @@ describe('CLI flags for limits and trusted proxies', () => {
     assert.throws(() => options('--max-connections', '0'), (err: Error) => err instanceof ConfigError && /--max-connections/.test(err.message));
     assert.throws(() => options('--max-body-size', 'big'), (err: Error) => err instanceof ConfigError && /--max-body-size/.test(err.message));
     assert.throws(() => options('--request-timeout', 'soon'), (err: Error) => err instanceof ConfigError && /--request-timeout/.test(err.message));
+    assert.throws(() => options('--ambiguous-paths', 'decode'), (err: Error) => err instanceof ConfigError && err.message === '--ambiguous-paths: "decode" is not reject or keep');
   });
 });
