@@ -41,6 +41,8 @@ export function adminToken(admin: { readonly host: string; readonly token?: stri
   return token;
 }
 
+const bearerCredentials = /^bearer +(.+)$/is;
+
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 interface Reply {
@@ -90,9 +92,10 @@ export class AdminServer {
 
   private authorized(req: http.IncomingMessage): boolean {
     if (this.tokenDigest === null) return true;
-    const header = req.headers.authorization ?? '';
-    if (!header.startsWith('Bearer ')) return false;
-    return timingSafeEqual(digest(header.slice(7)), this.tokenDigest);
+    // The auth scheme is case-insensitive and followed by one or more spaces (RFC 9110 section 11.1).
+    const match = bearerCredentials.exec(req.headers.authorization ?? '');
+    if (match === null) return false;
+    return timingSafeEqual(digest(match[1] as string), this.tokenDigest);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

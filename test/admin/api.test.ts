@@ -145,6 +145,20 @@ describe('admin API', () => {
     assert.equal((await call(`${lb.adminUrl}/api/status`, 'GET', { authorization: 'Bearer s3cret-token' })).status, 200);
   });
 
+  test('the Authorization scheme is case-insensitive (RFC 9110 section 11.1)', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await startBackend('one');
+    cleanup(() => backend.close());
+    const lb = await start({ backends: [backend.url], host: '127.0.0.1', port: 0, admin: { host: '127.0.0.1', port: 0, token: 's3cret-token' }, log: { level: 'silent' } });
+    cleanup(() => lb.close());
+    for (const authorization of ['bearer s3cret-token', 'BEARER s3cret-token', 'BeArEr s3cret-token', 'Bearer  s3cret-token']) {
+      assert.equal((await call(`${lb.adminUrl}/api/status`, 'GET', { authorization })).status, 200, authorization);
+    }
+    for (const authorization of ['bearer wrong', 'Bearers3cret-token', 'Basic s3cret-token', 'bearer ', 's3cret-token']) {
+      assert.equal((await call(`${lb.adminUrl}/api/status`, 'GET', { authorization })).status, 401, authorization);
+    }
+  });
+
   test('an admin listener on a public address without a token refuses to start', async (t) => {
     const cleanup = cleanupFor(t);
     const backend = await startBackend('one');
