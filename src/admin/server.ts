@@ -133,7 +133,9 @@ export class AdminServer {
     if (resource === 'reload' && parts.length === 2) {
       if (method !== 'POST') return methodNotAllowed('POST');
       const result = await this.options.reload();
-      return result.ok ? { status: 200, body: { ok: true, digest: result.digest, added: result.added, removed: result.removed } } : { status: 422, body: { ok: false, error: result.error } };
+      if (!result.ok) return { status: 422, body: { ok: false, error: result.error } };
+      const body = { ok: true, digest: result.digest, added: result.added, removed: result.removed, ignored: result.ignored };
+      return { status: 200, body: result.ignored.length === 0 ? body : { ...body, warning: `not applied until a restart: ${result.ignored.join(', ')}` } };
     }
     if (resource !== 'upstreams' || rest.length > 0) return notFound(`no such endpoint: ${path}`);
     if (name === undefined || name === '') return method === 'GET' ? { status: 200, body: upstreamsView(runtime) } : methodNotAllowed('GET');
