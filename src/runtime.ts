@@ -309,7 +309,7 @@ export class Runtime {
       if (wanted.has(key)) continue;
       this.listeners.delete(key);
       this.logger.info({ port: live.address.port }, `listener :${live.address.port} removed: closing after in-flight requests`);
-      void live.listener.close(grace);
+      void this.closeListener(live, grace);
     }
     this.logger.info({ source, digest: next.digest.slice(0, 12), added, removed: removed.length }, `config reloaded (${source}): ${added} backends added, ${removed.length} draining`);
     if (ignored.length > 0) {
@@ -338,6 +338,15 @@ export class Runtime {
     void backend.close();
   }
 
+  /** Closes a listener gracefully; says how many requests were cut if the grace period ran out. */
+  private async closeListener(live: LiveListener, graceMs: number): Promise<void> {
+    const cut = await live.listener.close(graceMs);
+    if (cut > 0) {
+      const port = live.address.port;
+      this.logger.warn({ port, cut, graceMs }, `grace period over: cut ${cut} in-flight request${cut === 1 ? '' : 's'} on :${port}`);
+    }
+  }
+
   /** Runs one health-check round of every upstream now. */
   async checkHealth(): Promise<void> {
     await Promise.all(this.snapshot.health.map((checker) => checker.round()));
@@ -346,7 +355,7 @@ export class Runtime {
   /** Graceful stop: listeners finish in-flight requests (up to `graceMs`), then pools close. */
   async close(graceMs: number): Promise<void> {
     for (const checker of this.snapshot.health) checker.stop();
-    await Promise.all([...this.listeners.values()].map((live) => live.listener.close(graceMs)));
+    await Promise.all([...this.listeners.values()].map((live) => this.closeListener(live, graceMs)));
     this.listeners.clear();
     await Promise.all([...this.snapshot.upstreams.values()].map((upstream) => upstream.close()));
   }
