@@ -235,7 +235,7 @@ export class Runtime {
       sticky = { cookie: given.cookie, secret, ...(given.ttl === undefined ? {} : { ttlMs: given.ttl }) };
     }
     // Trusted proxies belong to listeners; the handler adds them per listener (forwardingFor).
-    const forwarding: ForwardingOptions = { preserveHost: spec.preserveHost, viaName, via11: `1.1 ${viaName}`, trusted: null };
+    const forwarding: ForwardingOptions = { preserveHost: spec.preserveHost, viaName, via11: `1.1 ${viaName}`, trusted: null, rewriteLocation: spec.rewriteLocation };
     const outlier = spec.outlierDetection;
     return new Upstream({
       name,

@@ -196,6 +196,10 @@ const upstreamSchema = strict({
   panicThreshold: z.number().min(0).max(100).default(0).describe('When fewer than this percentage of the backends (draining and disabled ones aside) are healthy, requests go to all of them, health and ejection ignored; 0 is off, so all backends down means 503.'),
   ewmaDecay: duration().default(10_000).describe('`ewma`: time for an old latency sample\'s weight to fall to 1/e.'),
   preserveHost: z.boolean().default(true).describe("Forward the client's Host header, or (false) send the backend's host:port."),
+  rewriteLocation: z
+    .boolean()
+    .default(true)
+    .describe("Rewrite `Location` and `Content-Location` response fields that name a backend's own address (its origin and base path, e.g. `http://10.0.0.5:8080/base/x`) to the address the client used (`http://CLIENT-HOST/x`), as nginx's `proxy_redirect default` does. Relative URLs and other hosts are left alone."),
   healthCheck: healthCheckSchema,
   retry: strict({
     retriesPerBackend: z.number().int().min(0).max(100).default(3).describe('Retries on the same backend after a failed attempt.'),

@@ -361,7 +361,7 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
     const res = this.res;
     if (this.ctx.closing) res.shouldKeepAlive = false;
     try {
-      const headers = responseHeadersForClient(rawHeaders, this.ctx.responseVia);
+      const headers = responseHeadersForClient(rawHeaders, this.ctx.responseVia, this.upstream.forwarding.rewriteLocation ? this.backend : null, this.req.rawHeaders, this.ctx.proto);
       const sticky = this.upstream.sticky;
       if (sticky !== null) {
         // (Re)pin the client when its cookie names no backend or another one.
