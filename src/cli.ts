@@ -3,7 +3,7 @@ import { optionsFromFlags, parseArgs } from './args.js';
 import { loadConfig } from './config/load.js';
 import { ConfigError, ExitCodes } from './errors.js';
 import { start, startFromConfig, version, type Switchyard } from './index.js';
-import type { LogOptions } from './log.js';
+import { guardStream, type LogOptions } from './log.js';
 
 const usage = `Usage: switchyard --backends URL[,URL...] [options]
        switchyard --config FILE [--log-level LEVEL] [--log-format FORMAT] [--access-log]
@@ -135,6 +135,9 @@ function fail(message: string, code: number): never {
 }
 
 async function main(argv: readonly string[]): Promise<void> {
+  // A closed pipe (`switchyard … | head -1`) or a full disk must not crash us: see guardStream.
+  guardStream(process.stdout, 'log output (stdout)');
+  guardStream(process.stderr);
   if (argv[0] === 'validate') return validate(argv.slice(1));
   const { flags } = parseArgs(argv);
   if (flags.has('help')) {

@@ -54,6 +54,41 @@ export interface ReloadResult {
   /** Backends added and removed (drained). */
   readonly added: number;
   readonly removed: number;
+  /** Changed settings this reload did not apply because they need a restart, e.g. `listeners[0].maxHeaderSize`. */
+  readonly ignored: readonly string[];
+}
+
+/**
+ * Settings of a listener that stays open across a reload that are fixed when it opens (the
+ * node:http server, its connection limit and the proxy context are built from them). host and
+ * port are the listener's identity: changing them opens a new listener instead.
+ */
+const listenerFieldsFixedAtOpen = ['clientKeepAlive', 'clientHeadersTimeout', 'acceptBatch', 'trustedProxies', 'maxHeaderSize', 'requestTimeout', 'maxConnections', 'maxBodySize'] as const;
+
+const sameValue = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * The settings `next` changes that a reload leaves as they are until a restart: fields of kept
+ * listeners (against the config each was opened with), and what start-up alone reads from
+ * `started`: the admin listener, the log format and file watching.
+ */
+export function settingsNeedingRestart(next: Config, started: Config, openedWith: ReadonlyMap<string, ListenerConfig>): string[] {
+  const ignored: string[] = [];
+  next.listeners.forEach((listener, i) => {
+    const opened = openedWith.get(listenerKey(listener, i));
+    if (opened === undefined) return;
+    for (const field of listenerFieldsFixedAtOpen) {
+      if (!sameValue(listener[field], opened[field])) ignored.push(`listeners[${i}].${field}`);
+    }
+  });
+  if (next.admin === false || started.admin === false) {
+    if (next.admin !== started.admin) ignored.push('admin');
+  } else {
+    for (const field of ['host', 'port', 'token'] as const) if (next.admin[field] !== started.admin[field]) ignored.push(`admin.${field}`);
+  }
+  if (next.log.format !== started.log.format) ignored.push('log.format');
+  if (next.watch !== started.watch) ignored.push('watch');
+  return ignored;
 }
 
 /** A listener's identity across reloads: host and port; port-0 listeners also by position. */
@@ -84,6 +119,8 @@ function listenError(err: unknown, listener: ListenerConfig): unknown {
 /** A bound listener with its proxy context (per listener: in-flight count and closing flag). */
 interface LiveListener {
   readonly key: string;
+  /** The config it was opened with; a reload does not change it (see settingsNeedingRestart). */
+  readonly config: ListenerConfig;
   readonly listener: Listener;
   readonly ctx: ProxyContext;
   address: AddressInfo;
@@ -101,6 +138,8 @@ export class Runtime {
   /** Reload counts and the latest attempt, for the admin API. */
   readonly reloads = { ok: 0, failed: 0, last: null as null | { at: string; ok: boolean; source: string; error: string } };
   private readonly logger: Logger;
+  /** The config at start: what start-up alone reads (admin listener, log format, watch) stays as it says. */
+  private readonly started: Config;
   /** Timers of outlier ejections and request queues (tests inject a fake). */
   private readonly clock: Clock;
   private readonly listeners = new Map<string, LiveListener>();
@@ -116,6 +155,7 @@ export class Runtime {
     this.random = random;
     this.clock = clock;
     this.snapshot = this.build(config, null);
+    this.started = config;
   }
 
   /** Listening addresses in config order. */
@@ -156,7 +196,7 @@ export class Runtime {
     } catch (err) {
       throw listenError(err, config);
     }
-    const live = { key, listener, ctx, address };
+    const live = { key, config, listener, ctx, address };
     this.listeners.set(live.key, live);
     const shown = config.host === undefined || config.host === '' ? '' : config.host;
     this.logger.info({ address: address.address, port: address.port }, `Load Balancer started at ${shown}:${address.port}`);
@@ -195,7 +235,7 @@ export class Runtime {
       sticky = { cookie: given.cookie, secret, ...(given.ttl === undefined ? {} : { ttlMs: given.ttl }) };
     }
     // Trusted proxies belong to listeners; the handler adds them per listener (forwardingFor).
-    const forwarding: ForwardingOptions = { preserveHost: spec.preserveHost, viaName, via11: `1.1 ${viaName}`, trusted: null };
+    const forwarding: ForwardingOptions = { preserveHost: spec.preserveHost, viaName, via11: `1.1 ${viaName}`, trusted: null, rewriteLocation: spec.rewriteLocation };
     const outlier = spec.outlierDetection;
     return new Upstream({
       name,
@@ -237,6 +277,8 @@ export class Runtime {
     const old = this.snapshot;
     let next: Snapshot;
     const opened: LiveListener[] = [];
+    // Before new listeners open: those are opened with the new settings.
+    const ignored = settingsNeedingRestart(config, this.started, new Map([...this.listeners.values()].map((live) => [live.key, live.config])));
     try {
       next = this.build(config, old);
       for (let i = 0; i < config.listeners.length; i++) {
@@ -267,14 +309,17 @@ export class Runtime {
       if (wanted.has(key)) continue;
       this.listeners.delete(key);
       this.logger.info({ port: live.address.port }, `listener :${live.address.port} removed: closing after in-flight requests`);
-      void live.listener.close(grace);
+      void this.closeListener(live, grace);
     }
     this.logger.info({ source, digest: next.digest.slice(0, 12), added, removed: removed.length }, `config reloaded (${source}): ${added} backends added, ${removed.length} draining`);
+    if (ignored.length > 0) {
+      this.logger.warn({ source, ignored }, `config reload (${source}) did not apply ${ignored.join(', ')}: restart Switchyard for ${ignored.length === 1 ? 'it' : 'them'} to take effect`);
+    }
     this.loadedAt = new Date();
     this.reloads.ok++;
     this.reloads.last = { at: this.loadedAt.toISOString(), ok: true, source, error: '' };
     publishReload({ ok: true, source, digest: next.digest, error: '' });
-    return { ok: true, digest: next.digest, error: '', added, removed: removed.length };
+    return { ok: true, digest: next.digest, error: '', added, removed: removed.length, ignored };
   }
 
   /** Logs and publishes a failed reload; the config in force is unchanged. */
@@ -283,7 +328,7 @@ export class Runtime {
     this.reloads.failed++;
     this.reloads.last = { at: new Date().toISOString(), ok: false, source, error };
     publishReload({ ok: false, source, digest: this.snapshot.digest, error });
-    return { ok: false, digest: this.snapshot.digest, error, added: 0, removed: 0 };
+    return { ok: false, digest: this.snapshot.digest, error, added: 0, removed: 0, ignored: [] };
   }
 
   /** A removed backend takes nothing new; its pool closes once its requests are done. */
@@ -291,6 +336,15 @@ export class Runtime {
     backend.markDown(DownReason.draining);
     this.logger.info({ backend: backend.url, inFlight: backend.inFlight }, `${backend.url} removed: draining ${backend.inFlight} in-flight`);
     void backend.close();
+  }
+
+  /** Closes a listener gracefully; says how many requests were cut if the grace period ran out. */
+  private async closeListener(live: LiveListener, graceMs: number): Promise<void> {
+    const cut = await live.listener.close(graceMs);
+    if (cut > 0) {
+      const port = live.address.port;
+      this.logger.warn({ port, cut, graceMs }, `grace period over: cut ${cut} in-flight request${cut === 1 ? '' : 's'} on :${port}`);
+    }
   }
 
   /** Runs one health-check round of every upstream now. */
@@ -301,7 +355,7 @@ export class Runtime {
   /** Graceful stop: listeners finish in-flight requests (up to `graceMs`), then pools close. */
   async close(graceMs: number): Promise<void> {
     for (const checker of this.snapshot.health) checker.stop();
-    await Promise.all([...this.listeners.values()].map((live) => live.listener.close(graceMs)));
+    await Promise.all([...this.listeners.values()].map((live) => this.closeListener(live, graceMs)));
     this.listeners.clear();
     await Promise.all([...this.snapshot.upstreams.values()].map((upstream) => upstream.close()));
   }

@@ -41,6 +41,8 @@ export function adminToken(admin: { readonly host: string; readonly token?: stri
   return token;
 }
 
+const bearerCredentials = /^bearer +(.+)$/is;
+
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 interface Reply {
@@ -90,9 +92,10 @@ export class AdminServer {
 
   private authorized(req: http.IncomingMessage): boolean {
     if (this.tokenDigest === null) return true;
-    const header = req.headers.authorization ?? '';
-    if (!header.startsWith('Bearer ')) return false;
-    return timingSafeEqual(digest(header.slice(7)), this.tokenDigest);
+    // The auth scheme is case-insensitive and followed by one or more spaces (RFC 9110 section 11.1).
+    const match = bearerCredentials.exec(req.headers.authorization ?? '');
+    if (match === null) return false;
+    return timingSafeEqual(digest(match[1] as string), this.tokenDigest);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -130,7 +133,9 @@ export class AdminServer {
     if (resource === 'reload' && parts.length === 2) {
       if (method !== 'POST') return methodNotAllowed('POST');
       const result = await this.options.reload();
-      return result.ok ? { status: 200, body: { ok: true, digest: result.digest, added: result.added, removed: result.removed } } : { status: 422, body: { ok: false, error: result.error } };
+      if (!result.ok) return { status: 422, body: { ok: false, error: result.error } };
+      const body = { ok: true, digest: result.digest, added: result.added, removed: result.removed, ignored: result.ignored };
+      return { status: 200, body: result.ignored.length === 0 ? body : { ...body, warning: `not applied until a restart: ${result.ignored.join(', ')}` } };
     }
     if (resource !== 'upstreams' || rest.length > 0) return notFound(`no such endpoint: ${path}`);
     if (name === undefined || name === '') return method === 'GET' ? { status: 200, body: upstreamsView(runtime) } : methodNotAllowed('GET');

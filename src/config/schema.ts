@@ -217,6 +217,10 @@ const upstreamSchema = strict({
     .refine((bytes) => bytes >= 1024, 'must be at least 1KiB')
     .describe("A backend response whose status line and header fields are larger than this is a protocol error: 502, not retried, counted by outlier detection."),
   preserveHost: z.boolean().default(true).describe("Forward the client's Host header, or (false) send the backend's host:port."),
+  rewriteLocation: z
+    .boolean()
+    .default(true)
+    .describe("Rewrite `Location` and `Content-Location` response fields that name a backend's own address (its origin and base path, e.g. `http://10.0.0.5:8080/base/x`) to the address the client used (`http://CLIENT-HOST/x`), as nginx's `proxy_redirect default` does. Relative URLs and other hosts are left alone."),
   healthCheck: healthCheckSchema,
   retry: strict({
     retriesPerBackend: z.number().int().min(0).max(100).default(3).describe('Retries on the same backend after a failed attempt.'),

@@ -433,7 +433,7 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
     }
     // No retry once a response has begun: the replay buffer can go.
     if (this.body !== null) this.body.release();
-    const headers = responseHeadersForClient(rawHeaders, this.ctx.responseVia);
+    const headers = responseHeadersForClient(rawHeaders, this.ctx.responseVia, this.upstream.forwarding.rewriteLocation ? this.backend : null, this.req.rawHeaders, this.ctx.proto);
     const sticky = this.upstream.sticky;
     if (sticky !== null) {
       // (Re)pin the client when its cookie names no backend or another one.

@@ -1,4 +1,5 @@
 import { util as undiciUtil } from 'undici';
+import type { Backend } from '../upstream/backend.js';
 import { forwardedElement } from './forwarded.js';
 import type { TrustedProxies } from './trusted.js';
 
@@ -90,6 +91,11 @@ export interface ForwardingOptions {
    * from any other peer they are dropped and replaced by ours. null: trust no one.
    */
   readonly trusted: TrustedProxies | null;
+  /**
+   * Rewrite a response's `Location` and `Content-Location` that name the backend's own address
+   * to the address the client used (as nginx's `proxy_redirect default`).
+   */
+  readonly rewriteLocation: boolean;
 }
 
 /**
@@ -174,11 +180,71 @@ export function requestHeadersForUpstream(
 
 const headerNameToString = undiciUtil.headerNameToString as (name: Buffer | string) => string;
 
+/** What a backend's own absolute URLs start with: its origins (lower-cased) and base path. */
+interface SelfAddress {
+  /** `http://host:port`, plus `http://host:80` when the URL left the default port out. */
+  readonly origins: readonly string[];
+  readonly basePath: string;
+}
+
+const selfAddresses = new WeakMap<Backend, SelfAddress>();
+
+/** Built once per backend, on the first response that carries a Location. */
+function selfAddressOf(backend: Backend): SelfAddress {
+  let self = selfAddresses.get(backend);
+  if (self === undefined) {
+    const origin = backend.origin.toLowerCase();
+    const origins = [origin];
+    const defaultPort = origin.startsWith('https:') ? 443 : 80;
+    // URL drops a default port, but a backend may well spell it out in its redirects.
+    if (backend.port === defaultPort) origins.push(`${origin}:${defaultPort}`);
+    self = { origins, basePath: backend.basePath };
+    selfAddresses.set(backend, self);
+  }
+  return self;
+}
+
+/** The value of the first Host field of a raw request header list, or undefined. */
+function hostOf(requestRaw: readonly string[]): string | undefined {
+  for (let i = 0; i < requestRaw.length; i += 2) {
+    const name = requestRaw[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') return requestRaw[i + 1];
+  }
+  return undefined;
+}
+
 /**
- * Converts a backend's raw response headers (undici gives Buffers) into the flat string list
- * handed to `res.writeHead`, dropping hop-by-hop fields and appending our Via entry.
+ * `value` with the backend's own origin and base path (`http://127.0.0.1:9001/base/x`) replaced
+ * by the client's view (`PROTO://CLIENT-HOST/x`); any other value, relative ones included, as it
+ * is. Without a Host from the client the result is the path alone (RFC 9110 section 10.2.2).
  */
-export function responseHeadersForClient(raw: readonly Buffer[], viaEntry: string): string[] {
+export function rewriteSelfUrl(value: string, backend: Backend, requestRaw: readonly string[], proto: string): string {
+  const self = selfAddressOf(backend);
+  for (let i = 0; i < self.origins.length; i++) {
+    const origin = self.origins[i] as string;
+    if (value.length < origin.length || value.slice(0, origin.length).toLowerCase() !== origin) continue;
+    const basePath = self.basePath;
+    if (!value.startsWith(basePath, origin.length)) continue;
+    const restAt = origin.length + basePath.length;
+    const next = value.charCodeAt(restAt);
+    // Origin and base path end at a boundary: `/base` covers `/base/x`, not `/basement`, and
+    // `:9001` not `:90011`. Then `/`, `?`, `#` or the end.
+    if (!(Number.isNaN(next) || next === 0x2f || next === 0x3f || next === 0x23)) continue;
+    const rest = next === 0x2f ? value.slice(restAt) : `/${value.slice(restAt)}`;
+    const host = hostOf(requestRaw);
+    return host === undefined ? rest : `${proto}://${host}${rest}`;
+  }
+  return value;
+}
+
+/**
+ * Converts a backend's raw response headers (undici gives Buffers, names lower-cased) into the
+ * flat string list handed to `res.writeHead`, dropping hop-by-hop fields and appending our Via
+ * entry. With `selfOf` (the backend, when its upstream has `rewriteLocation`), `Location` and
+ * `Content-Location` naming the backend itself are rewritten for the client (rewriteSelfUrl);
+ * `requestRaw` and `proto` are the client's request headers and the listener's scheme.
+ */
+export function responseHeadersForClient(raw: readonly Buffer[], viaEntry: string, selfOf: Backend | null, requestRaw: readonly string[], proto: string): string[] {
   let out: string[] = [];
   let via: string | undefined;
   let listed: string[] | null = null;
@@ -195,7 +261,8 @@ export function responseHeadersForClient(raw: readonly Buffer[], viaEntry: strin
         via = via === undefined ? value : `${via}, ${value}`;
         break;
       default:
-        out.push(name, value);
+        if (selfOf !== null && (name === 'location' || name === 'content-location')) out.push(name, rewriteSelfUrl(value, selfOf, requestRaw, proto));
+        else out.push(name, value);
     }
   }
   if (listed !== null) {

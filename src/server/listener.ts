@@ -112,9 +112,10 @@ export class Listener {
   /**
    * Stops accepting, lets in-flight requests finish for up to `graceMs` (their responses ask
    * clients to close), closes idle keep-alive connections after a short linger, then closes
-   * whatever is left.
+   * whatever is left. Resolves with the number of requests still in flight when the grace
+   * period ran out, which were cut.
    */
-  async close(graceMs: number): Promise<void> {
+  async close(graceMs: number): Promise<number> {
     const ctx = this.ctx;
     const server = this.server;
     ctx.closing = true;
@@ -140,9 +141,11 @@ export class Listener {
       });
       ctx.onIdle = null;
     }
+    const cut = ctx.active;
     server.closeAllConnections();
     await closed;
     // The listening socket is closed already; this stops Node's connection sweep timer.
     server.close();
+    return cut;
   }
 }

@@ -110,6 +110,18 @@ describe('admin API', () => {
     assert.equal((await call(`${admin}/api/reload`, 'GET')).status, 405);
   });
 
+  test('POST /api/reload names the changed settings that need a restart', async (t) => {
+    const { a, b, admin, file } = await twoBackends(t);
+    assert.deepEqual((await call(`${admin}/api/reload`, 'POST')).json.ignored, []);
+    writeFileSync(file, `listeners: [{ host: 127.0.0.1, port: 0, maxHeaderSize: 32KiB }]\nadmin: { host: 127.0.0.1, port: 0, token: new-token }\nwatch: false\nupstreams:\n  web:\n    backends: [${a.url}, ${b.url}]\n`);
+    // The token change is not applied either: the old (no token) admin listener answers.
+    const reply = await call(`${admin}/api/reload`, 'POST');
+    assert.equal(reply.status, 200);
+    assert.equal(reply.json.ok, true);
+    assert.deepEqual(reply.json.ignored, ['listeners[0].maxHeaderSize', 'admin.token']);
+    assert.equal(reply.json.warning, 'not applied until a restart: listeners[0].maxHeaderSize, admin.token');
+  });
+
   test('GET /metrics counts proxied requests by upstream, backend, method and class', async (t) => {
     const { a, lb, admin } = await twoBackends(t);
     for (let i = 0; i < 4; i++) await (await request(`${lb.url}/some/raw/path?id=${i}`)).body.text();
@@ -143,6 +155,20 @@ describe('admin API', () => {
     assert.equal((await call(`${lb.adminUrl}/api/status`, 'GET', { authorization: 'Bearer wrong' })).status, 401);
     assert.equal((await call(`${lb.adminUrl}/metrics`)).status, 401);
     assert.equal((await call(`${lb.adminUrl}/api/status`, 'GET', { authorization: 'Bearer s3cret-token' })).status, 200);
+  });
+
+  test('the Authorization scheme is case-insensitive (RFC 9110 section 11.1)', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await startBackend('one');
+    cleanup(() => backend.close());
+    const lb = await start({ backends: [backend.url], host: '127.0.0.1', port: 0, admin: { host: '127.0.0.1', port: 0, token: 's3cret-token' }, log: { level: 'silent' } });
+    cleanup(() => lb.close());
+    for (const authorization of ['bearer s3cret-token', 'BEARER s3cret-token', 'BeArEr s3cret-token', 'Bearer  s3cret-token']) {
+      assert.equal((await call(`${lb.adminUrl}/api/status`, 'GET', { authorization })).status, 200, authorization);
+    }
+    for (const authorization of ['bearer wrong', 'Bearers3cret-token', 'Basic s3cret-token', 'bearer ', 's3cret-token']) {
+      assert.equal((await call(`${lb.adminUrl}/api/status`, 'GET', { authorization })).status, 401, authorization);
+    }
   });
 
   test('an admin listener on a public address without a token refuses to start', async (t) => {

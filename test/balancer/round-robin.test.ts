@@ -141,7 +141,7 @@ describe('Upstream with round-robin', () => {
       balancer: 'round-robin',
       retry: defaultRetryOptions,
       pool: poolOptions,
-      forwarding: { preserveHost: true, viaName: 'switchyard', via11: '1.1 switchyard', trusted: null },
+      forwarding: { preserveHost: true, viaName: 'switchyard', via11: '1.1 switchyard', trusted: null, rewriteLocation: true },
     });
     try {
       const seen: string[] = [];

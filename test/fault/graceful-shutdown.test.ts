@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { spawnCli } from '../helpers/cli.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { describeLoad, startLoad } from '../helpers/load.js';
+import { startHoldingBackend } from '../helpers/faults.js';
 import { startBackend, until } from '../helpers/servers.js';
 
 /**
@@ -70,4 +71,30 @@ test('SIGTERM under load: in-flight requests finish, new ones are refused, exit 
   assert.equal(report.statuses[200], forwarded, 'one whole 200 per request the backends got');
   assert.ok((report.statuses[200] ?? 0) > okBeforeSignal, 'requests in flight at the signal were answered');
   assert.ok(exitMs < graceMs, `exited once in-flight requests were done (${exitMs.toFixed(0)} ms), before the grace period`);
+});
+
+test('when the grace period runs out, the log says how many requests were cut', { timeout: 30_000 }, async (t) => {
+  const cleanup = cleanupFor(t);
+  const backend = await startHoldingBackend('hold');
+  cleanup(() => backend.close());
+  const cli = spawnCli(['--backends', backend.url, '--port', '0', '--host', '127.0.0.1', '--grace', '300ms'], cleanup);
+  const port = await cli.started();
+  // Two requests the backend never answers, on two client connections.
+  const outcomes = [0, 1].map(
+    (i) =>
+      new Promise<string>((resolve) => {
+        const req = http.get({ host: '127.0.0.1', port, path: `/held${i}`, agent: false }, (res) => resolve(`status ${res.statusCode}`));
+        req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      }),
+  );
+  await until(() => backend.held.length === 2, 5000, 'two requests held by the backend');
+  cli.child.kill('SIGTERM');
+  const [code] = await cli.exited;
+  assert.equal(code, 0, cli.stderr());
+  assert.deepEqual(await Promise.all(outcomes), ['ECONNRESET', 'ECONNRESET'], 'both requests were cut');
+  const line = cli.logs().find((e) => String(e['msg']).startsWith('grace period over'));
+  assert.ok(line !== undefined, `no grace-period line in: ${cli.stdout()}`);
+  assert.equal(line['msg'], `grace period over: cut 2 in-flight requests on :${port}`);
+  assert.equal(line['level'], 40);
+  assert.equal(line['cut'], 2);
 });

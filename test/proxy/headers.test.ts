@@ -11,7 +11,7 @@ import { closeServer, startBackend, startLb, type TestBackend } from '../helpers
 
 type Lb = Awaited<ReturnType<typeof startLb>>;
 
-const forwarding: ForwardingOptions = { preserveHost: true, viaName: 'switchyard', via11: '1.1 switchyard', trusted: null };
+const forwarding: ForwardingOptions = { preserveHost: true, viaName: 'switchyard', via11: '1.1 switchyard', trusted: null, rewriteLocation: true };
 /** Trusts the 10.0.0.0/8 peers the unit tests below use as the client address. */
 const trusting: ForwardingOptions = { ...forwarding, trusted: new TrustedProxies(['10.0.0.0/8']) };
 
@@ -203,7 +203,7 @@ describe('responseHeadersForClient', () => {
       'Set-Cookie', 'b=2',
       'Via', '1.0 inner',
     ]);
-    const out = fields(responseHeadersForClient(raw, '1.1 switchyard'));
+    const out = fields(responseHeadersForClient(raw, '1.1 switchyard', null, [], 'http'));
     assert.deepEqual(
       out,
       new Map([
@@ -215,13 +215,13 @@ describe('responseHeadersForClient', () => {
   });
 
   test('adds Via when the backend sent none', () => {
-    assert.deepEqual(fields(responseHeadersForClient(buffers(['Content-Length', '0']), '1.1 switchyard')).get('via'), ['1.1 switchyard']);
+    assert.deepEqual(fields(responseHeadersForClient(buffers(['Content-Length', '0']), '1.1 switchyard', null, [], 'http')).get('via'), ['1.1 switchyard']);
   });
 
   // RFC 9110 section 7.6.3: a proxy MUST send Via in responses it forwards; a backend naming
   // Via in Connection removes its own Via, not the entry we add after.
   test('a backend naming Via in Connection cannot remove our Via entry', () => {
-    const out = fields(responseHeadersForClient(buffers(['Connection', 'Via', 'Via', '1.0 inner', 'Content-Length', '0']), '1.1 switchyard'));
+    const out = fields(responseHeadersForClient(buffers(['Connection', 'Via', 'Via', '1.0 inner', 'Content-Length', '0']), '1.1 switchyard', null, [], 'http'));
     assert.equal(lastEntry(out.get('via')?.[0]), '1.1 switchyard', 'our Via entry');
   });
 });

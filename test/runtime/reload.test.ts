@@ -137,6 +137,36 @@ describe('reload', () => {
     assert.equal(await (await request(`http://127.0.0.1:${first}/`)).body.text(), 'one', 'the kept listener still serves');
   });
 
+  test('settings that need a restart are named in a warning and in the result, until they are back', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await startBackend('one');
+    cleanup(() => backend.close());
+    const base = localConfig({ web: { backends: [backend.url] } });
+    const lb = await startConfigured({ config: base });
+    cleanup(() => lb.close());
+    const changed: ConfigInput = {
+      ...base,
+      listeners: [
+        { host: '127.0.0.1', port: 0, maxHeaderSize: '32KiB', maxConnections: 5, acceptBatch: 4, clientHeadersTimeout: '5s', trustedProxies: ['10.0.0.0/8'] },
+        // A listener the reload opens takes its settings as they are: nothing to warn about.
+        { host: '127.0.0.1', port: 0, maxHeaderSize: '8KiB' },
+      ],
+      admin: { host: '127.0.0.1', port: 0 },
+      log: { format: 'pretty' },
+    };
+    const expected = ['listeners[0].clientHeadersTimeout', 'listeners[0].acceptBatch', 'listeners[0].trustedProxies', 'listeners[0].maxHeaderSize', 'listeners[0].maxConnections', 'admin', 'log.format'];
+    const result = await lb.reload(changed);
+    assert.equal(result.ok, true, result.error);
+    assert.deepEqual(result.ignored, expected);
+    const warning = lb.logs.find((e) => e['level'] === 40 && String(e['msg']).startsWith('config reload (library) did not apply'));
+    assert.ok(warning !== undefined, 'a warning is logged');
+    assert.deepEqual(warning['ignored'], expected);
+    assert.match(String(warning['msg']), /listeners\[0\]\.maxHeaderSize.*restart Switchyard/);
+    // Still not in force on the next reload, so still named; back to the original: nothing.
+    assert.deepEqual((await lb.reload(changed)).ignored, expected);
+    assert.deepEqual((await lb.reload(base)).ignored, []);
+  });
+
   test('saving the watched file reloads it; a broken save keeps the running config', async (t) => {
     const cleanup = cleanupFor(t);
     const [a, b] = await Promise.all([startBackend('a'), startBackend('b')]);
