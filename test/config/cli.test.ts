@@ -83,7 +83,7 @@ describe('switchyard validate FILE', () => {
     const json = write('trailing.json', '{ "upstreams": { "web": { "backends": ["http://127.0.0.1:1"], } } }\n');
     const jsonResult = runCli(['validate', json]);
     assert.equal(jsonResult.status, 2);
-    assert.equal(jsonResult.stderr, `${json}:1:62 not valid JSON: trailing comma before "}" (JSON allows none)\n`);
+    assert.equal(jsonResult.stderr, `${json}:1:61 not valid JSON: trailing comma before "}" (JSON allows none)\n`);
   });
 
   test('no file is a usage error', () => {
