@@ -1,3 +1,4 @@
+import { balancerNames, didYouMean } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import type { StartOptions } from './index.js';
 import type { LogFormat, LogLevel } from './log.js';
@@ -130,6 +131,19 @@ function trustedProxyList(text: string): string[] {
   return entries;
 }
 
+/** Flags whose setting is off at 0, so `0`, `0s` and `0ms` are accepted as in the file. */
+const offWhenZero: ReadonlySet<string> = new Set(['slow-start', 'retry-delay', 'per-try-timeout', 'request-timeout']);
+
+/** Runs a parser whose ConfigError does not name the flag, and names it. */
+function withFlag<T>(name: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${name}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
 const logLevels: readonly string[] = ['debug', 'info', 'warn', 'error', 'silent'];
 const logFormats: readonly string[] = ['json', 'pretty'];
 
@@ -158,7 +172,7 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   const flag = (name: string): string | undefined => flags.get(name);
   const duration = (name: string): number | undefined => {
     const text = flag(name);
-    return text === undefined ? undefined : parseDurationMs(text, `--${name}`);
+    return text === undefined ? undefined : parseDurationMs(text, `--${name}`, offWhenZero.has(name));
   };
   const retry: Record<string, unknown> = {};
   const retries = flag('retries');
@@ -198,9 +212,13 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   set('connectTimeoutMs', duration('connect-timeout'));
   set('upstreamTimeoutMs', duration('timeout'));
   set('gracePeriodMs', duration('grace'));
-  set('balancer', flag('balancer'));
+  const balancer = flag('balancer');
+  if (balancer !== undefined && !(balancerNames as readonly string[]).includes(balancer)) {
+    throw new ConfigError(`--balancer: "${balancer}" is not one of ${balancerNames.join(', ')}${didYouMean(balancer, balancerNames)}`);
+  }
+  set('balancer', balancer);
   const hashKey = flag('hash-key');
-  if (hashKey !== undefined) options['hashKey'] = parseHashKey(hashKey);
+  if (hashKey !== undefined) options['hashKey'] = withFlag('--hash-key', () => parseHashKey(hashKey));
   set('slowStartMs', duration('slow-start'));
   set('ewmaDecayMs', duration('ewma-decay'));
   const maxInFlight = flag('max-in-flight');
@@ -224,7 +242,7 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   const maxHeaderSize = flag('max-header-size');
   if (maxHeaderSize !== undefined) options['maxHeaderBytes'] = parseSizeBytes(maxHeaderSize, '--max-header-size');
   const requestTimeout = flag('request-timeout');
-  if (requestTimeout !== undefined) options['requestTimeoutMs'] = requestTimeout.trim() === '0' ? 0 : parseDurationMs(requestTimeout, '--request-timeout');
+  if (requestTimeout !== undefined) options['requestTimeoutMs'] = duration('request-timeout');
   const maxConnections = flag('max-connections');
   if (maxConnections !== undefined) options['maxConnections'] = integer(maxConnections, '--max-connections', 1, 10_000_000);
   const maxBodySize = flag('max-body-size');

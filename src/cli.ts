@@ -4,6 +4,7 @@ import { loadConfig } from './config/load.js';
 import { ConfigError, ExitCodes } from './errors.js';
 import { start, startFromConfig, version, type Switchyard } from './index.js';
 import { guardStream, type LogOptions } from './log.js';
+import { plural } from './units.js';
 
 const usage = `Usage: switchyard --backends URL[,URL...] [options]
        switchyard --config FILE [--log-level LEVEL] [--log-format FORMAT] [--access-log]
@@ -91,6 +92,28 @@ const configPathOfFlag: Readonly<Record<string, string>> = {
   'request-timeout': 'listeners[0].requestTimeout', 'max-connections': 'listeners[0].maxConnections',
   'max-body-size': 'listeners[0].maxBodySize', 'ambiguous-paths': 'listeners[0].ambiguousPaths',
 };
+/** The flag whose value a config path (as flags build it: upstream `default`, listener 0) came from. */
+function flagOfConfigPath(path: string): string | undefined {
+  let found: string | undefined;
+  let foundLength = -1;
+  for (const [flag, where] of Object.entries(configPathOfFlag)) {
+    const configPath = where.replace('upstreams.NAME.', 'upstreams.default.').replace('listeners[0].', 'listeners.0.');
+    if ((path === configPath || path.startsWith(`${configPath}.`)) && configPath.length > foundLength) {
+      found = flag;
+      foundLength = configPath.length;
+    }
+  }
+  return found;
+}
+
+/** A start() error about a config path, reworded to name the flag that set it (`--hash-key: …`). */
+function namedByFlag(err: unknown): unknown {
+  if (!(err instanceof ConfigError)) return err;
+  const match = /^([\w.]+): ([\s\S]*)$/.exec(err.message);
+  const flag = match === null ? undefined : flagOfConfigPath(match[1] as string);
+  return flag === undefined ? err : new ConfigError(`--${flag}: ${match?.[2] ?? ''}`, { cause: err });
+}
+
 const flagsOverridingConfig: readonly string[] = ['config', 'log-level', 'log-format', 'access-log'];
 
 /** Prints a config file's problems, one FILE:LINE:COL line each, and exits 2. */
@@ -162,17 +185,19 @@ async function main(argv: readonly string[]): Promise<void> {
     const options = optionsFromFlags(withBackends);
     lb = await start(options).catch(async (err: unknown) => {
       await demo.close();
-      throw err;
+      throw namedByFlag(err);
     });
     process.stdout.write(
-      `\nSwitchyard demo: ${lb.url} balances over ${options.backends.length} demo backends.\n` +
+      `\nSwitchyard demo: ${lb.url} balances over ${plural(options.backends.length, 'demo backend')}.\n` +
         `  Try:  curl ${lb.url}/          (repeat it: each backend answers with its own name)\n` +
         `        for i in 1 2 3 4 5 6; do curl -s ${lb.url}/; done\n` +
         (lb.adminUrl === null ? '' : `  Dashboard: ${lb.adminUrl}/   API: ${lb.adminUrl}/api/upstreams   Metrics: ${lb.adminUrl}/metrics\n`) +
         `  Stop with Ctrl-C.\n\n`,
     );
   } else {
-    lb = await start(optionsFromFlags(flags));
+    lb = await start(optionsFromFlags(flags)).catch((err: unknown) => {
+      throw namedByFlag(err);
+    });
   }
   let stopping = false;
   const stop = (signal: string): void => {

@@ -10,6 +10,7 @@ import { configFromStartOptions, isLogger, type StartOptions } from './options.j
 import { Runtime, urlOf, type ReloadResult } from './runtime.js';
 import type { Upstream } from './upstream/upstream.js';
 import { ConfigWatcher } from './config/watch.js';
+import { warnUnresolvedBackends } from './upstream/dns-warning.js';
 
 export { ConfigError, SwitchyardError, ErrorCodes } from './errors.js';
 export { DownReason, type Backend } from './upstream/backend.js';
@@ -20,7 +21,7 @@ export type { HashKeySpec } from './proxy/request-keys.js';
 export type { RetryOptions } from './proxy/retry.js';
 export type { Logger, LogOptions } from './log.js';
 export type { StartOptions, AdminOptions } from './options.js';
-export type { Config, ConfigInput } from './config/schema.js';
+export type { BalancerName, Config, ConfigInput } from './config/schema.js';
 export type { ReloadResult } from './runtime.js';
 export { loadConfig } from './config/load.js';
 
@@ -73,7 +74,13 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
   for (const upstream of runtime.snapshot.upstreams.values()) {
     for (const backend of upstream.backends) logger.info({ upstream: upstream.name, backend: backend.url }, `Configured server: ${backend.url}`);
   }
+  // Looked up while the listeners open and the first health checks run, so it costs no extra wait.
+  const resolving = warnUnresolvedBackends(
+    [...runtime.snapshot.upstreams.values()].flatMap((upstream) => upstream.backends.map((backend) => ({ upstream: upstream.name, backend }))),
+    logger,
+  );
   await runtime.start();
+  await resolving;
 
   const reload = async (source: string, input?: ConfigInput): Promise<ReloadResult> => {
     let next: Config;

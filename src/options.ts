@@ -1,12 +1,12 @@
 import { balancers } from './balancer/index.js';
 import type { Random } from './clock.js';
 import type { StickyOptions } from './balancer/sticky.js';
-import { configSchema, type Config, type ConfigInput } from './config/schema.js';
+import { configProblems } from './config/load.js';
+import { balancerNames, configErrors, configSchema, didYouMean, type BalancerName, type Config, type ConfigInput } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import type { Logger, LogOptions } from './log.js';
 import type { HashKeySpec } from './proxy/request-keys.js';
 import { defaultRetryOptions, type RetryOptions } from './proxy/retry.js';
-import { parseBackendUrl } from './upstream/backend.js';
 import type { DownstreamOptions } from './server/limits.js';
 import type { BackendSpec } from './upstream/upstream.js';
 
@@ -32,7 +32,7 @@ export interface StartOptions extends DownstreamOptions {
    * Balancing algorithm: `round-robin` (default), `weighted-round-robin`, `least-conn`, `p2c`,
    * `ewma`, `random`, `ip-hash`, `ring-hash` or `maglev`. See README, "Balancing algorithms".
    */
-  readonly balancer?: string;
+  readonly balancer?: BalancerName;
   /** Where `ring-hash` and `maglev` take their key: client address (default), a header, a cookie or the path. */
   readonly hashKey?: HashKeySpec;
   /** Cookie-based session affinity on top of the balancer. Default: off. */
@@ -74,6 +74,8 @@ export interface StartOptions extends DownstreamOptions {
   readonly gracePeriodMs?: number;
   /** Forward the client's Host header (default) or send the backend's host:port. */
   readonly preserveHost?: boolean;
+  /** A backend response head larger than this is a protocol error (502, not retried). Default 16 KiB. */
+  readonly maxResponseHeaderBytes?: number;
   /** Admin API, metrics and dashboard listener. Default for the library: off. */
   readonly admin?: false | AdminOptions;
   /** Logging: options for the built-in pino logger, or a logger of your own. */
@@ -98,12 +100,30 @@ function wholeNumber(value: number, min: number, what: string): void {
   if (!Number.isInteger(value) || value < min) throw new ConfigError(`${what} must be a whole number of at least ${min}`);
 }
 
-/** One line from a schema failure: `path: problem` for the first problem. */
-function schemaError(issues: readonly { path: readonly PropertyKey[]; message: string }[]): ConfigError {
-  const first = issues[0];
+/** One line from a schema failure: `path: problem` for the first problem, in the config's terms. */
+function schemaError(issues: Parameters<typeof configProblems>[0]): ConfigError {
+  const first = configProblems(issues)[0];
   if (first === undefined) return new ConfigError('invalid options');
-  const path = first.path.map(String).join('.');
+  const path = first.path.join('.');
   return new ConfigError(path === '' ? first.message : `${path}: ${first.message.split('\n')[0] ?? ''}`);
+}
+
+/** Every start() option, so a misspelt one is refused instead of ignored (the compiler keeps it complete). */
+const startOptionNames: Readonly<Record<keyof StartOptions, true>> = {
+  backends: true, port: true, host: true, balancer: true, hashKey: true, sticky: true, slowStartMs: true, maxInFlight: true,
+  ewmaDecayMs: true, healthIntervalMs: true, healthTimeoutMs: true, healthPath: true, retry: true, connectTimeoutMs: true,
+  upstreamTimeoutMs: true, upstreamKeepAliveMs: true, clientKeepAliveMs: true, clientHeadersTimeoutMs: true, acceptBatch: true,
+  gracePeriodMs: true, preserveHost: true, admin: true, log: true, accessLog: true, random: true,
+  maxHeaderBytes: true, requestTimeoutMs: true, maxConnections: true, maxBodyBytes: true, trustedProxies: true,
+  ambiguousPaths: true, maxResponseHeaderBytes: true,
+};
+
+/** Refuses keys start() does not know, naming the closest known one. */
+function checkOptionNames(options: object): void {
+  const known = Object.keys(startOptionNames);
+  for (const key of Object.keys(options)) {
+    if (!Object.hasOwn(startOptionNames, key)) throw new ConfigError(`start(): unknown option "${key}"${didYouMean(key, known)}`);
+  }
 }
 
 /** Drops undefined fields, which the strict schema would otherwise see as given. */
@@ -117,10 +137,14 @@ function defined<T extends object>(value: T): T {
  * so flags, library options and files share one model.
  */
 export function configFromStartOptions(options: StartOptions): Config {
+  checkOptionNames(options);
   const port = options.port ?? 3030;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`port ${port} is not a port number (0-65535)`);
   const balancer = options.balancer ?? 'round-robin';
-  if (balancers[balancer] === undefined) throw new ConfigError(`unknown balancer "${balancer}" (known: ${Object.keys(balancers).join(', ')})`);
+  if (balancers[balancer] === undefined) {
+    const hint = didYouMean(balancer, balancerNames);
+    throw new ConfigError(`unknown balancer "${balancer}"${hint} (known: ${balancerNames.join(', ')})`);
+  }
   const retry: RetryOptions = { ...defaultRetryOptions, ...options.retry };
   wholeNumber(retry.retriesPerBackend, 0, 'retry.retriesPerBackend');
   wholeNumber(retry.maxBackends, 1, 'retry.maxBackends');
@@ -132,20 +156,10 @@ export function configFromStartOptions(options: StartOptions): Config {
   wholeNumber(retry.budgetMinRetries, 0, 'retry.budgetMinRetries');
   const backends = options.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b));
   if (backends.length === 0) throw new ConfigError('no backends given');
-  const seen = new Set<string>();
-  for (const backend of backends) {
-    const { url } = parseBackendUrl(backend.url);
-    if (seen.has(url)) throw new ConfigError(`backend ${url} is listed twice in upstream "default"`);
-    seen.add(url);
-    if (!(backend.weight > 0) || !Number.isFinite(backend.weight)) throw new ConfigError(`backend ${url}: weight must be a positive number`);
-  }
   if (options.maxInFlight !== undefined && !(options.maxInFlight >= 1)) throw new ConfigError('maxInFlight must be at least 1');
   if (options.slowStartMs !== undefined && !(options.slowStartMs >= 0 && Number.isFinite(options.slowStartMs))) throw new ConfigError('slowStartMs must be 0 or a positive number of milliseconds');
   const hashKey = options.hashKey === undefined ? undefined : options.hashKey.name === undefined ? options.hashKey.source : `${options.hashKey.source}:${options.hashKey.name}`;
   const sticky = options.sticky;
-  if (sticky?.cookie !== undefined && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(sticky.cookie)) throw new ConfigError(`sticky.cookie "${sticky.cookie}" is not a valid cookie name`);
-  if (sticky?.secret !== undefined && sticky.secret.length < 8) throw new ConfigError('sticky.secret must be at least 8 characters');
-  if (sticky?.ttlMs !== undefined && !(sticky.ttlMs >= 1000 && Number.isFinite(sticky.ttlMs))) throw new ConfigError('sticky.ttlMs must be at least 1000 (one second)');
   const logOptions = isLogger(options.log) ? undefined : options.log;
   const input: ConfigInput = {
     listeners: [
@@ -173,6 +187,7 @@ export function configFromStartOptions(options: StartOptions): Config {
         maxInFlight: options.maxInFlight,
         ewmaDecay: positive(options.ewmaDecayMs, 'ewmaDecayMs'),
         preserveHost: options.preserveHost,
+        maxResponseHeaderSize: options.maxResponseHeaderBytes,
         healthCheck: defined({
           ...(options.healthPath === undefined ? {} : { type: 'http' as const, path: options.healthPath }),
           interval: positive(options.healthIntervalMs, 'healthIntervalMs'),
@@ -201,7 +216,7 @@ export function configFromStartOptions(options: StartOptions): Config {
     admin: options.admin === undefined || options.admin === false ? false : defined({ ...options.admin }),
     ...defined({ gracePeriod: positive(options.gracePeriodMs, 'gracePeriodMs') }),
   };
-  const result = configSchema.safeParse(input);
+  const result = configSchema.safeParse(input, { error: configErrors });
   if (!result.success) throw schemaError(result.error.issues);
   const config = result.data;
   return { ...config, routes: [{ upstream: 'default' }] };

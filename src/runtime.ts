@@ -12,6 +12,7 @@ import type { ForwardingOptions } from './proxy/headers.js';
 import { retryOptionsFromConfig } from './proxy/retry.js';
 import { trustedProxiesFrom } from './proxy/trusted.js';
 import { Router } from './router.js';
+import { plural } from './units.js';
 import { downstreamLimits } from './server/limits.js';
 import { Listener, type ListenerOptions } from './server/listener.js';
 import { DownReason, type Backend } from './upstream/backend.js';
@@ -311,7 +312,7 @@ export class Runtime {
       this.logger.info({ port: live.address.port }, `listener :${live.address.port} removed: closing after in-flight requests`);
       void this.closeListener(live, grace);
     }
-    this.logger.info({ source, digest: next.digest.slice(0, 12), added, removed: removed.length }, `config reloaded (${source}): ${added} backends added, ${removed.length} draining`);
+    this.logger.info({ source, digest: next.digest.slice(0, 12), added, removed: removed.length }, `config reloaded (${source}): ${plural(added, 'backend')} added, ${removed.length} draining`);
     if (ignored.length > 0) {
       this.logger.warn({ source, ignored }, `config reload (${source}) did not apply ${ignored.join(', ')}: restart Switchyard for ${ignored.length === 1 ? 'it' : 'them'} to take effect`);
     }

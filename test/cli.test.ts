@@ -13,6 +13,7 @@ import { cleanupFor } from './helpers/cleanup.js';
 import { startResetAfterReadBackend, startHoldingBackend } from './helpers/faults.js';
 import { closeServer, startBackend, until } from './helpers/servers.js';
 import { connectOutcome } from './helpers/raw.js';
+import { optionsFromFlags, parseArgs } from '../src/args.js';
 
 // The compiled CLI next to the compiled tests: .test-build/test/cli.test.js -> .test-build/src/cli.js
 const cliPath = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -191,6 +192,30 @@ describe('CLI: user mistakes get one line on stderr and exit 2', () => {
     });
   }
 
+  // Issue 9, section 7: the line names the flag, in the project's words, exactly.
+  const exact: [string, string[], string][] = [
+    ['a backend without a scheme', ['--backends', 'localhost:8080'], '--backends: backend "localhost:8080" has no scheme (did you mean http://localhost:8080?)'],
+    ['the same backend twice after normalisation', ['--backends', `${url},${url}/`], '--backends: backend http://127.0.0.1:9 is listed twice in upstream "default" (also backends.0)'],
+    ['a hash key without a name', ['--backends', url, '--hash-key', 'header:'], '--hash-key: a header key needs a valid header name (header:NAME)'],
+    ['an unknown hash key source', ['--backends', url, '--hash-key', 'ip'], '--hash-key: "ip" is not one of client-ip, header:NAME, cookie:NAME, path'],
+    ['a misspelt balancer', ['--backends', url, '--balancer', 'roundrobin'], '--balancer: "roundrobin" is not one of round-robin, weighted-round-robin, least-conn, p2c, ewma, random, ip-hash, ring-hash, maglev (did you mean "round-robin"?)'],
+    ['a sticky ttl under a second', ['--backends', url, '--sticky-ttl', '500ms'], '--sticky-ttl: must be at least 1s (Max-Age counts seconds)'],
+    ['a short sticky secret', ['--backends', url, '--sticky-secret', 'short'], '--sticky-secret: must be at least 8 characters'],
+    ['a header limit under 1KiB', ['--backends', url, '--max-header-size', '100'], '--max-header-size: must be at least 1KiB'],
+    ['a size with a bare k', ['--backends', url, '--max-body-size', '64k'], '--max-body-size: "64k" is not a size (write 64KiB for binary units (1024) or 64KB for decimal ones (1000))'],
+    ['a relative health path', ['--backends', url, '--health-path', 'healthz'], '--health-path: must start with "/" and contain no spaces or control characters'],
+    ['a listener on the admin address', ['--backends', url, '--port', '9901', '--admin', '9901'], '--port: *:9901 overlaps the admin listener 127.0.0.1:9901: give one of them another port'],
+    ['0s where 0 is not off', ['--backends', url, '--connect-timeout', '0s'], '--connect-timeout: "0s" must be greater than zero'],
+  ];
+  for (const [name, args, line] of exact) {
+    test(`${name}: ${JSON.stringify(args)}`, () => {
+      const result = runCli(args);
+      assertOneLineError(result, /./, 2);
+      assert.equal(result.stderr, `switchyard: ${line}\n`);
+      assert.equal(result.stdout, '', 'nothing on stdout');
+    });
+  }
+
   test('a port already in use: one line naming the port, non-zero exit (the code exits 2, a ConfigError)', async (t) => {
     const cleanup = cleanupFor(t);
     // Occupy the port the way the CLI binds it: every interface.
@@ -207,6 +232,15 @@ describe('CLI: user mistakes get one line on stderr and exit 2', () => {
   test('an address that cannot be bound: one line naming it, exit 2', async () => {
     const result = await runCliAsync(['--backends', 'http://127.0.0.1:9', '--port', '0', '--host', 'nowhere.invalid']);
     assertOneLineError(result, /cannot listen on address nowhere\.invalid/, 2);
+  });
+});
+
+describe('CLI: durations take the same forms as in a file', () => {
+  test('0, 0s and 0ms turn off the settings where 0 means off', () => {
+    const flags = parseArgs(['--backends', 'http://127.0.0.1:9', '--slow-start', '0s', '--retry-delay', '0ms', '--per-try-timeout', '0', '--request-timeout', '0s']).flags;
+    const options = optionsFromFlags(flags);
+    assert.deepEqual([options.slowStartMs, options.retry?.retryDelayMs, options.retry?.perTryTimeoutMs, options.requestTimeoutMs], [0, 0, 0, 0]);
+    assert.equal(optionsFromFlags(parseArgs(['--backends', 'http://127.0.0.1:9', '--max-body-size', '1.5KiB']).flags).maxBodyBytes, 1536);
   });
 });
 

@@ -174,6 +174,23 @@ describe('start()', () => {
     assert.ok(messages.includes(`${a.url} [up]`));
   });
 
+  test('warns once at start about a backend host name that does not resolve, never about an IP literal', async (t) => {
+    const cleanup = cleanupFor(t);
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
+        callback();
+      },
+    });
+    const logger = createLogger({ format: 'json', level: 'warn', destination });
+    const lb = await start({ backends: ['http://nowhere.invalid:8080', 'http://127.0.0.1:9'], port: 0, host: '127.0.0.1', healthTimeoutMs: 500, log: logger });
+    cleanup(() => lb.close());
+    const warnings = lines.map((l) => JSON.parse(l) as { msg: string; level: number }).filter((e) => e.msg.startsWith('backend '));
+    assert.deepEqual(warnings.map((e) => e.msg), ['backend http://nowhere.invalid:8080: host "nowhere.invalid" does not resolve (ENOTFOUND); connections to it will fail until it does']);
+    assert.equal(warnings[0]?.level, 40, 'a warning, not an error');
+  });
+
   test('exports its version', () => {
     assert.match(version, /^\d+\.\d+\.\d+/);
   });
@@ -278,6 +295,7 @@ describe('start() rejects bad options with a ConfigError (SWY_ERR_CONFIG)', () =
   });
 
   test('an unknown balancer', async () => {
+    // @ts-expect-error: balancer is typed as the union of algorithm names, so a typo fails to compile too.
     await assertConfigError({ ...base, backends: ['http://127.0.0.1:9'], balancer: 'random-ish' }, /unknown balancer "random-ish"/);
   });
 
@@ -296,6 +314,12 @@ describe('start() rejects bad options with a ConfigError (SWY_ERR_CONFIG)', () =
     });
     await assertConfigError({ ...base, port, backends: ['http://127.0.0.1:9'], gracePeriodMs: -1 }, /gracePeriodMs/);
     assert.equal(await portIsFree(port), true, `start() rejected but still listens on port ${port}`);
+  });
+
+  test('an unknown option is refused by name, with "did you mean"', async () => {
+    // @ts-expect-error: `prot` is not an option; the compiler refuses it too.
+    await assertConfigError({ ...base, backends: ['http://127.0.0.1:9'], prot: 5 }, /^start\(\): unknown option "prot" \(did you mean "port"\?\)$/);
+    await assertConfigError({ ...base, backends: ['http://127.0.0.1:9'], ...({ zzzz: 1 } as object) }, /^start\(\): unknown option "zzzz"$/);
   });
 
   test('a port already in use: ConfigError naming the port, every time', async (t) => {

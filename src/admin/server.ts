@@ -28,18 +28,8 @@ export interface AdminServerOptions {
   readonly metrics?: MetricsExporter;
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
-/** The admin token from config or $SWITCHYARD_ADMIN_TOKEN; refuses a public listener without one. */
-export function adminToken(admin: { readonly host: string; readonly token?: string | undefined }): string | undefined {
-  const token = admin.token ?? (process.env['SWITCHYARD_ADMIN_TOKEN'] || undefined);
-  if (token === undefined && !isLoopback(admin.host)) {
-    throw new ConfigError(`admin listener on ${admin.host} is not loopback: set admin.token or SWITCHYARD_ADMIN_TOKEN`);
-  }
-  return token;
-}
+// The admin-token rule lives with the config checks so `validate` applies it too.
+export { adminToken, isLoopback } from '../config/checks.js';
 
 const bearerCredentials = /^bearer +(.+)$/is;
 

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { configSchema, type Config } from './schema.js';
+import { jsonSyntaxProblem } from './json-syntax.js';
+import { configErrors, configSchema, type Config } from './schema.js';
 
 type PathKey = string | number;
 
@@ -30,32 +31,46 @@ function offsetOf(doc: Document, path: readonly PathKey[], atKey: boolean): numb
   return offset;
 }
 
-/** One line per problem: `FILE:LINE:COL path.to.field: what is wrong`. */
-function issueLines(file: string, doc: Document, lines: LineCounter, issues: readonly z.core.$ZodIssue[]): string[] {
-  const out: string[] = [];
-  const at = (path: readonly PathKey[], atKey: boolean, message: string): void => {
-    const pos = lines.linePos(offsetOf(doc, path, atKey));
-    const shown = path.length === 0 ? '(top level)' : path.join('.');
-    out.push(`${file}:${pos.line}:${pos.col} ${shown}: ${message}`);
-  };
+/** One problem: where (`atKey`: point at the key, not its value) and what is wrong. */
+export interface ConfigProblem {
+  readonly path: readonly PathKey[];
+  readonly atKey: boolean;
+  readonly message: string;
+}
+
+/**
+ * Zod's issues as problems, one per unknown key, and for a union the branch that explains the
+ * value best: one that got past the value's type (a URL that is not http, a bad hash key), else
+ * the union's own message, which says what forms are accepted.
+ */
+export function configProblems(issues: readonly z.core.$ZodIssue[], prefix: readonly PathKey[] = []): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
   for (const issue of issues) {
-    const path = issue.path.filter((p): p is PathKey => typeof p !== 'symbol');
+    const path = [...prefix, ...issue.path.filter((p): p is PathKey => typeof p !== 'symbol')];
     if (issue.code === 'unrecognized_keys') {
       const messages = issue.message.split('\n');
-      issue.keys.forEach((key, i) => at([...path, key], true, messages[i] ?? `unknown key "${key}"`));
+      issue.keys.forEach((key, i) => out.push({ path: [...path, key], atKey: true, message: messages[i] ?? `unknown key "${key}"` }));
     } else if (issue.code === 'invalid_union') {
-      // A union's branches each explain themselves; the most specific branch (deepest path) is the useful one.
-      const branches = issue.errors.map((branch) => branch.filter((e) => e.code !== 'invalid_type' || e.path.length > 0));
+      const wrongKind = (e: z.core.$ZodIssue): boolean => e.path.length === 0 && (e.code === 'invalid_type' || e.code === 'invalid_value');
+      const branches = issue.errors.map((branch) => branch.filter((e) => !wrongKind(e)));
       const best = branches.find((b) => b.length > 0 && b.every((e) => e.path.length > 0)) ?? branches.find((b) => b.length > 0);
-      if (best === undefined) at(path, false, issue.message);
-      else for (const line of issueLines(file, doc, lines, best.map((e) => ({ ...e, path: [...path, ...e.path] }) as z.core.$ZodIssue))) out.push(line);
-    } else if (issue.code === 'invalid_type' && issue.message.endsWith('received undefined')) {
-      at(path, false, `required ${issue.expected === 'string' ? 'text' : issue.expected} is missing`);
+      if (best === undefined) out.push({ path, atKey: false, message: issue.message });
+      else out.push(...configProblems(best, path));
     } else {
-      at(path, false, issue.message);
+      out.push({ path, atKey: false, message: issue.message });
     }
   }
   return out;
+}
+
+const shownPath = (path: readonly PathKey[]): string => (path.length === 0 ? '(top level)' : path.join('.'));
+
+/** One line per problem: `FILE:LINE:COL path.to.field: what is wrong`, in file order. */
+function issueLines(file: string, doc: Document, lines: LineCounter, issues: readonly z.core.$ZodIssue[]): string[] {
+  return configProblems(issues)
+    .map((problem) => ({ pos: lines.linePos(offsetOf(doc, problem.path, problem.atKey)), problem }))
+    .sort((a, b) => a.pos.line - b.pos.line || a.pos.col - b.pos.col)
+    .map(({ pos, problem }) => `${file}:${pos.line}:${pos.col} ${shownPath(problem.path)}: ${problem.message}`);
 }
 
 /** Fills in what the schema cannot: with no routes, everything goes to the only upstream. */
@@ -74,31 +89,34 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
- * Parses and validates config text (YAML or JSON, which is YAML too). `file` names the source in
+ * Parses and validates config text: JSON when `file` ends in `.json`, else YAML. `file` names the source in
  * error lines. Throws a ConfigError with one `FILE:LINE:COL path: problem` line per problem.
  */
 export function parseConfig(text: string, file: string): Config {
   const lines = new LineCounter();
+  const at = (offset: number): string => {
+    const pos = lines.linePos(offset);
+    return `${file}:${pos.line}:${pos.col}`;
+  };
+  let json: { value: unknown } | null = null;
+  if (file.toLowerCase().endsWith('.json')) {
+    // JSON by its own rules: YAML would accept a trailing comma, comments and bare words.
+    try {
+      json = { value: JSON.parse(text) as unknown };
+    } catch (err) {
+      const problem = jsonSyntaxProblem(text) ?? { offset: 0, message: (err as Error).message };
+      const before = text.slice(0, problem.offset);
+      const line = before.split('\n').length;
+      throw new ConfigError(`${file}:${line}:${problem.offset - before.lastIndexOf('\n')} not valid JSON: ${problem.message}`);
+    }
+  }
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    const problems = doc.errors.map((err) => {
-      const pos = lines.linePos(err.pos[0]);
-      return `${file}:${pos.line}:${pos.col} ${err.message.split('\n')[0] ?? err.code}`;
-    });
-    throw new ConfigError(problems.join('\n'));
+    throw new ConfigError(doc.errors.map((err) => `${at(err.pos[0])} ${err.message.split('\n')[0] ?? err.code}`).join('\n'));
   }
-  const data: unknown = doc.toJS() ?? {};
-  const result = configSchema.safeParse(data);
-  if (!result.success) {
-    // In file order: line, then column.
-    const position = (line: string): number[] => line.slice(file.length + 1).split(' ')[0]?.split(':').map(Number) ?? [];
-    const sorted = issueLines(file, doc, lines, result.error.issues).sort((a, b) => {
-      const [al = 0, ac = 0] = position(a);
-      const [bl = 0, bc = 0] = position(b);
-      return al - bl || ac - bc;
-    });
-    throw new ConfigError(sorted.join('\n'));
-  }
+  const data: unknown = (json === null ? doc.toJS() : json.value) ?? {};
+  const result = configSchema.safeParse(data, { error: configErrors });
+  if (!result.success) throw new ConfigError(issueLines(file, doc, lines, result.error.issues).join('\n'));
   return deepFreeze(withDefaults(result.data));
 }
 
@@ -118,13 +136,9 @@ export function loadConfig(file: string): Config {
  * line each, as in files but without positions.
  */
 export function parseConfigInput(input: unknown): Config {
-  const result = configSchema.safeParse(input);
+  const result = configSchema.safeParse(input, { error: configErrors });
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
-      const path = issue.path.filter((p): p is PathKey => typeof p !== 'symbol').join('.');
-      return `${path === '' ? '(top level)' : path}: ${issue.message.split('\n')[0] ?? issue.message}`;
-    });
-    throw new ConfigError(lines.join('\n'));
+    throw new ConfigError(configProblems(result.error.issues).map((problem) => `${shownPath(problem.path)}: ${problem.message.split('\n')[0] ?? problem.message}`).join('\n'));
   }
   return deepFreeze(withDefaults(result.data));
 }

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { crossFieldChecks } from './checks.js';
 import { healthDefaults, parseStatusRange } from '../health/options.js';
 import { normaliseTarget } from '../proxy/normalise-path.js';
 import { checkHashKey, parseHashKey } from '../proxy/request-keys.js';
 import { trustedProxyProblem } from '../proxy/trusted.js';
+import { parseBackendUrl } from '../upstream/backend.js';
 import { parseDurationMs, parseSizeBytes } from '../units.js';
 
 /**
@@ -26,19 +28,76 @@ export function editDistance(a: string, b: string): number {
   return previous[b.length] ?? 0;
 }
 
-/** `unknown key "x"`, with ` (did you mean "y"?)` when a known key is at most 2 edits away. */
-export function unknownKeyMessage(key: string, known: readonly string[]): string {
+/** ` (did you mean "y"?)` when a known name is a likely typo of `value`, else ''. */
+export function didYouMean(value: string, known: readonly string[]): string {
   let best: string | undefined;
   let bestDistance = 3;
   for (const candidate of known) {
-    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
+    const distance = editDistance(value.toLowerCase(), candidate.toLowerCase());
+    // At most 2 edits, and at most half the word: "udp" is not a typo of "tcp".
+    if (distance < bestDistance && distance <= value.length / 2) {
       best = candidate;
       bestDistance = distance;
     }
   }
-  return best === undefined ? `unknown key "${key}"` : `unknown key "${key}" (did you mean "${best}"?)`;
+  return best === undefined ? '' : ` (did you mean "${best}"?)`;
 }
+
+/** `unknown key "x"`, with ` (did you mean "y"?)` when a known key is at most 2 edits away. */
+export function unknownKeyMessage(key: string, known: readonly string[]): string {
+  return `unknown key "${key}"${didYouMean(key, known)}`;
+}
+
+const kindWords: Readonly<Record<string, string>> = {
+  string: 'text', number: 'a number', int: 'a whole number', boolean: 'true or false', array: 'a list', object: 'a mapping', record: 'a mapping', tuple: 'a list',
+};
+
+function inputWords(input: unknown): string {
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'a list';
+  if (typeof input === 'object') return 'a mapping';
+  if (typeof input === 'string') return `"${input}"`;
+  return String(input);
+}
+
+/**
+ * Zod's issues in the project's words (given to every safeParse of the schema): no bare
+ * "Invalid input". Messages set on a schema itself take precedence over these.
+ */
+export const configErrors: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case 'invalid_type': {
+      const expected = kindWords[issue.expected] ?? issue.expected;
+      if (issue.input === undefined) return `required ${issue.expected === 'string' ? 'text' : issue.expected} is missing`;
+      if (issue.expected === 'int' && typeof issue.input === 'number') return `${issue.input} must be a whole number`;
+      return `expected ${expected}, got ${inputWords(issue.input)}`;
+    }
+    case 'too_big': {
+      const max = String(issue.maximum);
+      if (issue.origin === 'array') return `at most ${max} items`;
+      if (issue.origin === 'string') return `at most ${max} characters`;
+      return issue.inclusive === false ? `must be less than ${max}` : `must be at most ${max}`;
+    }
+    case 'too_small': {
+      const min = Number(issue.minimum);
+      if (issue.origin === 'array') return min === 1 ? 'needs at least one item' : `needs at least ${min} items`;
+      if (issue.origin === 'string') return min === 1 ? 'must not be empty' : `must be at least ${min} characters`;
+      return issue.inclusive === false ? `must be greater than ${min}` : `must be at least ${min}`;
+    }
+    case 'invalid_value': {
+      const known = issue.values.map(String);
+      const shown = typeof issue.input === 'string' ? `"${issue.input}"` : inputWords(issue.input);
+      return `${shown} is not one of ${known.join(', ')}${typeof issue.input === 'string' ? didYouMean(issue.input, known) : ''}`;
+    }
+    case 'invalid_format':
+      if (issue.format === 'starts_with') return `must start with "${(issue as { prefix?: string }).prefix ?? ''}"`;
+      return `${inputWords(issue.input)} is not a valid ${issue.format}`;
+    case 'invalid_union':
+      return `${inputWords(issue.input)} is not an accepted form`;
+    default:
+      return undefined;
+  }
+};
 
 /**
  * A strict object: unknown keys are errors. The message holds one line per unknown key, in the
@@ -53,7 +112,7 @@ function strict<T extends z.core.$ZodLooseShape>(shape: T) {
 }
 
 /** Runs a units.ts parser inside zod, turning its ConfigError into a validation issue. */
-function parsed<T>(parse: (text: string) => T, value: string, ctx: z.core.$RefinementCtx<string>): T {
+function parsed<T, C>(parse: (text: string) => T, value: string, ctx: z.core.$RefinementCtx<C>): T {
   try {
     return parse(value);
   } catch (err) {
@@ -66,7 +125,7 @@ function parsed<T>(parse: (text: string) => T, value: string, ctx: z.core.$Refin
 const duration = (allowZero = false) =>
   z.union([
     allowZero ? z.number().nonnegative() : z.number().positive(),
-    z.string().transform((text, ctx) => (allowZero && text.trim() === '0' ? 0 : parsed((t) => parseDurationMs(t, 'value'), text, ctx))),
+    z.string().transform((text, ctx) => parsed((t) => parseDurationMs(t, 'value', allowZero), text, ctx)),
   ]).meta({ 'x-kind': 'duration' });
 
 /** A size: `65536`, `64KiB`, `1MiB`, or a number of bytes. Parses to bytes. */
@@ -74,6 +133,8 @@ const size = () =>
   z.union([z.number().int().nonnegative(), z.string().transform((text, ctx) => parsed((t) => parseSizeBytes(t, 'value'), text, ctx))]).meta({ 'x-kind': 'size' });
 
 export const balancerNames = ['round-robin', 'weighted-round-robin', 'least-conn', 'p2c', 'ewma', 'random', 'ip-hash', 'ring-hash', 'maglev'] as const;
+/** A balancing algorithm's name, as in `upstreams.NAME.balancer` and `start({ balancer })`. */
+export type BalancerName = (typeof balancerNames)[number];
 
 const port = z.number().int().min(0).max(65535);
 
@@ -121,22 +182,35 @@ const routeSchema = strict({
   upstream: z.string().min(1).describe('Name of the upstream (a key of `upstreams`) that serves the matched requests.'),
 });
 
-const backendSchema = z.union([
-  z.url({ protocol: /^https?$/ }).describe('A backend URL (`http://host:port/base`), weight 1.'),
-  strict({
-    url: z.url({ protocol: /^https?$/ }).describe('Backend URL (`http://` or `https://`; a path is a prefix).'),
-    weight: z.number().positive().default(1).describe('Relative share of requests for weighted balancers.'),
-  }),
-]);
+/** A backend URL, checked by the same function start-up uses, so both say the same. */
+const backendUrl = () =>
+  z.string().superRefine((text, ctx) => {
+    try {
+      parseBackendUrl(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: err instanceof ConfigError ? err.message : String(err) });
+    }
+  });
+
+const backendSchema = z.union(
+  [
+    backendUrl().describe('A backend URL (`http://host:port/base`), weight 1.'),
+    strict({
+      url: backendUrl().describe('Backend URL (`http://` or `https://`; a path is a prefix).'),
+      weight: z.number().positive().default(1).describe('Relative share of requests for weighted balancers.'),
+    }),
+  ],
+  { error: 'a backend is a URL (http://host:port) or { url, weight }' },
+);
 
 const stickySchema = strict({
   cookie: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid cookie name').default('swy').describe('Sticky cookie name.'),
-  secret: z.string().min(8).optional().describe('HMAC secret for sticky cookies. Default: random per process; set it so cookies survive restarts and work across instances.'),
-  ttl: duration().optional().describe('Sticky cookie lifetime (Max-Age). Default: a session cookie.'),
+  secret: z.string().min(8, 'must be at least 8 characters').optional().describe('HMAC secret for sticky cookies. Default: random per process; set it so cookies survive restarts and work across instances.'),
+  ttl: duration().refine((ms) => ms >= 1000, 'must be at least 1s (Max-Age counts seconds)').optional().describe('Sticky cookie lifetime (Max-Age). Default: a session cookie.'),
 });
 
 /** A status code or an inclusive range (`"200-399"`), parsed to `[low, high]`. */
-const statusRange = z.union([z.number(), z.string(), z.tuple([z.number(), z.number()]).readonly()]).transform((value, ctx) => {
+const statusRange = z.union([z.number(), z.string(), z.tuple([z.number(), z.number()]).readonly()], { error: 'a status is a code (200) or a range ("200-399")' }).transform((value, ctx) => {
   try {
     // The tuple is the parsed form, so a loaded config can be given back (library use, reload).
     return parseStatusRange(typeof value === 'object' ? `${value[0]}-${value[1]}` : value);
@@ -196,18 +270,18 @@ const upstreamSchema = strict({
         name: z.string().optional().describe('Object form of hashKey: the header or cookie name.'),
       })
         .refine((spec) => (spec.source !== 'header' && spec.source !== 'cookie') || spec.name !== undefined, 'a header or cookie key needs a name')
-        .transform((spec) => checkHashKey(spec.name === undefined ? { source: spec.source } : { source: spec.source, name: spec.name })),
-    ])
+        .transform((spec, ctx) => parsed(() => checkHashKey(spec.name === undefined ? { source: spec.source } : { source: spec.source, name: spec.name }), '', ctx)),
+    ], { error: 'a hash key is client-ip, header:NAME, cookie:NAME or path' })
     .prefault('client-ip')
     .describe('Where `ring-hash` and `maglev` take their key: `client-ip`, `header:NAME`, `cookie:NAME` or `path`.'),
-  sticky: z.union([z.boolean(), stickySchema]).default(false).describe('Cookie-based session affinity on top of the balancer: `false`, `true`, or `{ cookie, secret, ttl }`.'),
+  sticky: z.union([z.boolean(), stickySchema], { error: 'sticky is true, false or { cookie, secret, ttl }' }).default(false).describe('Cookie-based session affinity on top of the balancer: `false`, `true`, or `{ cookie, secret, ttl }`.'),
   slowStart: duration(true).default(0).describe('A backend that comes up ramps from 10% to full weight over this long; 0 is off.'),
   maxInFlight: z.number().int().min(1).optional().describe('Attempts one backend may have in flight; at the limit it is skipped. Default: no limit.'),
   queue: queueSchema
     .prefault({})
     .describe('When every backend that is up is at `maxInFlight`, requests wait here in order for a slot instead of getting 503 at once (like HAProxy\'s `maxqueue` and `timeout queue`).'),
   outlierDetection: z
-    .union([z.literal(false), outlierSchema])
+    .union([z.literal(false), outlierSchema], { error: 'outlierDetection is false or { consecutiveFailures, ... }' })
     .prefault({})
     .describe('Passive outlier detection: a backend whose attempts keep failing is ejected for a while (see README, "Outlier detection"), or `false` for none.'),
   panicThreshold: z.number().min(0).max(100).default(0).describe('When fewer than this percentage of the backends (draining and disabled ones aside) are healthy, requests go to all of them, health and ejection ignored; 0 is off, so all backends down means 503.'),
@@ -275,19 +349,11 @@ export const configSchema = strict({
   })
     .prefault({})
     .describe('Logging.'),
-  admin: z.union([z.literal(false), adminSchema]).default({ host: '127.0.0.1', port: 9901 }).describe('Admin API, metrics and dashboard listener, or `false` for none.'),
+  admin: z.union([z.literal(false), adminSchema], { error: 'admin is false or { host, port, token }' }).default({ host: '127.0.0.1', port: 9901 }).describe('Admin API, metrics and dashboard listener, or `false` for none.'),
   watch: z.boolean().default(true).describe('Reload when this file changes (debounced). SIGHUP and `POST /api/reload` reload in any case.'),
   gracePeriod: duration().default(10_000).describe('On SIGTERM/SIGINT, time in-flight requests get to finish.'),
 }).superRefine((config, ctx) => {
   const names = Object.keys(config.upstreams);
-  const bound = new Map<string, number>();
-  config.listeners.forEach((listener, i) => {
-    if (listener.port === 0) return;
-    const key = `${listener.host ?? '*'}:${listener.port}`;
-    const first = bound.get(key);
-    if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'port'], message: `listeners[${first}] already binds ${key}` });
-    else bound.set(key, i);
-  });
   if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'at least one upstream is required' });
   config.routes.forEach((route, i) => {
     if (config.upstreams[route.upstream] === undefined) {
@@ -297,6 +363,7 @@ export const configSchema = strict({
   if (config.routes.length === 0 && names.length > 1) {
     ctx.addIssue({ code: 'custom', path: ['routes'], message: 'with more than one upstream, routes must say which requests go where' });
   }
+  crossFieldChecks(config, (path, message) => ctx.addIssue({ code: 'custom', path: [...path], message }));
 });
 
 /** The file as written (durations as text or numbers). */

@@ -18,6 +18,7 @@ import { BodyTooLargeError, RequestBody } from './request-body.js';
 import type { TrustedProxies } from './trusted.js';
 import { classify, clientAddress, declaredBodyLength, errorCodeByKind, originFormTarget, RelayRefusedError, versionRejection } from './request-info.js';
 import { cookieValue, hashKeyOf } from './request-keys.js';
+import { plural } from '../units.js';
 import { backoffDelayMs, hasIdempotencyKey, isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
 /** What the handler needs from the listener it serves. */
@@ -565,7 +566,7 @@ class Exchange implements Dispatcher.DispatchHandler, QueueWaiter {
     // death"): only outlier detection, across different requests, takes the backend out.
     if (!sent && !same && this.retriesOnBackend >= retry.retriesPerBackend && backend.downReasons === 0) {
       backend.markDown(DownReason.failedAttempts);
-      this.ctx.logger.warn({ backend: backend.url }, `${backend.url} [down] after ${retry.retriesPerBackend + 1} failed attempts`);
+      this.ctx.logger.warn({ backend: backend.url }, `${backend.url} [down] after ${plural(retry.retriesPerBackend + 1, 'failed attempt')}`);
     }
     // The budget caps retries that could multiply a backend's work; a connect failure did none.
     const budget = upstream.retryBudget;

@@ -11,10 +11,10 @@ const sources: readonly string[] = ['client-ip', 'header', 'cookie', 'path'];
 
 /** Checks a hash-key spec and lower-cases a header name; a ConfigError names the problem. */
 export function checkHashKey(spec: HashKeySpec): HashKeySpec {
-  if (!sources.includes(spec.source)) throw new ConfigError(`hashKey.source "${spec.source}" is not one of ${sources.join(', ')}`);
+  if (!sources.includes(spec.source)) throw new ConfigError(`"${spec.source}" is not one of client-ip, header:NAME, cookie:NAME, path`);
   if (spec.source === 'header' || spec.source === 'cookie') {
     if (spec.name === undefined || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(spec.name)) {
-      throw new ConfigError(`hashKey: a ${spec.source} key needs a valid ${spec.source} name`);
+      throw new ConfigError(`a ${spec.source} key needs a valid ${spec.source} name (${spec.source}:NAME)`);
     }
     return { source: spec.source, name: spec.source === 'header' ? spec.name.toLowerCase() : spec.name };
   }

@@ -53,6 +53,10 @@ export interface BackendTarget {
 
 /** Parses and checks a backend URL; a ConfigError names the problem. */
 export function parseBackendUrl(text: string): BackendTarget {
+  // `host:port` or `name.domain` without a scheme: name the likely fix.
+  if (!text.includes('://') && URL.canParse(`http://${text}`) && /^(?:[\w-]+(?:\.[\w-]+)*:\d+|[\w-]+(?:\.[\w-]+)+|\[[\da-f:.]+\](?::\d+)?)(?:\/|$)/i.test(text)) {
+    throw new ConfigError(`backend "${text}" has no scheme (did you mean http://${text}?)`);
+  }
   let url: URL;
   try {
     url = new URL(text);

@@ -11,6 +11,7 @@ import { RetryBudget } from '../proxy/retry-budget.js';
 import type { RetryOptions } from '../proxy/retry.js';
 import { Backend, DownReason, parseBackendUrl, unhealthyReasons, type PoolOptions } from './backend.js';
 import { RequestQueue, type QueueOptions } from './queue.js';
+import { plural } from '../units.js';
 
 export interface BackendSpec {
   readonly url: string;
@@ -181,7 +182,7 @@ export class Upstream {
       backend.ignoredReasons = ignored;
       if (backend.up !== wasUp) this.balancer.onBackendState?.(backend);
     }
-    const share = `${healthy} of ${eligible} backends healthy, threshold ${this.panicThresholdPercent}%`;
+    const share = `${healthy} of ${plural(eligible, 'backend')} healthy, threshold ${this.panicThresholdPercent}%`;
     if (panic) this.logger?.warn({ upstream: this.name, healthy, eligible }, `upstream ${this.name} entering panic mode (${share}): balancing over all backends`);
     else this.logger?.warn({ upstream: this.name, healthy, eligible }, `upstream ${this.name} leaving panic mode (${share})`);
   }

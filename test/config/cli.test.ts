@@ -61,6 +61,31 @@ describe('switchyard validate FILE', () => {
     assert.equal(result.stdout, `${file}: ok\n`);
   });
 
+  test('refuses what start-up would refuse, without opening a socket (issue 9)', () => {
+    const file = write('agree.yaml', [
+      'listeners: [{ port: 9901 }]',
+      'upstreams:',
+      '  web: { backends: [http://127.0.0.1:1, "http://127.0.0.1:1/"] }',
+      'routes:',
+      '  - { host: A.test, upstream: web }',
+      '  - { host: a.test, upstream: web }',
+      '',
+    ].join('\n'));
+    const result = runCli(['validate', file]);
+    assert.equal(result.status, 2);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, [
+      `${file}:1:21 listeners.0.port: *:9901 overlaps the admin listener 127.0.0.1:9901: give one of them another port`,
+      `${file}:3:41 upstreams.web.backends.1: backend http://127.0.0.1:1 is listed twice in upstream "web" (also backends.0)`,
+      `${file}:6:5 routes.1: same route as routes.0 (host "a.test"; hosts match in any case): routes.1 would never be used`,
+      '',
+    ].join('\n'));
+    const json = write('trailing.json', '{ "upstreams": { "web": { "backends": ["http://127.0.0.1:1"], } } }\n');
+    const jsonResult = runCli(['validate', json]);
+    assert.equal(jsonResult.status, 2);
+    assert.equal(jsonResult.stderr, `${json}:1:61 not valid JSON: trailing comma before "}" (JSON allows none)\n`);
+  });
+
   test('no file is a usage error', () => {
     const result = runCli(['validate']);
     assert.equal(result.status, 2);

@@ -54,7 +54,7 @@ describe('healthCheck config', () => {
       'c.yaml:4:63 upstreams.web.healthCheck.expectStatus.2: "600": status codes are 100-599',
       'c.yaml:4:68 upstreams.web.healthCheck.expectStatus.3: "2xx" is not a status code or range (examples: 200, "200-399")',
     ]);
-    assert.deepEqual(problems('{ type: http, expectStatus: [] }'), ['c.yaml:4:46 upstreams.web.healthCheck.expectStatus: Too small: expected array to have >=1 items']);
+    assert.deepEqual(problems('{ type: http, expectStatus: [] }'), ['c.yaml:4:46 upstreams.web.healthCheck.expectStatus: needs at least one item']);
   });
 
   test('unknown keys are errors, with "did you mean"', () => {
@@ -67,11 +67,11 @@ describe('healthCheck config', () => {
   test('out-of-range numbers, unknown type or method, a relative path and HEAD with bodyContains are errors', () => {
     const lines = problems('{ type: udp, jitter: 0.6, rise: 0, fall: 1.5, method: POST, path: healthz }');
     assert.deepEqual(lines.map((line) => line.replace(/^c\.yaml:\d+:\d+ upstreams\.web\.healthCheck\./, '')), [
-      'type: Invalid option: expected one of "tcp"|"http"',
-      'jitter: Too big: expected number to be <=0.5',
-      'rise: Too small: expected number to be >=1',
-      'fall: Invalid input: expected int, received number',
-      'method: Invalid option: expected one of "GET"|"HEAD"',
+      'type: "udp" is not one of tcp, http',
+      'jitter: must be at most 0.5',
+      'rise: must be at least 1',
+      'fall: 1.5 must be a whole number',
+      'method: "POST" is not one of GET, HEAD',
       'path: must start with "/" and contain no spaces or control characters',
     ]);
     assert.deepEqual(problems('{ type: http, method: HEAD, bodyContains: ok }'), [

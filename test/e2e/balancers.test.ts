@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
-import { DownReason, type Switchyard } from '../../src/index.js';
+import { DownReason, type BalancerName, type Switchyard } from '../../src/index.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startBackend, startLb, type TestBackend } from '../helpers/servers.js';
 
@@ -54,7 +54,7 @@ async function tally(lb: Switchyard, total: number, concurrency = 1, headersFor:
 const quiet = { format: 'json', level: 'warn' } as const;
 
 describe('balancers end to end: real backends receive the expected share', () => {
-  const cases: { balancer: string; weights: number[]; total: number; check: (counts: Record<string, number>) => void; ewmaDecayMs?: number }[] = [
+  const cases: { balancer: BalancerName; weights: number[]; total: number; check: (counts: Record<string, number>) => void; ewmaDecayMs?: number }[] = [
     { balancer: 'round-robin', weights: [1, 1, 1], total: 30, check: (c) => assert.deepEqual(c, { a: 10, b: 10, c: 10 }) },
     { balancer: 'round-robin', weights: [3, 1, 1], total: 50, check: (c) => assert.deepEqual(c, { a: 30, b: 10, c: 10 }) },
     { balancer: 'weighted-round-robin', weights: [5, 1, 1], total: 70, check: (c) => assert.deepEqual(c, { a: 50, b: 10, c: 10 }) },
@@ -70,7 +70,7 @@ describe('balancers end to end: real backends receive the expected share', () =>
         for (const n of ['a', 'b', 'c']) assert.ok((c[n] ?? 0) >= 10, `ewma: ${JSON.stringify(c)}`);
       },
     },
-    ...['p2c', 'random'].map((balancer) => ({
+    ...(['p2c', 'random'] as const).map((balancer) => ({
       balancer,
       weights: [1, 1, 1],
       total: 300,
@@ -91,7 +91,7 @@ describe('balancers end to end: real backends receive the expected share', () =>
     });
   }
 
-  for (const balancer of ['ring-hash', 'maglev']) {
+  for (const balancer of ['ring-hash', 'maglev'] as const) {
     test(`${balancer} on a header key: one user, one backend; many users spread over all`, async (t) => {
       const cleanup = cleanupFor(t);
       const backends = await backendsNamed(cleanup, ['a', 'b', 'c']);
@@ -104,7 +104,7 @@ describe('balancers end to end: real backends receive the expected share', () =>
     });
   }
 
-  for (const balancer of ['least-conn', 'ewma']) {
+  for (const balancer of ['least-conn', 'ewma'] as const) {
     test(`${balancer} routes away from a slow backend`, async (t) => {
       const cleanup = cleanupFor(t);
       const backends = await backendsNamed(cleanup, ['a', 'b', 'slow'], { slow: 150 });
