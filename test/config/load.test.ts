@@ -192,7 +192,7 @@ describe('config errors: one FILE:LINE:COL path: message line per problem', () =
     const ok = loadConfig(fixture('listeners: [{ ambiguousPaths: keep }]\nupstreams: { web: { backends: [http://127.0.0.1:1] } }\n'));
     assert.equal(ok.listeners[0]?.ambiguousPaths, 'keep');
     const { file, lines } = problems('listeners: [{ ambiguousPaths: decode }]\nupstreams: { web: { backends: [http://127.0.0.1:1] } }\n');
-    assert.deepEqual(lines, [`${file}:1:31 listeners.0.ambiguousPaths: Invalid option: expected one of "reject"|"keep"`]);
+    assert.deepEqual(lines, [`${file}:1:31 listeners.0.ambiguousPaths: "decode" is not one of reject, keep`]);
   });
 
   test('a route prefix not in normal form points at the prefix, with the form that matches', () => {
