@@ -8,6 +8,7 @@ import type { HashKeySpec } from './proxy/request-keys.js';
 import { defaultRetryOptions, type RetryOptions } from './proxy/retry.js';
 import { parseBackendUrl } from './upstream/backend.js';
 import type { DownstreamOptions } from './server/limits.js';
+import type { BackendTlsConfig } from './upstream/tls.js';
 import type { BackendSpec } from './upstream/upstream.js';
 
 /** Admin listener settings; see README, "Admin API and dashboard". */
@@ -74,6 +75,11 @@ export interface StartOptions extends DownstreamOptions {
   readonly gracePeriodMs?: number;
   /** Forward the client's Host header (default) or send the backend's host:port. */
   readonly preserveHost?: boolean;
+  /**
+   * TLS towards `https://` backends (file paths, as the config file's upstream `tls`): `ca`,
+   * `servername`, `cert` + `key` (mTLS), `insecureSkipVerify`. Default: verified against the system roots.
+   */
+  readonly backendTls?: BackendTlsConfig;
   /** Admin API, metrics and dashboard listener. Default for the library: off. */
   readonly admin?: false | AdminOptions;
   /** Logging: options for the built-in pino logger, or a logger of your own. */
@@ -102,7 +108,8 @@ function wholeNumber(value: number, min: number, what: string): void {
 function schemaError(issues: readonly { path: readonly PropertyKey[]; message: string }[]): ConfigError {
   const first = issues[0];
   if (first === undefined) return new ConfigError('invalid options');
-  const path = first.path.map(String).join('.');
+  // The upstream `tls` section is the backendTls option here.
+  const path = first.path.map(String).join('.').replace(/^upstreams\.default\.tls\b/, 'backendTls');
   return new ConfigError(path === '' ? first.message : `${path}: ${first.message.split('\n')[0] ?? ''}`);
 }
 
@@ -172,6 +179,7 @@ export function configFromStartOptions(options: StartOptions): Config {
         maxInFlight: options.maxInFlight,
         ewmaDecay: positive(options.ewmaDecayMs, 'ewmaDecayMs'),
         preserveHost: options.preserveHost,
+        tls: options.backendTls === undefined ? undefined : defined({ ...options.backendTls }),
         healthCheck: defined({
           ...(options.healthPath === undefined ? {} : { type: 'http' as const, path: options.healthPath }),
           interval: positive(options.healthIntervalMs, 'healthIntervalMs'),

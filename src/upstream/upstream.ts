@@ -11,6 +11,7 @@ import { RetryBudget } from '../proxy/retry-budget.js';
 import type { RetryOptions } from '../proxy/retry.js';
 import { Backend, DownReason, parseBackendUrl, unhealthyReasons, type PoolOptions } from './backend.js';
 import { RequestQueue, type QueueOptions } from './queue.js';
+import { defaultBackendTls, sameBackendTls } from './tls.js';
 
 export interface BackendSpec {
   readonly url: string;
@@ -56,7 +57,13 @@ export interface UpstreamSpec {
 }
 
 function samePool(a: PoolOptions, b: PoolOptions): boolean {
-  return a.connectTimeoutMs === b.connectTimeoutMs && a.headersTimeoutMs === b.headersTimeoutMs && a.bodyTimeoutMs === b.bodyTimeoutMs && a.keepAliveTimeoutMs === b.keepAliveTimeoutMs;
+  return (
+    a.connectTimeoutMs === b.connectTimeoutMs &&
+    a.headersTimeoutMs === b.headersTimeoutMs &&
+    a.bodyTimeoutMs === b.bodyTimeoutMs &&
+    a.keepAliveTimeoutMs === b.keepAliveTimeoutMs &&
+    sameBackendTls(a.tls ?? defaultBackendTls, b.tls ?? defaultBackendTls)
+  );
 }
 
 /** A named set of backends with one balancer and one retry policy. */
