@@ -81,6 +81,10 @@ export interface TlsBackend {
   readonly handshakes: { servername: string | false | null; clientCn: string | null }[];
   /** Host headers of the requests seen. */
   readonly hosts: string[];
+  /** For each request seen, the index in `handshakes` of the connection it came on. */
+  readonly requestConnections: number[];
+  /** The handshakes of the connections that carried requests (a TCP health check's carry none), in order. */
+  servingHandshakes(): TlsBackend['handshakes'];
   close(): Promise<void>;
 }
 
@@ -88,12 +92,16 @@ export interface TlsBackendOptions {
   /** Ask for a client certificate and refuse clients without one this CA signed (mTLS). */
   readonly clientCa?: string;
   readonly handler?: Handler;
+  /** Port to listen on; default 0, a free one. */
+  readonly port?: number;
 }
 
 /** Starts an HTTPS backend with `cert`; by default it answers 200 `name`. */
 export async function startTlsBackend(name: string, cert: IssuedCert, options: TlsBackendOptions = {}): Promise<TlsBackend> {
   const handshakes: TlsBackend['handshakes'] = [];
   const hosts: string[] = [];
+  const requestConnections: number[] = [];
+  const connectionIndex = new WeakMap<object, number>();
   const server = https.createServer(
     {
       cert: cert.cert,
@@ -102,6 +110,7 @@ export async function startTlsBackend(name: string, cert: IssuedCert, options: T
     },
     (req, res) => {
       hosts.push(req.headers.host ?? '');
+      requestConnections.push(connectionIndex.get(req.socket) ?? -1);
       if (options.handler !== undefined) return options.handler(req, res);
       req.resume();
       req.on('end', () => {
@@ -113,13 +122,14 @@ export async function startTlsBackend(name: string, cert: IssuedCert, options: T
   server.on('secureConnection', (socket: TLSSocket) => {
     const peer = socket.getPeerCertificate();
     const cn = peer?.subject?.CN;
+    connectionIndex.set(socket, handshakes.length);
     handshakes.push({ servername: socket.servername, clientCn: cn === undefined ? null : String(cn) });
   });
   // A client that gives up mid-handshake (a failed verification) is not the test's business.
   server.on('tlsClientError', () => {});
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
   });
   const port = (server.address() as AddressInfo).port;
   return {
@@ -128,6 +138,8 @@ export async function startTlsBackend(name: string, cert: IssuedCert, options: T
     url: `https://127.0.0.1:${port}`,
     handshakes,
     hosts,
+    requestConnections,
+    servingHandshakes: () => [...new Set(requestConnections)].map((i) => handshakes[i] ?? { servername: null, clientCn: 'unknown connection' }),
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

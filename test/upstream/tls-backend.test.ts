@@ -72,8 +72,8 @@ describe('https backends: the server name comes from the backend, not the client
     for (const host of hosts) assert.deepEqual(await get(lb.url, host), { status: 200, body: 'b' }, `Host: ${host}`);
     // preserveHost: the backend sees each client's Host unchanged.
     assert.deepEqual(backend.hosts, hosts);
-    // One handshake for them all, without SNI: the backend is an IP (RFC 6066 §3), checked against its IP SAN.
-    assert.deepEqual(backend.handshakes, [{ servername: false, clientCn: null }]);
+    // One connection for them all, without SNI: the backend is an IP (RFC 6066 §3), checked against its IP SAN.
+    assert.deepEqual(backend.servingHandshakes(), [{ servername: false, clientCn: null }]);
     assert.equal(lb.upstream.backends[0]?.available, true);
     assert.equal(lb.upstream.backends[0]?.failuresTotal, 0);
   });
@@ -86,7 +86,7 @@ describe('https backends: the server name comes from the backend, not the client
     cleanup(() => lb.close());
     assert.deepEqual(await get(lb.url, 'evil.example'), { status: 200, body: 'b' });
     assert.deepEqual(await get(lb.url, 'other.example'), { status: 200, body: 'b' });
-    assert.deepEqual(backend.handshakes, [{ servername: 'localhost', clientCn: null }]);
+    assert.deepEqual(backend.servingHandshakes(), [{ servername: 'localhost', clientCn: null }]);
   });
 
   test('servername: the configured name is sent as SNI and checked while connecting to an IP', async (t) => {
@@ -96,7 +96,7 @@ describe('https backends: the server name comes from the backend, not the client
     const lb = await startProxy([backend.url], { ca: ca.caFile, servername: 'backend.test' });
     cleanup(() => lb.close());
     assert.deepEqual(await get(lb.url, 'evil.example'), { status: 200, body: 'named' });
-    assert.deepEqual(backend.handshakes, [{ servername: 'backend.test', clientCn: null }]);
+    assert.deepEqual(backend.servingHandshakes(), [{ servername: 'backend.test', clientCn: null }]);
   });
 
   test('without servername the same certificate does not match the IP: 502, and the Host cannot rescue it', async (t) => {
@@ -148,7 +148,7 @@ describe('https backends: verification', () => {
     const lb = await startProxy([backend.url], { ca: ca.caFile, cert: client.certFile, key: client.keyFile });
     cleanup(() => lb.close());
     assert.deepEqual(await get(lb.url), { status: 200, body: 'mtls' });
-    assert.deepEqual(backend.handshakes, [{ servername: false, clientCn: 'switchyard-client' }]);
+    assert.deepEqual(backend.servingHandshakes(), [{ servername: false, clientCn: 'switchyard-client' }]);
   });
 });
 
