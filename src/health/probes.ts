@@ -36,7 +36,7 @@ export function tcpProbe(backend: Backend, timeoutMs: number, signal: AbortSigna
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
     };
-    const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => socket.destroy(new Error(`no ${tlsOptions === null ? 'connection' : 'TLS handshake'} within ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
     signal.addEventListener('abort', onAbort, { once: true });
     socket.once(tlsOptions === null ? 'connect' : 'secureConnect', () => {

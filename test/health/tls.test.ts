@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { httpProbe, tcpProbe } from '../../src/health/active.js';
@@ -8,7 +9,7 @@ import { Backend, downReasonNames, parseBackendUrl } from '../../src/upstream/ba
 import { loadBackendTls } from '../../src/upstream/tls.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { localConfig, startConfigured } from '../helpers/config.js';
-import { until } from '../helpers/servers.js';
+import { closeServer, until } from '../helpers/servers.js';
 import { makeCa, startTlsBackend, type IssuedCert, type TestCa } from '../helpers/tls.js';
 
 let ca: TestCa;
@@ -118,5 +119,20 @@ describe('HTTP health checks of https backends', () => {
     assert.equal(bad.hosts.length, 0);
     await httpProbe(backendFor(bad.url, { insecureSkipVerify: true }, cleanup), options, never);
     assert.equal(bad.hosts.length, 1);
+  });
+});
+
+describe('TCP health checks of https backends: timeouts', () => {
+  test('a backend that accepts but never completes a handshake fails with "no TLS handshake within"', async (t) => {
+    const cleanup = cleanupFor(t);
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => sockets.add(socket.on('error', () => {})));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanup(() => {
+      for (const socket of sockets) socket.destroy();
+      return closeServer(silent);
+    });
+    const url = `https://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    await assert.rejects(tcpProbe(backendFor(url, { ca: ca.caFile }, cleanup), 300, never), { message: 'no TLS handshake within 300 ms' });
   });
 });
