@@ -6,6 +6,7 @@ import { parseHashKey } from './proxy/request-keys.js';
 import { retryOutcomes, type RetryOutcome } from './proxy/retry.js';
 import { trustedProxyProblem } from './proxy/trusted.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
+import { BackendTlsError, loadBackendTls } from './upstream/tls.js';
 
 /** Command-line flags: what each one takes, and how they become start() options. */
 type FlagKind = 'value' | 'switch';
@@ -43,6 +44,7 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   'max-body-size': 'value',
   'ambiguous-paths': 'value',
   'no-preserve-host': 'switch',
+  'backend-ca': 'value',
   'log-level': 'value',
   'log-format': 'value',
   config: 'value',
@@ -206,6 +208,8 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
     if (value !== undefined) options[key] = value;
   };
   set('host', flag('host'));
+  const backendCa = flag('backend-ca');
+  if (backendCa !== undefined) options['backendTls'] = { ca: checkedCaFile(backendCa) };
   set('healthIntervalMs', duration('health-interval'));
   set('healthTimeoutMs', duration('health-timeout'));
   set('healthPath', flag('health-path'));
@@ -255,3 +259,13 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   return options as unknown as StartOptions;
 }
 
+/** The --backend-ca file, checked here so a bad one is reported under the flag's name. */
+function checkedCaFile(file: string): string {
+  try {
+    loadBackendTls({ ca: file });
+  } catch (err) {
+    if (err instanceof BackendTlsError) throw new ConfigError(`--backend-ca: ${err.detail}`, { cause: err });
+    throw err;
+  }
+  return file;
+}

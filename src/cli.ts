@@ -52,6 +52,8 @@ Options:
   --grace DUR             on SIGTERM/SIGINT, time in-flight requests get to finish (default 10s)
   --accept-batch N        connections accepted per event-loop turn at most (default 128)
   --no-preserve-host      send the backend's host:port as Host instead of the client's
+  --backend-ca FILE       PEM CAs that sign https backends' certificates (default: system roots);
+                          more backend TLS settings (servername, mTLS) in a config file
   --admin [HOST:]PORT     admin API, metrics and dashboard (default 127.0.0.1:9901; a host other
                           than loopback needs SWITCHYARD_ADMIN_TOKEN); --admin off or --no-admin
   --access-log            log one line per request (info level)
@@ -86,7 +88,7 @@ const configPathOfFlag: Readonly<Record<string, string>> = {
   'retry-on': 'upstreams.NAME.retry.retryOn', 'retry-statuses': 'upstreams.NAME.retry.retryStatuses',
   'per-try-timeout': 'upstreams.NAME.retry.perTryTimeout',
   'connect-timeout': 'upstreams.NAME.timeouts.connect', timeout: 'upstreams.NAME.timeouts.upstream', grace: 'gracePeriod',
-  'accept-batch': 'listeners[0].acceptBatch', 'no-preserve-host': 'upstreams.NAME.preserveHost',
+  'accept-batch': 'listeners[0].acceptBatch', 'no-preserve-host': 'upstreams.NAME.preserveHost', 'backend-ca': 'upstreams.NAME.tls.ca',
   admin: 'admin', 'no-admin': 'admin',
   'trusted-proxies': 'listeners[0].trustedProxies', 'max-header-size': 'listeners[0].maxHeaderSize',
   'request-timeout': 'listeners[0].requestTimeout', 'max-connections': 'listeners[0].maxConnections',

@@ -21,6 +21,7 @@ export type { HashKeySpec } from './proxy/request-keys.js';
 export type { RetryOptions } from './proxy/retry.js';
 export type { Logger, LogOptions } from './log.js';
 export type { StartOptions, AdminOptions } from './options.js';
+export type { BackendTlsConfig } from './upstream/tls.js';
 export type { BalancerName, Config, ConfigInput } from './config/schema.js';
 export type { ReloadResult } from './runtime.js';
 export { loadConfig } from './config/load.js';

@@ -8,6 +8,7 @@ import type { Logger, LogOptions } from './log.js';
 import type { HashKeySpec } from './proxy/request-keys.js';
 import { defaultRetryOptions, type RetryOptions } from './proxy/retry.js';
 import type { DownstreamOptions } from './server/limits.js';
+import type { BackendTlsConfig } from './upstream/tls.js';
 import type { BackendSpec } from './upstream/upstream.js';
 
 /** Admin listener settings; see README, "Admin API and dashboard". */
@@ -76,6 +77,11 @@ export interface StartOptions extends DownstreamOptions {
   readonly preserveHost?: boolean;
   /** A backend response head larger than this is a protocol error (502, not retried). Default 16 KiB. */
   readonly maxResponseHeaderBytes?: number;
+  /**
+   * TLS towards `https://` backends (file paths, as the config file's upstream `tls`): `ca`,
+   * `servername`, `cert` + `key` (mTLS), `insecureSkipVerify`. Default: verified against the system roots.
+   */
+  readonly backendTls?: BackendTlsConfig;
   /** Admin API, metrics and dashboard listener. Default for the library: off. */
   readonly admin?: false | AdminOptions;
   /** Logging: options for the built-in pino logger, or a logger of your own. */
@@ -104,7 +110,8 @@ function wholeNumber(value: number, min: number, what: string): void {
 function schemaError(issues: Parameters<typeof configProblems>[0]): ConfigError {
   const first = configProblems(issues)[0];
   if (first === undefined) return new ConfigError('invalid options');
-  const path = first.path.join('.');
+  // The upstream `tls` section is the backendTls option here.
+  const path = first.path.map(String).join('.').replace(/^upstreams\.default\.tls\b/, 'backendTls');
   return new ConfigError(path === '' ? first.message : `${path}: ${first.message.split('\n')[0] ?? ''}`);
 }
 
@@ -115,7 +122,7 @@ const startOptionNames: Readonly<Record<keyof StartOptions, true>> = {
   upstreamTimeoutMs: true, upstreamKeepAliveMs: true, clientKeepAliveMs: true, clientHeadersTimeoutMs: true, acceptBatch: true,
   gracePeriodMs: true, preserveHost: true, admin: true, log: true, accessLog: true, random: true,
   maxHeaderBytes: true, requestTimeoutMs: true, maxConnections: true, maxBodyBytes: true, trustedProxies: true,
-  ambiguousPaths: true, maxResponseHeaderBytes: true,
+  ambiguousPaths: true, maxResponseHeaderBytes: true, backendTls: true,
 };
 
 /** Refuses keys start() does not know, naming the closest known one. */
@@ -188,6 +195,7 @@ export function configFromStartOptions(options: StartOptions): Config {
         ewmaDecay: positive(options.ewmaDecayMs, 'ewmaDecayMs'),
         preserveHost: options.preserveHost,
         maxResponseHeaderSize: options.maxResponseHeaderBytes,
+        tls: options.backendTls === undefined ? undefined : defined({ ...options.backendTls }),
         healthCheck: defined({
           ...(options.healthPath === undefined ? {} : { type: 'http' as const, path: options.healthPath }),
           interval: positive(options.healthIntervalMs, 'healthIntervalMs'),

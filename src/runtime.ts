@@ -16,6 +16,7 @@ import { plural } from './units.js';
 import { downstreamLimits } from './server/limits.js';
 import { Listener, type ListenerOptions } from './server/listener.js';
 import { DownReason, type Backend } from './upstream/backend.js';
+import { loadBackendTls } from './upstream/tls.js';
 import { Upstream } from './upstream/upstream.js';
 
 type ListenerConfig = Config['listeners'][number];
@@ -115,6 +116,15 @@ function listenError(err: unknown, listener: ListenerConfig): unknown {
   if (code === 'EACCES') return new ConfigError(`no permission to listen on port ${listener.port}`, { cause: err });
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new ConfigError(`cannot listen on address ${listener.host}`, { cause: err });
   return err;
+}
+
+/** An upstream's TLS settings with its files read now (a reload picks up rotated files). */
+function upstreamTls(name: string, spec: UpstreamConfig): ReturnType<typeof loadBackendTls> {
+  try {
+    return loadBackendTls(spec.tls);
+  } catch (err) {
+    throw new ConfigError(`upstreams.${name}.tls.${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** A bound listener with its proxy context (per listener: in-flight count and closing flag). */
@@ -243,7 +253,7 @@ export class Runtime {
       backends: spec.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),
       balancer: spec.balancer,
       retry: retryOptionsFromConfig(spec.retry),
-      pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.responseHeaders ?? spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.bodyIdle ?? spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive, maxHeaderBytes: spec.maxResponseHeaderSize },
+      pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.responseHeaders ?? spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.bodyIdle ?? spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive, maxHeaderBytes: spec.maxResponseHeaderSize, tls: upstreamTls(name, spec) },
       forwarding,
       hashKey: spec.hashKey,
       slowStartMs: spec.slowStart,

@@ -6,6 +6,7 @@ import { normaliseTarget } from '../proxy/normalise-path.js';
 import { checkHashKey, parseHashKey } from '../proxy/request-keys.js';
 import { trustedProxyProblem } from '../proxy/trusted.js';
 import { parseBackendUrl } from '../upstream/backend.js';
+import { BackendTlsError, loadBackendTls } from '../upstream/tls.js';
 import { parseDurationMs, parseSizeBytes } from '../units.js';
 
 /**
@@ -258,6 +259,24 @@ const queueSchema = strict({
   timeout: duration().default(1000).describe('Longest wait for a slot; then 503.'),
 });
 
+const pemFile = z.string().min(1, 'a file path is required');
+
+// Files are read here too, so `validate` and a reload refuse a missing or broken file with its position.
+const backendTlsSchema = strict({
+  ca: pemFile.optional().describe("PEM file of the CAs that sign the backends' certificates; replaces the system roots. Default: the system roots."),
+  servername: z.string().regex(/^[A-Za-z0-9.-]+$/, 'not a host name').optional().describe("Name sent as SNI and checked in the backend's certificate. Default: the backend URL's hostname; for an IP address no SNI is sent and the certificate must name the IP."),
+  cert: pemFile.optional().describe('PEM client certificate file for mutual TLS (with `key`). Default: none.'),
+  key: pemFile.optional().describe('PEM private key file of `cert`.'),
+  insecureSkipVerify: z.boolean().default(false).describe("Accept any certificate from the backends, unverified. For testing only: anyone on the path can then impersonate the backend."),
+}).superRefine((settings, ctx) => {
+  try {
+    loadBackendTls(settings);
+  } catch (err) {
+    if (!(err instanceof BackendTlsError)) throw err;
+    ctx.addIssue({ code: 'custom', path: [err.field], message: err.detail });
+  }
+});
+
 const upstreamSchema = strict({
   backends: z.array(backendSchema).min(1).describe('Backends: URL strings or `{ url, weight }` objects. Required.'),
   balancer: z.enum(balancerNames).default('round-robin').describe('Balancing algorithm: ' + balancerNames.join(', ') + '.'),
@@ -290,11 +309,12 @@ const upstreamSchema = strict({
     .default(16 * 1024)
     .refine((bytes) => bytes >= 1024, 'must be at least 1KiB')
     .describe("A backend response whose status line and header fields are larger than this is a protocol error: 502, not retried, counted by outlier detection."),
-  preserveHost: z.boolean().default(true).describe("Forward the client's Host header, or (false) send the backend's host:port."),
+  preserveHost: z.boolean().default(true).describe("Forward the client's Host header, or (false) send the backend's host:port. Either way, TLS to an https backend uses the backend's name (see `tls.servername`)."),
   rewriteLocation: z
     .boolean()
     .default(true)
     .describe("Rewrite `Location` and `Content-Location` response fields that name a backend's own address (its origin and base path, e.g. `http://10.0.0.5:8080/base/x`) to the address the client used (`http://CLIENT-HOST/x`), as nginx's `proxy_redirect default` does. Relative URLs and other hosts are left alone."),
+  tls: backendTlsSchema.optional().describe('TLS towards `https://` backends, for requests and health checks alike. Certificates are verified by default (system roots, name from the backend URL). Relative paths are from the working directory; files are read again on every reload.'),
   healthCheck: healthCheckSchema,
   retry: strict({
     retriesPerBackend: z.number().int().min(0).max(100).default(3).describe('Retries on the same backend after a failed attempt.'),

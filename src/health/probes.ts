@@ -1,15 +1,22 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { Client } from 'undici';
 import type { Backend } from '../upstream/backend.js';
+import { backendConnector } from '../upstream/tls.js';
 import { statusExpected, type ActiveHealthOptions, type StatusRange } from './options.js';
 
 /** An HTTP check reads at most this much of a body looking for `bodyContains`. */
 export const bodyCheckLimitBytes = 64 * 1024;
 
+const ignore = (): void => {};
+
 /**
  * Resolves when a TCP connection to the backend opens within `timeoutMs`, rejects otherwise or
  * when `signal` aborts. (Not net.connect's own `signal` option: on Node 20 it leaves one abort
  * listener on the signal per socket, a slow leak for a checker that probes forever.)
+ * For an https backend the check passes once a TLS handshake completes with the backend's own
+ * verification and server name (HAProxy's `check-ssl`): a backend whose certificate fails
+ * verification is down, rather than up and failing every request.
  */
 export function tcpProbe(backend: Backend, timeoutMs: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -17,7 +24,11 @@ export function tcpProbe(backend: Backend, timeoutMs: number, signal: AbortSigna
       reject(new Error('health check aborted'));
       return;
     }
-    const socket = net.connect({ host: backend.hostname, port: backend.port });
+    const tlsOptions = backend.tlsConnectOptions;
+    const socket =
+      tlsOptions === null
+        ? net.connect({ host: backend.hostname, port: backend.port })
+        : tls.connect({ ...tlsOptions, ALPNProtocols: [...tlsOptions.ALPNProtocols], host: backend.hostname, port: backend.port });
     const onAbort = (): void => {
       socket.destroy(new Error('health check aborted'));
     };
@@ -25,13 +36,23 @@ export function tcpProbe(backend: Backend, timeoutMs: number, signal: AbortSigna
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
     };
-    const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => socket.destroy(new Error(`no ${tlsOptions === null ? 'connection' : 'TLS handshake'} within ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
     signal.addEventListener('abort', onAbort, { once: true });
-    socket.once('connect', () => {
+    socket.once(tlsOptions === null ? 'connect' : 'secureConnect', () => {
       settle();
-      socket.destroy();
       resolve();
+      if (tlsOptions === null) {
+        socket.destroy();
+        return;
+      }
+      // close_notify rather than a reset, so the backend sees its side of the handshake finish
+      // (TLS 1.3: the client is done first) and logs no error per check.
+      socket.on('error', ignore);
+      socket.end();
+      const closing = setTimeout(() => socket.destroy(), 1000);
+      closing.unref();
+      socket.once('close', () => clearTimeout(closing));
     });
     socket.once('error', (err) => {
       settle();
@@ -39,8 +60,6 @@ export function tcpProbe(backend: Backend, timeoutMs: number, signal: AbortSigna
     });
   });
 }
-
-const ignore = (): void => {};
 
 const showRanges = (ranges: readonly StatusRange[]): string => ranges.map(([low, high]) => (low === high ? String(low) : `${low}-${high}`)).join(', ');
 
@@ -59,7 +78,11 @@ export async function httpProbe(backend: Backend, options: ActiveHealthOptions, 
   const timer = setTimeout(() => deadline.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   timer.unref();
   // undici's own timeouts are a backstop; the deadline above covers connect, headers and body together.
-  const client = new Client(backend.origin, { connect: { timeout: timeoutMs + 1000 }, headersTimeout: timeoutMs + 1000, bodyTimeout: timeoutMs + 1000 });
+  // TLS as for requests: the backend's name and verification, never the check's Host option.
+  const backstopMs = timeoutMs + 1000;
+  const tlsOptions = backend.tlsConnectOptions;
+  const connect = tlsOptions === null ? { timeout: backstopMs } : backendConnector(tlsOptions, backstopMs);
+  const client = new Client(backend.origin, { connect, headersTimeout: backstopMs, bodyTimeout: backstopMs });
   try {
     const res = await client.request({
       path: options.path,

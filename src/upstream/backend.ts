@@ -1,8 +1,9 @@
-import { Pool } from 'undici';
+import { Client, Pool, type Dispatcher } from 'undici';
 import { ConfigError } from '../errors.js';
 import { publishBackendState } from '../events.js';
 import type { EjectionState } from '../health/outlier.js';
 import { LatencyHistogram, RecentLatency } from './latency.js';
+import { backendConnector, backendTlsConnectOptions, defaultBackendTls, type BackendTlsConnectOptions, type BackendTlsOptions } from './tls.js';
 
 /**
  * Why a backend is out of rotation. Each observer sets and clears its own bit; the backend is
@@ -100,6 +101,27 @@ export interface PoolOptions {
   readonly keepAliveTimeoutMs: number;
   /** A response head (status line and fields) larger than this is a protocol error, 502. Default 16 KiB. */
   readonly maxHeaderBytes?: number;
+  /** Certificate verification, CA, client certificate and server name for https backends. Default: defaultBackendTls. */
+  readonly tls?: BackendTlsOptions;
+}
+
+/**
+ * A connection to an https backend whose requests all carry the backend's server name. undici
+ * otherwise takes a request's server name from its Host header, and reconnects whenever it differs
+ * from the connection's: with the client's Host preserved, every new Host would cost a handshake.
+ */
+class PinnedServernameClient extends Client {
+  private readonly servername: string;
+  constructor(origin: URL, options: object, servername: string) {
+    super(origin, options);
+    this.servername = servername;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    // One field on the caller's per-attempt options object, cheaper than a copy per request.
+    (options as { servername?: string }).servername = this.servername;
+    return super.dispatch(options, handler);
+  }
 }
 
 /** Node's and undici's own default for a header block. */
@@ -124,6 +146,8 @@ export class Backend implements BackendTarget {
   readonly pool: Pool;
   /** The pool's settings, so a reload can tell whether this backend can be kept as it is. */
   readonly poolOptions: PoolOptions;
+  /** tls.connect options of an https backend (verification, CA, client certificate, server name); null for http. */
+  readonly tlsConnectOptions: BackendTlsConnectOptions | null;
 
   /** Bit set of DownReason; 0 means up. */
   downReasons = 0;
@@ -166,10 +190,16 @@ export class Backend implements BackendTarget {
     this.basePath = target.basePath;
     this.weight = weight;
     this.maxInFlight = maxInFlight;
+    const https = target.origin.startsWith('https:');
+    const tlsOptions = https ? backendTlsConnectOptions(target.hostname, pool.tls ?? defaultBackendTls) : null;
+    this.tlsConnectOptions = tlsOptions;
+    // The per-request name only has to be constant and non-empty; the connector sends the real one.
+    const pinned = tlsOptions?.servername ?? target.hostname;
     this.pool = new Pool(target.origin, {
       connections: null,
       pipelining: 1,
-      connect: { timeout: pool.connectTimeoutMs },
+      connect: tlsOptions === null ? { timeout: pool.connectTimeoutMs } : backendConnector(tlsOptions, pool.connectTimeoutMs),
+      ...(tlsOptions === null ? {} : { factory: (origin: URL, options: object) => new PinnedServernameClient(origin, options, pinned) }),
       headersTimeout: pool.headersTimeoutMs,
       bodyTimeout: pool.bodyTimeoutMs,
       keepAliveTimeout: pool.keepAliveTimeoutMs,

@@ -12,6 +12,7 @@ import type { RetryOptions } from '../proxy/retry.js';
 import { Backend, DownReason, parseBackendUrl, unhealthyReasons, type PoolOptions } from './backend.js';
 import { RequestQueue, type QueueOptions } from './queue.js';
 import { plural } from '../units.js';
+import { defaultBackendTls, sameBackendTls } from './tls.js';
 
 export interface BackendSpec {
   readonly url: string;
@@ -57,7 +58,14 @@ export interface UpstreamSpec {
 }
 
 function samePool(a: PoolOptions, b: PoolOptions): boolean {
-  return a.connectTimeoutMs === b.connectTimeoutMs && a.headersTimeoutMs === b.headersTimeoutMs && a.bodyTimeoutMs === b.bodyTimeoutMs && a.keepAliveTimeoutMs === b.keepAliveTimeoutMs && a.maxHeaderBytes === b.maxHeaderBytes;
+  return (
+    a.connectTimeoutMs === b.connectTimeoutMs &&
+    a.headersTimeoutMs === b.headersTimeoutMs &&
+    a.bodyTimeoutMs === b.bodyTimeoutMs &&
+    a.keepAliveTimeoutMs === b.keepAliveTimeoutMs &&
+    a.maxHeaderBytes === b.maxHeaderBytes &&
+    sameBackendTls(a.tls ?? defaultBackendTls, b.tls ?? defaultBackendTls)
+  );
 }
 
 /** A named set of backends with one balancer and one retry policy. */
