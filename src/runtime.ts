@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock, type Random } from './clock.js';
-import type { Config } from './config/schema.js';
+import { listenerSchema, type Config } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import { publishReload } from './events.js';
 import { ActiveHealthChecker } from './health/active.js';
@@ -65,7 +65,8 @@ export interface ReloadResult {
  * node:http server, its connection limit and the proxy context are built from them). host and
  * port are the listener's identity: changing them opens a new listener instead.
  */
-const listenerFieldsFixedAtOpen = ['clientKeepAlive', 'clientHeadersTimeout', 'acceptBatch', 'trustedProxies', 'maxHeaderSize', 'requestTimeout', 'maxConnections', 'maxBodySize'] as const;
+/** Every field of a kept listener but its address is read once, when it opens. */
+const listenerFieldsFixedAtOpen = (Object.keys(listenerSchema.shape) as (keyof ListenerConfig)[]).filter((field) => field !== 'host' && field !== 'port');
 
 const sameValue = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
 

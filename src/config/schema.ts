@@ -152,7 +152,7 @@ function normalPrefixIssue(prefix: string, ctx: z.core.$RefinementCtx<string>): 
   else if (normal !== prefix) ctx.addIssue({ code: 'custom', message: `"${prefix}" would never match: requests are routed in normal form, write "${normal}"` });
 }
 
-const listenerSchema = strict({
+export const listenerSchema = strict({
   host: z.string().optional().describe('Address to bind. Default: every interface.'),
   port: port.default(3030).describe('Port to listen on; 0 picks a free port.'),
   clientKeepAlive: duration().default(60_000).describe('Idle client keep-alive connections close after this long.'),

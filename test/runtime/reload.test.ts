@@ -147,14 +147,14 @@ describe('reload', () => {
     const changed: ConfigInput = {
       ...base,
       listeners: [
-        { host: '127.0.0.1', port: 0, maxHeaderSize: '32KiB', maxConnections: 5, acceptBatch: 4, clientHeadersTimeout: '5s', trustedProxies: ['10.0.0.0/8'] },
+        { host: '127.0.0.1', port: 0, maxHeaderSize: '32KiB', maxConnections: 5, acceptBatch: 4, clientHeadersTimeout: '5s', trustedProxies: ['10.0.0.0/8'], ambiguousPaths: 'keep' },
         // A listener the reload opens takes its settings as they are: nothing to warn about.
         { host: '127.0.0.1', port: 0, maxHeaderSize: '8KiB' },
       ],
       admin: { host: '127.0.0.1', port: 0 },
       log: { format: 'pretty' },
     };
-    const expected = ['listeners[0].clientHeadersTimeout', 'listeners[0].acceptBatch', 'listeners[0].trustedProxies', 'listeners[0].maxHeaderSize', 'listeners[0].maxConnections', 'admin', 'log.format'];
+    const expected = ['listeners[0].clientHeadersTimeout', 'listeners[0].acceptBatch', 'listeners[0].trustedProxies', 'listeners[0].maxHeaderSize', 'listeners[0].maxConnections', 'listeners[0].ambiguousPaths', 'admin', 'log.format'];
     const result = await lb.reload(changed);
     assert.equal(result.ok, true, result.error);
     assert.deepEqual(result.ignored, expected);
