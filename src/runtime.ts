@@ -7,7 +7,7 @@ import { publishReload } from './events.js';
 import { ActiveHealthChecker } from './health/active.js';
 import { resolveHealthOptions } from './health/options.js';
 import type { Logger } from './log.js';
-import type { ProxyContext } from './proxy/handler.js';
+import type { ProxyContext } from './proxy/context.js';
 import type { ForwardingOptions } from './proxy/headers.js';
 import { retryOptionsFromConfig } from './proxy/retry.js';
 import { trustedProxiesFrom } from './proxy/trusted.js';

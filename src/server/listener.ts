@@ -1,7 +1,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { handleRequest, type ProxyContext } from '../proxy/handler.js';
+import { handleRequest } from '../proxy/admission.js';
+import type { ProxyContext } from '../proxy/context.js';
 import { duplicateListeners } from './accept-fds.js';
 import { continueUnlessTooLarge, limitConnections, serverLimitOptions, type ConnectionCount } from './limits.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decodedTarget, normaliseTarget } from '../../src/proxy/normalise-path.js';
-import { originFormTarget } from '../../src/proxy/request-info.js';
+import { originFormTarget } from '../../src/proxy/request-target.js';
 
 type Case = readonly [input: string, expected: string | null];
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { originFormTarget } from '../../src/proxy/request-info.js';
+import { originFormTarget } from '../../src/proxy/request-target.js';
 import { rawExchange } from '../helpers/raw.js';
 import { startBackend, startLb, type TestBackend } from '../helpers/servers.js';
 

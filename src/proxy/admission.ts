@@ -1,0 +1,83 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, type ErrorCode } from '../errors.js';
+import { pickAndDispatch } from './attempt.js';
+import { answerError } from './completion.js';
+import { forwardingFor, type ProxyContext } from './context.js';
+import { Exchange } from './exchange.js';
+import { requestHeadersForUpstream } from './headers.js';
+import { normaliseTarget } from './normalise-path.js';
+import { RequestBody } from './request-body.js';
+import { declaredBodyLength, originFormTarget, versionRejection } from './request-target.js';
+import { hasIdempotencyKey, isIdempotent } from './retry.js';
+import { ambiguousRoute, noRoute, routeRequest } from './routing.js';
+
+/**
+ * Admission, the entry point of every proxied request: the request target and its normal path,
+ * the HTTP version, routing, then the headers to forward and how the body travels. A refused
+ * request is answered here and reaches no backend.
+ */
+export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
+  const requested = req.url === undefined ? null : originFormTarget(req.url);
+  // Routing and the backend read one normal path (issue 9); a target without one gets 400.
+  const target = requested === null ? null : normaliseTarget(requested, ctx.limits.ambiguousPaths === 'keep');
+  ctx.active++;
+  const route = target === null ? ambiguousRoute : routeRequest(ctx, req, target);
+  const upstream = route === ambiguousRoute ? null : route;
+  const exchange = new Exchange(ctx, upstream, req, res, target ?? requested ?? '/');
+  const refusal: ErrorCode | null = route === ambiguousRoute ? ErrorCodes.badRequest : versionRejection(req);
+  try {
+    if (refusal !== null) answerError(exchange, refusal);
+    else if (upstream === noRoute) answerError(exchange, ErrorCodes.noRoute);
+    else admit(exchange);
+  } catch (err) {
+    exchange.internalFailure(err);
+  }
+}
+
+/** Counts the request against its upstream, builds the forwarded head and starts the body on its way. */
+function admit(x: Exchange): void {
+  const { ctx, req, upstream } = x;
+  upstream.retryBudget.activeRequests++;
+  x.counted = true;
+  if (upstream.retry.tryDurationMs > 0) x.arrivalMs = performance.now();
+  x.headers = requestHeadersForUpstream(req.rawHeaders, x.clientIp, ctx.proto, req.httpVersion, forwardingFor(ctx, upstream));
+  const length = declaredBodyLength(req);
+  const maxBodyBytes = ctx.limits.maxBodyBytes;
+  if (maxBodyBytes > 0 && length > maxBodyBytes) {
+    // Refused before a byte of the body is read; the connection closes after the 413.
+    answerError(x, ErrorCodes.bodyTooLarge);
+    return;
+  }
+  const bufferBytes = upstream.retry.replayBufferBytes;
+  if (length > 0 && length <= bufferBytes) {
+    // A small body is read whole first, as nginx does: the backend gets head and body in one
+    // write, and any attempt can send it again.
+    readWholeBody(req, x);
+    return;
+  }
+  // A larger body streams; only an idempotent (or Idempotency-Key) request can be replayed
+  // once its body has left, so only then are its first bytes kept.
+  if (length !== 0) x.body = new RequestBody(req, isIdempotent(x.method) || hasIdempotencyKey(req.rawHeaders) ? bufferBytes : 0, maxBodyBytes);
+  pickAndDispatch(x);
+}
+
+function ignoreError(): void {}
+
+/**
+ * Collects a small request body, then starts the first attempt. Its closures live here, not in
+ * admit(), so requests without a body allocate no closure context.
+ */
+function readWholeBody(req: IncomingMessage, x: Exchange): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    if (x.done || x.clientGone) return;
+    try {
+      x.wholeBody = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      pickAndDispatch(x);
+    } catch (err) {
+      x.internalFailure(err);
+    }
+  });
+  req.on('error', ignoreError);
+}

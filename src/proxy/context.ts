@@ -1,0 +1,41 @@
+import type { Logger } from '../log.js';
+import type { Router } from '../router.js';
+import type { DownstreamLimits } from '../server/limits.js';
+import type { Upstream } from '../upstream/upstream.js';
+import type { ForwardingOptions } from './headers.js';
+import type { TrustedProxies } from './trusted.js';
+
+/** What the request path needs from the listener it serves; one per listener. */
+export interface ProxyContext {
+  /** Where the current routing table is read from, once per request (a reload swaps the snapshot). */
+  readonly runtime: { readonly snapshot: { readonly router: Router } };
+  readonly logger: Logger;
+  /** Where access-log lines go; null when the access log is off. */
+  accessLog: Logger | null;
+  /** Peers whose forwarding headers are believed (the listener's trustedProxies); null: none. */
+  readonly trusted: TrustedProxies | null;
+  /** The upstream's forwarding options with this listener's trusted proxies, built once per upstream. */
+  readonly forwarding: WeakMap<Upstream, ForwardingOptions>;
+  /** Client-facing limits of the listener (body size here; the rest are the listener's). */
+  readonly limits: DownstreamLimits;
+  /** Our entry in the Via field of responses, e.g. `1.1 switchyard`. */
+  readonly responseVia: string;
+  /** `http` or `https`: the scheme clients used, for X-Forwarded-Proto. */
+  readonly proto: string;
+  /** Responses not yet closed; the listener waits for 0 on shutdown. */
+  active: number;
+  /** Set when shutting down: responses ask clients to close their connections. */
+  closing: boolean;
+  /** Called whenever `active` drops, so shutdown can notice 0. */
+  onIdle: (() => void) | null;
+}
+
+/** Header rewriting for requests from this listener to this upstream (cached: no per-request object). */
+export function forwardingFor(ctx: ProxyContext, upstream: Upstream): ForwardingOptions {
+  let options = ctx.forwarding.get(upstream);
+  if (options === undefined) {
+    options = { ...upstream.forwarding, trusted: ctx.trusted };
+    ctx.forwarding.set(upstream, options);
+  }
+  return options;
+}

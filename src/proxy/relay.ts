@@ -1,0 +1,101 @@
+import type { Backend } from '../upstream/backend.js';
+import { finish, logAttemptFailure, publishAttempt } from './completion.js';
+import { kExchange, type ExchangeState, type ResponseWithExchange } from './exchange-state.js';
+import { responseHeadersForClient } from './headers.js';
+import { RelayRefusedError } from './outcome.js';
+
+/**
+ * The response relay: interim responses, the final head (held until its first body byte), the
+ * body with the client's backpressure, and the end or the cut of the response.
+ */
+
+/** Between the links of one Link field (RFC 8288 section 3): a comma before the next `<`. */
+const linkListSeparator = /\s*,\s*(?=<)/;
+
+/**
+ * Interim responses (RFC 9110 section 15.2): 103 Early Hints with their Link fields go to
+ * HTTP/1.1 clients only (no 1xx to HTTP/1.0) and only before the final head; the rest are
+ * dropped. Node checks each Link value; one it refuses is dropped, as hints are optional.
+ */
+export function relayInterim(x: ExchangeState, statusCode: number, rawHeaders: Buffer[]): void {
+  if (statusCode !== 103 || x.req.httpVersionMinor === 0 || x.res.headersSent) return;
+  const links: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as Buffer;
+    // Node checks one link per value: a field listing several is split at each `, <`.
+    if (name.length === 4 && name.toString('latin1').toLowerCase() === 'link') links.push(...(rawHeaders[i + 1] as Buffer).toString('latin1').split(linkListSeparator));
+  }
+  if (links.length === 0) return;
+  try {
+    x.res.writeEarlyHints({ link: links });
+  } catch {
+    // A malformed Link value: the final response still comes.
+  }
+}
+
+/** Takes the final response head for the client: rewritten fields, the sticky cookie, held until the body. */
+export function acceptHead(x: ExchangeState, statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): void {
+  x.resumeUpstream = resume;
+  // No retry once a response has begun: the replay buffer can go.
+  if (x.body !== null) x.body.release();
+  const upstream = x.upstream;
+  const headers = responseHeadersForClient(rawHeaders, x.ctx.responseVia, upstream.forwarding.rewriteLocation ? x.backend : null, x.req.rawHeaders, x.ctx.proto);
+  const sticky = upstream.sticky;
+  if (sticky !== null) {
+    // (Re)pin the client when its cookie names no backend or another one.
+    const cookie = sticky.setCookieFor(x.backend as Backend, x.stickyId);
+    if (cookie !== undefined) headers.push('set-cookie', cookie);
+  }
+  x.headStatus = statusCode;
+  x.headText = statusText;
+  x.headFields = headers;
+}
+
+/**
+ * Hands the held response head to Node. False when Node refuses the backend's status or a
+ * field: the attempt is then aborted as a protocol error, and nothing has reached the client.
+ */
+export function writeHeldHead(x: ExchangeState): boolean {
+  const headers = x.headFields;
+  if (headers === null) return true;
+  x.headFields = null;
+  const res = x.res;
+  if (x.ctx.closing) res.shouldKeepAlive = false;
+  try {
+    res.writeHead(x.headStatus, x.headText === '' ? undefined : x.headText, headers);
+  } catch (err) {
+    x.responseStarted = false;
+    x.abortAttempt?.(new RelayRefusedError(err as Error));
+    return false;
+  }
+  return true;
+}
+
+/** One body chunk to the client; false pauses the backend until the client drains. */
+export function relayChunk(x: ExchangeState, chunk: Buffer): boolean {
+  if (x.headFields !== null && !writeHeldHead(x)) return false;
+  x.bytesSent += chunk.length;
+  if (x.res.write(chunk)) return true;
+  x.res.once('drain', onResponseDrain);
+  return false;
+}
+
+function onResponseDrain(this: ResponseWithExchange): void {
+  const resume = this[kExchange]?.resumeUpstream;
+  if (resume != null) resume();
+}
+
+/** The backend's response is complete: so is the client's. */
+export function relayEnd(x: ExchangeState): void {
+  publishAttempt(x, 'response', false);
+  x.res.end();
+  finish(x, 'ok');
+}
+
+/** The backend failed after part of the response went out: cut it so the client sees an incomplete message. */
+export function cutResponse(x: ExchangeState, err: Error): void {
+  publishAttempt(x, 'reset', false);
+  logAttemptFailure(x, err, 'reset', 'response cut short');
+  x.res.destroy();
+  finish(x, 'cut');
+}
