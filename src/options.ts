@@ -11,7 +11,7 @@ import type { DownstreamOptions } from './server/limits.js';
 import type { BackendTlsConfig } from './upstream/tls.js';
 import type { BackendSpec } from './upstream/upstream.js';
 
-/** Admin listener settings; see README, "Admin API and dashboard". */
+/** Admin listener settings; see docs/observability.md. */
 export interface AdminOptions {
   /** Address to bind. Default 127.0.0.1; anything else requires a token. */
   readonly host?: string;
@@ -31,7 +31,7 @@ export interface StartOptions extends DownstreamOptions {
   readonly host?: string;
   /**
    * Balancing algorithm: `round-robin` (default), `weighted-round-robin`, `least-conn`, `p2c`,
-   * `ewma`, `random`, `ip-hash`, `ring-hash` or `maglev`. See README, "Balancing algorithms".
+   * `ewma`, `random`, `ip-hash`, `ring-hash` or `maglev`. See docs/balancing.md.
    */
   readonly balancer?: BalancerName;
   /** Where `ring-hash` and `maglev` take their key: client address (default), a header, a cookie or the path. */

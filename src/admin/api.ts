@@ -2,7 +2,7 @@ import type { Runtime } from '../runtime.js';
 import { DownReason, downReasonNames, type Backend } from '../upstream/backend.js';
 import type { Upstream } from '../upstream/upstream.js';
 
-/** The JSON views and actions of the admin API (README, "Admin API"). */
+/** The JSON views and actions of the admin API (docs/observability.md, "Admin API"). */
 
 export type BackendStateName = 'up' | 'down' | 'draining' | 'disabled';
 

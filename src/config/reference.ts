@@ -1,9 +1,10 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { configSchema } from './schema.js';
 
 /**
- * The README's config reference, generated from the schema's descriptions and defaults
- * (`npm run docs:config`); a test checks the README still matches it.
+ * The config reference in docs/configuration.md, generated from the schema's descriptions and
+ * defaults (`npm run docs:config` rewrites it in place); a test checks the page still matches it.
  */
 
 interface JsonSchema {
@@ -90,4 +91,20 @@ export function configReference(): string {
   const out = ['| Field | Type | Default | Description |', '| --- | --- | --- | --- |'];
   rows(root, '', out);
   return `${out.join('\n')}\n`;
+}
+
+const markers = /(<!-- config-reference:start -->\n)[\s\S]*?(<!-- config-reference:end -->)/;
+
+/** `markdown` with the text between its config-reference markers replaced by `table`. */
+export function spliceConfigReference(markdown: string, table: string): string {
+  if (!markers.test(markdown)) throw new Error('no <!-- config-reference:start --> ... :end --> markers');
+  return markdown.replace(markers, (_, start: string, end: string) => `${start}${table}${end}`);
+}
+
+/** Rewrites the reference between the markers of `file` (docs/configuration.md); says whether it changed. */
+export function writeConfigReference(file: string): boolean {
+  const before = readFileSync(file, 'utf8');
+  const after = spliceConfigReference(before, configReference());
+  if (after !== before) writeFileSync(file, after);
+  return after !== before;
 }

@@ -11,7 +11,7 @@ import { parseDurationMs, parseSizeBytes } from '../units.js';
 
 /**
  * The configuration file's schema: the single source of truth for validation, defaults and the
- * README's config reference (`npm run docs:config`). Durations are `500ms`/`2s`/`1m` or a number of
+ * config reference in docs/configuration.md (`npm run docs:config`). Durations are `500ms`/`2s`/`1m` or a number of
  * milliseconds; sizes are `64KiB`/`1MiB` or a number of bytes. After parsing both are numbers.
  */
 
@@ -244,7 +244,7 @@ const healthCheckSchema = strict({
     return { ...check, interval: check.interval ?? defaults.intervalMs, rise: check.rise ?? defaults.rise, fall: check.fall ?? defaults.fall };
   })
   .prefault({})
-  .describe('Active health checks, TCP or HTTP, of every backend (see README, "Health checks").');
+  .describe('Active health checks, TCP or HTTP, of every backend (see docs/health-checks.md).');
 
 const outlierSchema = strict({
   consecutiveFailures: z.number().int().min(0).max(1000).default(5).describe('Consecutive failed attempts (connect failure or timeout, response timeout, reset, protocol error) that eject a backend; 0 is off. Client hang-ups do not count; any response resets the count.'),
@@ -302,7 +302,7 @@ const upstreamSchema = strict({
   outlierDetection: z
     .union([z.literal(false), outlierSchema], { error: 'outlierDetection is false or { consecutiveFailures, ... }' })
     .prefault({})
-    .describe('Passive outlier detection: a backend whose attempts keep failing is ejected for a while (see README, "Outlier detection"), or `false` for none.'),
+    .describe('Passive outlier detection: a backend whose attempts keep failing is ejected for a while (see docs/health-checks.md), or `false` for none.'),
   panicThreshold: z.number().min(0).max(100).default(0).describe('When fewer than this percentage of the backends (draining and disabled ones aside) are healthy, requests go to all of them, health and ejection ignored; 0 is off, so all backends down means 503.'),
   ewmaDecay: duration().default(10_000).describe('`ewma`: time for an old latency sample\'s weight to fall to 1/e.'),
   maxResponseHeaderSize: size()
@@ -340,7 +340,7 @@ const upstreamSchema = strict({
       .describe('Retry budget: retries in flight for this upstream never exceed max(minRetries, percent% of its requests in flight); past it a failed attempt is not retried. Connect failures are exempt: they did no work at a backend.'),
   })
     .prefault({})
-    .describe('Retry policy: only retries that are safe (see README, "Retries").'),
+    .describe('Retry policy: only retries that are safe (see docs/retries.md).'),
   timeouts: strict({
     connect: duration().default(5000).describe('Time to connect to a backend.'),
     upstream: duration().default(60_000).describe('Time a backend may take to send response headers, and the longest pause inside a body (each overridable below).'),
