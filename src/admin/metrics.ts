@@ -9,6 +9,7 @@ import {
   type AttemptEvent,
   type BackendStateEvent,
   type EjectionEvent,
+  type EventBackend,
   type HealthCheckEvent,
   type ReloadEvent,
   type RequestEvent,
@@ -112,7 +113,7 @@ export class SwitchyardMetrics implements Metrics {
   private readonly reloads: Counter<'result'>;
   private readonly reloadOk: Gauge;
   private readonly reloadSuccessTime: Gauge;
-  private readonly byBackend = new WeakMap<Backend, Series>();
+  private readonly byBackend = new WeakMap<EventBackend, Series>();
   /** "No backend" series and duration children, by upstream name (config names, plus '' for none). */
   private readonly byUpstream = new Map<string, Series>();
   private readonly durationByUpstream = new Map<string, DurationCounts>();
@@ -304,7 +305,7 @@ export class SwitchyardMetrics implements Metrics {
     if (event.ok) this.reloadSuccessTime.set(Date.now() / 1000);
   };
 
-  private backendSeries(backend: Backend): Series {
+  private backendSeries(backend: EventBackend): Series {
     let series = this.byBackend.get(backend);
     if (series === undefined) {
       series = newSeries(backend.upstream, backend.url);
