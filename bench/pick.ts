@@ -4,7 +4,9 @@
  * Run with `npm run bench:pick` (needs --expose-gc, which the script passes).
  */
 import { PerformanceObserver } from 'node:perf_hooks';
-import { balancers, isEligible, type Balancer, type BalancerFactory, type PickContext } from '../src/balancer/index.js';
+import { isEligible } from '../src/balancer/eligibility.js';
+import { balancers } from '../src/balancer/registry.js';
+import type { Balancer, BalancerFactory, PickContext } from '../src/balancer/types.js';
 import { SlowStart } from '../src/balancer/slow-start.js';
 import { StickySessions, stickySettings } from '../src/balancer/sticky.js';
 import { systemClock, systemRandom } from '../src/clock.js';

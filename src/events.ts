@@ -1,13 +1,24 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { Backend } from './upstream/backend.js';
 
 /**
  * Typed diagnostics channels. Observers (access log, metrics, tests) subscribe; the request path
  * only builds and publishes an event when someone listens (`hasSubscribers`), so an unobserved
  * event costs nothing.
  */
+
+/**
+ * A backend as an event names it: the fields observers read. upstream/backend.ts's Backend has
+ * them; events sit below every layer that publishes them, so they do not import it.
+ */
+export interface EventBackend {
+  /** Normalised URL, e.g. `http://10.0.0.1:8080/base`. */
+  readonly url: string;
+  /** Name of the upstream the backend belongs to. */
+  readonly upstream: string;
+}
+
 export interface BackendStateEvent {
-  readonly backend: Backend;
+  readonly backend: EventBackend;
   readonly available: boolean;
   /** Which down reason changed. */
   readonly reason: string;
@@ -15,7 +26,7 @@ export interface BackendStateEvent {
 
 /** One finished attempt of one request against one backend. */
 export interface AttemptEvent {
-  readonly backend: Backend;
+  readonly backend: EventBackend;
   readonly method: string;
   /** `response`, `connect`, `reset`, `timeout`, `protocol` or `aborted` */
   readonly outcome: string;
@@ -32,7 +43,7 @@ export interface RequestEvent {
   /** Upstream that served it; '' when none did (no route, refused before routing). */
   readonly upstream: string;
   /** Backend of the last attempt; null when no attempt was made. */
-  readonly backend: Backend | null;
+  readonly backend: EventBackend | null;
   readonly method: string;
   /** Host header as the client sent it ('' when absent). */
   readonly host: string;
@@ -55,7 +66,7 @@ export interface RequestEvent {
 }
 
 export interface HealthCheckEvent {
-  readonly backend: Backend;
+  readonly backend: EventBackend;
   readonly ok: boolean;
   readonly durationMs: number;
   /** Why it failed; '' when it passed. */
@@ -74,7 +85,7 @@ export interface ReloadEvent {
 
 /** Passive outlier detection took a backend out (`ejected`) or put it back. */
 export interface EjectionEvent {
-  readonly backend: Backend;
+  readonly backend: EventBackend;
   readonly ejected: boolean;
   /**
    * Ejected: what failed in a row, `connect`, `timeout`, `reset`, `protocol`, `failure` (mixed) or

@@ -15,7 +15,7 @@ import { warnUnresolvedBackends } from './upstream/dns-warning.js';
 export { ConfigError, SwitchyardError, ErrorCodes } from './errors.js';
 export { DownReason, type Backend } from './upstream/backend.js';
 export type { Upstream } from './upstream/upstream.js';
-export type { Balancer, PickContext } from './balancer/index.js';
+export type { Balancer, PickContext } from './balancer/types.js';
 export type { StickyOptions } from './balancer/sticky.js';
 export type { HashKeySpec } from './proxy/request-keys.js';
 export type { RetryOptions } from './proxy/retry.js';

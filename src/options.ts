@@ -1,4 +1,4 @@
-import { balancers } from './balancer/index.js';
+import { balancers } from './balancer/registry.js';
 import type { Random } from './clock.js';
 import type { StickyOptions } from './balancer/sticky.js';
 import { configProblems } from './config/load.js';

@@ -1,6 +1,10 @@
 import { Gauge, type Registry } from 'prom-client';
-import { DownReason, downReasonNames } from '../upstream/backend.js';
-import type { MetricsSource } from './metrics.js';
+import { DownReason, downReasonNames, type Backend } from '../upstream/backend.js';
+
+/** Where scrape-time gauges read live backend state: the upstreams in force now. */
+export interface MetricsSource {
+  upstreams(): Iterable<{ readonly name: string; readonly backends: readonly Backend[] }>;
+}
 
 const downReasons = Object.values(DownReason).map((bit) => [bit, downReasonNames(bit)[0] ?? String(bit)] as const);
 

@@ -1,8 +1,11 @@
+import { dashboardHelpers } from './dashboard-helpers.js';
+
 /**
  * The dashboard's browser script (plain ES2020, no build step). It polls the admin JSON API every
  * second, derives rates from counter differences, and updates a DOM it builds once per backend;
  * all text goes in through textContent, so names and URLs from config are never parsed as HTML.
- * No backticks or dollar-brace sequences below: this text lives inside a template literal.
+ * No backticks or dollar-brace sequences below but the one that pastes in the helpers: this
+ * text lives inside a template literal.
  */
 export const dashboardScript = String.raw`
 'use strict';
@@ -25,34 +28,7 @@ export const dashboardScript = String.raw`
   document.querySelectorAll('[data-fact]').forEach(function (e) { facts[e.getAttribute('data-fact')] = e; });
   var sections = new Map(), cards = new Map(), lastOkAt = 0, polls = 0;
 
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-  function setText(e, text) { if (e.textContent !== text) e.textContent = text; }
-  function setAttr(e, name, value) { if (e.getAttribute(name) !== value) e.setAttribute(name, value); }
-  function svg(tag, attrs) {
-    var e = document.createElementNS('http://www.w3.org/2000/svg', tag);
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    return e;
-  }
-  function num(v) { return typeof v === 'number' && isFinite(v) ? v : 0; }
-  function delta(now, before) { return now >= before ? now - before : now; } // a reset counter starts over
-  function fmtRate(v) { return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2); }
-  function fmtPct(v) { return v == null ? '\u2014' : v === 0 ? '0%' : (v * 100).toFixed(v >= 0.1 ? 0 : 1) + '%'; }
-  function fmtMs(v) { return v >= 1000 ? (v / 1000).toFixed(2) + ' s' : v >= 10 ? v.toFixed(0) + ' ms' : v.toFixed(1) + ' ms'; }
-  function pad(n) { return (n < 10 ? '0' : '') + n; }
-  function fmtDuration(s) {
-    s = Math.max(0, Math.floor(s));
-    var d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
-    if (d > 0) return d + 'd ' + pad(h) + 'h';
-    if (h > 0) return h + 'h ' + pad(m) + 'm';
-    if (m > 0) return m + 'm ' + pad(s % 60) + 's';
-    return s + 's';
-  }
-  function ago(iso) { var t = Date.parse(iso); return isNaN(t) ? '' : fmtDuration((Date.now() - t) / 1000) + ' ago'; }
+${dashboardHelpers}
 
   async function api(method, path) {
     var headers = { accept: 'application/json' };

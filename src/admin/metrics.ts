@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import {
   attemptChannel,
   backendStateChannel,
@@ -9,18 +9,18 @@ import {
   type AttemptEvent,
   type BackendStateEvent,
   type EjectionEvent,
+  type EventBackend,
   type HealthCheckEvent,
   type ReloadEvent,
   type RequestEvent,
 } from '../events.js';
-import type { Backend } from '../upstream/backend.js';
-import { registerBackendGauges } from './backend-gauges.js';
+import { registerBackendGauges, type MetricsSource } from './backend-gauges.js';
+import { attemptOutcomeLabels, codeClassIndex, codeClassLabels, methodIndex, methodLabels, none, outcomeIndex } from './metric-labels.js';
 import { registerProcessMetrics } from './process-metrics.js';
+import { RequestDurations } from './request-durations.js';
 
-/** Where scrape-time gauges read live backend state: the upstreams in force now. */
-export interface MetricsSource {
-  upstreams(): Iterable<{ readonly name: string; readonly backends: readonly Backend[] }>;
-}
+export type { MetricsSource } from './backend-gauges.js';
+export { attemptOutcomeLabels, codeClassLabels, methodLabels } from './metric-labels.js';
 
 /** One Prometheus registry fed by Switchyard's diagnostics channels. */
 export interface Metrics {
@@ -32,41 +32,7 @@ export interface Metrics {
 }
 
 const prefix = 'switchyard_';
-/** Label value for "no upstream" / "no backend" (a request refused before routing or picking). */
-const none = 'none';
-
-/** Method label values: the RFC 9110 section 9 methods plus PATCH; anything else is OTHER. */
-export const methodLabels = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'OTHER'] as const;
-/** Status class label values by index: 0 means no status was sent, 6 a status outside 100-599. */
-export const codeClassLabels = [none, '1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
-export const attemptOutcomeLabels = ['response', 'connect', 'reset', 'timeout', 'protocol', 'aborted', 'other'] as const;
-
 const requestSlots = methodLabels.length * codeClassLabels.length;
-
-function methodIndex(method: string): number {
-  switch (method) {
-    case 'GET': return 0;
-    case 'HEAD': return 1;
-    case 'POST': return 2;
-    case 'PUT': return 3;
-    case 'DELETE': return 4;
-    case 'PATCH': return 5;
-    case 'OPTIONS': return 6;
-    case 'TRACE': return 7;
-    case 'CONNECT': return 8;
-    default: return 9;
-  }
-}
-
-function codeClassIndex(status: number): number {
-  if (status >= 100 && status < 600) return (status / 100) | 0;
-  return status === 0 ? 0 : 6;
-}
-
-function outcomeIndex(outcome: string): number {
-  const i = attemptOutcomeLabels.indexOf(outcome as (typeof attemptOutcomeLabels)[number]);
-  return i === -1 ? attemptOutcomeLabels.length - 1 : i;
-}
 
 /**
  * Labelled children of one backend (or of the "no backend" requests of one upstream), made on
@@ -84,16 +50,6 @@ interface Series {
   ejections: Counter.Internal | undefined;
 }
 
-/** Request durations of one upstream, bucketed as the histogram's `le` bounds (plus +Inf). */
-interface DurationCounts {
-  readonly upstream: string;
-  readonly buckets: Float64Array;
-  sum: number;
-  count: number;
-}
-
-const durationBucketsSeconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
-
 /**
  * Prometheus metrics on a registry of its own, so several Switchyards in one process stay apart.
  * Per-request events only bump numbers in typed arrays: prom-client hashes label sets on every
@@ -103,7 +59,6 @@ export class SwitchyardMetrics implements Metrics {
   readonly registry = new Registry();
   readonly contentType: string = this.registry.contentType;
   private readonly requests: Counter<'upstream' | 'backend' | 'method' | 'code_class'>;
-  private readonly durationName = `${prefix}request_duration_seconds`;
   private readonly attempts: Counter<'upstream' | 'backend' | 'outcome'>;
   private readonly retries: Counter<'upstream' | 'backend'>;
   private readonly checks: Counter<'upstream' | 'backend' | 'result'>;
@@ -112,10 +67,10 @@ export class SwitchyardMetrics implements Metrics {
   private readonly reloads: Counter<'result'>;
   private readonly reloadOk: Gauge;
   private readonly reloadSuccessTime: Gauge;
-  private readonly byBackend = new WeakMap<Backend, Series>();
-  /** "No backend" series and duration children, by upstream name (config names, plus '' for none). */
+  private readonly byBackend = new WeakMap<EventBackend, Series>();
+  /** "No backend" series, by upstream name (config names, plus '' for none). */
   private readonly byUpstream = new Map<string, Series>();
-  private readonly durationByUpstream = new Map<string, DurationCounts>();
+  private readonly durations = new RequestDurations();
   /** Every series ever made, for the scrape-time hand-over. */
   private readonly allSeries: Series[] = [];
   private readonly stopProcessMetrics: () => void;
@@ -142,7 +97,7 @@ export class SwitchyardMetrics implements Metrics {
         }
       },
     });
-    this.registry.registerMetric(this.durationMetric());
+    this.registry.registerMetric(this.durations.metric(`${prefix}request_duration_seconds`));
     this.attempts = new Counter({
       name: `${prefix}attempts_total`,
       help: 'Attempts against backends, by outcome (response, connect, reset, timeout, protocol, aborted).',
@@ -216,43 +171,8 @@ export class SwitchyardMetrics implements Metrics {
     const slot = method * codeClassLabels.length + codeClass;
     if (series.requests[slot] === 0) this.children++;
     series.requests[slot] = (series.requests[slot] as number) + 1;
-    let duration = this.durationByUpstream.get(event.upstream);
-    if (duration === undefined) {
-      duration = { upstream: event.upstream === '' ? none : event.upstream, buckets: new Float64Array(durationBucketsSeconds.length + 1), sum: 0, count: 0 };
-      this.durationByUpstream.set(event.upstream, duration);
-      this.children++;
-    }
-    // A non-finite duration would poison the sum (and prom-client would throw on it): skip it.
-    if (!Number.isFinite(event.durationMs)) return;
-    const seconds = event.durationMs / 1000;
-    let bucket = 0;
-    while (bucket < durationBucketsSeconds.length && seconds > (durationBucketsSeconds[bucket] as number)) bucket++;
-    duration.buckets[bucket] = (duration.buckets[bucket] as number) + 1;
-    duration.sum += seconds;
-    duration.count++;
+    this.children += this.durations.observe(event.upstream, event.durationMs);
   };
-
-  /** The duration histogram as a registry metric whose values are read from the counts at scrape. */
-  private durationMetric(): Histogram {
-    const name = this.durationName;
-    const help = "Time from a request's arrival to the end of its response.";
-    const get = async () => {
-      const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
-      for (const d of this.durationByUpstream.values()) {
-        let cumulative = 0;
-        durationBucketsSeconds.forEach((le, i) => {
-          cumulative += d.buckets[i] as number;
-          values.push({ metricName: `${name}_bucket`, labels: { le, upstream: d.upstream }, value: cumulative });
-        });
-        values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', upstream: d.upstream }, value: d.count });
-        values.push({ metricName: `${name}_sum`, labels: { upstream: d.upstream }, value: d.sum });
-        values.push({ metricName: `${name}_count`, labels: { upstream: d.upstream }, value: d.count });
-      }
-      return { name, help, type: 'histogram', values, aggregator: 'sum' };
-    };
-    // The registry reads any object with name/help/type/get; this one is not a prom-client Histogram.
-    return { name, help, type: 'histogram', aggregator: 'sum', get, reset: () => this.durationByUpstream.clear() } as unknown as Histogram;
-  }
 
   private readonly onAttempt = (message: unknown): void => {
     const event = message as AttemptEvent;
@@ -304,7 +224,7 @@ export class SwitchyardMetrics implements Metrics {
     if (event.ok) this.reloadSuccessTime.set(Date.now() / 1000);
   };
 
-  private backendSeries(backend: Backend): Series {
+  private backendSeries(backend: EventBackend): Series {
     let series = this.byBackend.get(backend);
     if (series === undefined) {
       series = newSeries(backend.upstream, backend.url);

@@ -1,8 +1,8 @@
 import type { Clock } from '../clock.js';
 import type { Backend } from '../upstream/backend.js';
-import type { Balancer, BalancerOptions, PickContext } from './index.js';
 import { randomEligible, RandomIndex } from './p2c.js';
 import type { SlowStart } from './slow-start.js';
+import type { Balancer, BalancerOptions, PickContext } from './types.js';
 
 /** Latency recorded for a failed attempt, at least: failures must look slow, not fast. */
 const failurePenaltyMs = 1000;

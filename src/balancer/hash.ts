@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Backend } from '../upstream/backend.js';
-import { isEligible, type Balancer, type PickContext } from './index.js';
+import { isEligible } from './eligibility.js';
+import type { Balancer, PickContext } from './types.js';
 
 /**
  * 32-bit FNV-1a over UTF-16 code units, finished with murmur3's fmix32 so that similar keys

@@ -1,6 +1,7 @@
 import type { Backend } from '../upstream/backend.js';
-import { isEligible, type Balancer, type BalancerOptions, type PickContext } from './index.js';
+import { isEligible } from './eligibility.js';
 import type { SlowStart } from './slow-start.js';
+import type { Balancer, BalancerOptions, PickContext } from './types.js';
 
 /**
  * Least connections, weighted: the backend with the lowest (in-flight + 1) / weight, ties going

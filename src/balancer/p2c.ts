@@ -1,7 +1,8 @@
 import type { Random } from '../clock.js';
 import type { Backend } from '../upstream/backend.js';
-import { isEligible, type Balancer, type BalancerOptions, type PickContext } from './index.js';
+import { isEligible } from './eligibility.js';
 import type { SlowStart } from './slow-start.js';
+import type { Balancer, BalancerOptions, PickContext } from './types.js';
 
 /**
  * Random indexes from a 32-bit xorshift seeded once from the injected Random: a draw is

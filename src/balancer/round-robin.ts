@@ -1,5 +1,6 @@
 import type { Backend } from '../upstream/backend.js';
-import { isEligible, type Balancer, type PickContext } from './index.js';
+import { isEligible } from './eligibility.js';
+import type { Balancer, PickContext } from './types.js';
 
 /**
  * Plain round-robin with one shared counter: start at the counter, skip backends that are not

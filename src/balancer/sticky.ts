@@ -1,7 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import type { Backend } from '../upstream/backend.js';
-import { isEligible, type Balancer, type PickContext } from './index.js';
+import { isEligible } from './eligibility.js';
+import type { Balancer, PickContext } from './types.js';
 
 /** Cookie-based session affinity. */
 export interface StickyOptions {

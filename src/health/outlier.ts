@@ -2,6 +2,7 @@ import type { Clock, Timer } from '../clock.js';
 import { publishEjection } from '../events.js';
 import type { Logger } from '../log.js';
 import { DownReason, type Backend } from '../upstream/backend.js';
+import { EjectionState } from '../upstream/ejection-state.js';
 
 /**
  * Passive outlier detection, after Envoy's: the handler reports every attempt's outcome, and a
@@ -31,24 +32,6 @@ export const defaultOutlierOptions: OutlierOptions = {
   maxEjectionMs: 300_000,
   maxEjectionPercent: 10,
 };
-
-/**
- * A backend's outlier state. It lives on the backend, so it survives reloads with it; a pending
- * return timer calls back into the detector that set it, which needs only its clock and logger.
- */
-export class EjectionState {
-  /** Consecutive failed attempts, and their kind ('' once the kinds were mixed). */
-  failures = 0;
-  failureKind = '';
-  /** Consecutive 5xx responses or failed attempts. */
-  errors5xx = 0;
-  /** Ejections counted into the next one's length; one is forgiven per base time spent back in. */
-  ejections = 0;
-  /** When the backend last returned from an ejection (clock ms). */
-  returnedAtMs = 0;
-  /** The pending return; null when not ejected by us. */
-  timer: Timer | null = null;
-}
 
 const failureWords: Readonly<Record<string, string>> = {
   connect: 'connect failures',

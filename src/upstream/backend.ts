@@ -1,7 +1,7 @@
 import { Client, Pool, type Dispatcher } from 'undici';
 import { ConfigError } from '../errors.js';
 import { publishBackendState } from '../events.js';
-import type { EjectionState } from '../health/outlier.js';
+import type { EjectionState } from './ejection-state.js';
 import { LatencyHistogram, RecentLatency } from './latency.js';
 import { backendConnector, backendTlsConnectOptions, defaultBackendTls, type BackendTlsConnectOptions, type BackendTlsOptions } from './tls.js';
 

@@ -1,4 +1,4 @@
-import type { Balancer, PickContext } from '../balancer/index.js';
+import type { Balancer, PickContext } from '../balancer/types.js';
 import type { Clock, Timer } from '../clock.js';
 import type { Backend } from './backend.js';
 

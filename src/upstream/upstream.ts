@@ -1,6 +1,7 @@
-import { balancers, type Balancer } from '../balancer/index.js';
+import { balancers } from '../balancer/registry.js';
 import { SlowStart } from '../balancer/slow-start.js';
 import { StickySessions, stickySettings, type StickyOptions } from '../balancer/sticky.js';
+import type { Balancer } from '../balancer/types.js';
 import { systemClock, systemRandom, type Clock, type Random } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import { OutlierDetector, type OutlierOptions } from '../health/outlier.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { balancers } from '../../src/balancer/index.js';
+import { balancers } from '../../src/balancer/registry.js';
 import { PowerOfTwo, RandomChoice } from '../../src/balancer/p2c.js';
 import { DownReason, type Backend } from '../../src/upstream/backend.js';
 import { closeAll, makeBackends, options, seededRandom, shares } from '../helpers/balancing.js';

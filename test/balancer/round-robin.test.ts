@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, beforeEach, describe, test } from 'node:test';
-import type { PickContext } from '../../src/balancer/index.js';
+import type { PickContext } from '../../src/balancer/types.js';
 import { RoundRobin } from '../../src/balancer/round-robin.js';
 import { Backend, DownReason, parseBackendUrl, type PoolOptions } from '../../src/upstream/backend.js';
 import { Upstream } from '../../src/upstream/upstream.js';

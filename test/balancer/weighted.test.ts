@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { balancers } from '../../src/balancer/index.js';
+import { balancers } from '../../src/balancer/registry.js';
 import { RoundRobin } from '../../src/balancer/round-robin.js';
 import { SmoothWeighted } from '../../src/balancer/weighted.js';
 import { DownReason, type Backend } from '../../src/upstream/backend.js';

@@ -1,4 +1,4 @@
-import type { Balancer, BalancerOptions, PickContext } from '../../src/balancer/index.js';
+import type { Balancer, BalancerOptions, PickContext } from '../../src/balancer/types.js';
 import { SlowStart } from '../../src/balancer/slow-start.js';
 import type { Clock, Random, Timer } from '../../src/clock.js';
 import { Backend, parseBackendUrl, type PoolOptions } from '../../src/upstream/backend.js';
