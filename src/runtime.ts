@@ -1,51 +1,23 @@
-import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock, type Random } from './clock.js';
-import { listenerSchema, type Config } from './config/schema.js';
-import { ConfigError } from './errors.js';
+import type { Config } from './config/schema.js';
 import { publishReload } from './events.js';
-import { ActiveHealthChecker } from './health/active.js';
-import { resolveHealthOptions } from './health/options.js';
+import { listenError, listenerKey, listenerOptions, settingsNeedingRestart, type ListenerConfig } from './listener-config.js';
 import type { Logger } from './log.js';
 import type { ProxyContext } from './proxy/context.js';
-import type { ForwardingOptions } from './proxy/headers.js';
-import { retryOptionsFromConfig } from './proxy/retry.js';
 import { trustedProxiesFrom } from './proxy/trusted.js';
-import { Router } from './router.js';
-import { plural } from './units.js';
 import { downstreamLimits } from './server/limits.js';
-import { Listener, type ListenerOptions } from './server/listener.js';
+import { Listener } from './server/listener.js';
+import { buildSnapshot, viaName, type Snapshot, type SnapshotDeps } from './snapshot.js';
+import { plural } from './units.js';
 import { DownReason, type Backend } from './upstream/backend.js';
-import { loadBackendTls } from './upstream/tls.js';
-import { Upstream } from './upstream/upstream.js';
 
-type ListenerConfig = Config['listeners'][number];
-type UpstreamConfig = Config['upstreams'][string];
-
-const viaName = 'switchyard';
+export type { Snapshot } from './snapshot.js';
 
 /** `http://host:port` for a bound address, with loopback standing in for a wildcard address. */
 export function urlOf(address: AddressInfo): string {
   const host = address.family === 'IPv6' ? (address.address === '::' ? '127.0.0.1' : `[${address.address}]`) : address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
   return `http://${host}:${address.port}`;
-}
-
-/** A stable digest of a validated config: equal configs, equal digests. */
-export function configDigest(config: Config): string {
-  return createHash('sha256').update(JSON.stringify(config)).digest('hex');
-}
-
-/**
- * One immutable view of the config: router, upstreams and their health checkers. A request
- * takes the current snapshot when it arrives and keeps it to the end, so a reload never changes
- * the upstream under an in-flight request.
- */
-export interface Snapshot {
-  readonly config: Config;
-  readonly digest: string;
-  readonly router: Router;
-  readonly upstreams: ReadonlyMap<string, Upstream>;
-  readonly health: readonly ActiveHealthChecker[];
 }
 
 export interface ReloadResult {
@@ -58,74 +30,6 @@ export interface ReloadResult {
   readonly removed: number;
   /** Changed settings this reload did not apply because they need a restart, e.g. `listeners[0].maxHeaderSize`. */
   readonly ignored: readonly string[];
-}
-
-/**
- * Settings of a listener that stays open across a reload that are fixed when it opens (the
- * node:http server, its connection limit and the proxy context are built from them). host and
- * port are the listener's identity: changing them opens a new listener instead.
- */
-/** Every field of a kept listener but its address is read once, when it opens. */
-const listenerFieldsFixedAtOpen = (Object.keys(listenerSchema.shape) as (keyof ListenerConfig)[]).filter((field) => field !== 'host' && field !== 'port');
-
-const sameValue = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
-
-/**
- * The settings `next` changes that a reload leaves as they are until a restart: fields of kept
- * listeners (against the config each was opened with), and what start-up alone reads from
- * `started`: the admin listener, the log format and file watching.
- */
-export function settingsNeedingRestart(next: Config, started: Config, openedWith: ReadonlyMap<string, ListenerConfig>): string[] {
-  const ignored: string[] = [];
-  next.listeners.forEach((listener, i) => {
-    const opened = openedWith.get(listenerKey(listener, i));
-    if (opened === undefined) return;
-    for (const field of listenerFieldsFixedAtOpen) {
-      if (!sameValue(listener[field], opened[field])) ignored.push(`listeners[${i}].${field}`);
-    }
-  });
-  if (next.admin === false || started.admin === false) {
-    if (next.admin !== started.admin) ignored.push('admin');
-  } else {
-    for (const field of ['host', 'port', 'token'] as const) if (next.admin[field] !== started.admin[field]) ignored.push(`admin.${field}`);
-  }
-  if (next.log.format !== started.log.format) ignored.push('log.format');
-  if (next.watch !== started.watch) ignored.push('watch');
-  return ignored;
-}
-
-/** A listener's identity across reloads: host and port; port-0 listeners also by position. */
-function listenerKey(listener: ListenerConfig, index: number): string {
-  return `${listener.host ?? '*'}|${listener.port}${listener.port === 0 ? `#${index}` : ''}`;
-}
-
-function listenerOptions(listener: ListenerConfig): ListenerOptions {
-  return {
-    port: listener.port,
-    host: listener.host,
-    keepAliveTimeoutMs: listener.clientKeepAlive,
-    headersTimeoutMs: listener.clientHeadersTimeout,
-    backlog: 4096,
-    acceptBatch: listener.acceptBatch,
-  };
-}
-
-/** Turns listen errors into one-line ConfigErrors. */
-function listenError(err: unknown, listener: ListenerConfig): unknown {
-  const code = (err as { code?: string }).code;
-  if (code === 'EADDRINUSE') return new ConfigError(`port ${listener.port} is already in use`, { cause: err });
-  if (code === 'EACCES') return new ConfigError(`no permission to listen on port ${listener.port}`, { cause: err });
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new ConfigError(`cannot listen on address ${listener.host}`, { cause: err });
-  return err;
-}
-
-/** An upstream's TLS settings with its files read now (a reload picks up rotated files). */
-function upstreamTls(name: string, spec: UpstreamConfig): ReturnType<typeof loadBackendTls> {
-  try {
-    return loadBackendTls(spec.tls);
-  } catch (err) {
-    throw new ConfigError(`upstreams.${name}.tls.${(err as Error).message}`, { cause: err });
-  }
 }
 
 /** A bound listener with its proxy context (per listener: in-flight count and closing flag). */
@@ -152,21 +56,15 @@ export class Runtime {
   private readonly logger: Logger;
   /** The config at start: what start-up alone reads (admin listener, log format, watch) stays as it says. */
   private readonly started: Config;
-  /** Timers of outlier ejections and request queues (tests inject a fake). */
-  private readonly clock: Clock;
   private readonly listeners = new Map<string, LiveListener>();
-  /** Random sticky secrets per upstream, kept across reloads so cookies stay valid. */
-  private readonly stickySecrets = new Map<string, string>();
   private queue: Promise<unknown> = Promise.resolve();
-
-  /** Random source of balancers and retry jitter; tests inject a seeded one. */
-  private readonly random: Random | undefined;
+  /** What snapshots are built with: the logger, the clock and random source tests inject, sticky secrets. */
+  private readonly deps: SnapshotDeps;
 
   constructor(config: Config, logger: Logger, random?: Random, clock: Clock = systemClock) {
     this.logger = logger;
-    this.random = random;
-    this.clock = clock;
-    this.snapshot = this.build(config, null);
+    this.deps = { logger, clock, random, stickySecrets: new Map() };
+    this.snapshot = buildSnapshot(config, null, this.deps);
     this.started = config;
   }
 
@@ -215,65 +113,6 @@ export class Runtime {
     return live;
   }
 
-  private build(config: Config, previous: Snapshot | null): Snapshot {
-    const upstreams = new Map<string, Upstream>();
-    try {
-      for (const [name, spec] of Object.entries(config.upstreams)) {
-        upstreams.set(name, this.buildUpstream(name, spec, previous?.upstreams.get(name)));
-      }
-    } catch (err) {
-      // Close only the pools this attempt created; reused backends belong to the live snapshot.
-      const live = new Set(previous === null ? [] : [...previous.upstreams.values()].flatMap((u) => u.backends));
-      for (const upstream of upstreams.values()) for (const backend of upstream.backends) if (!live.has(backend)) void backend.close();
-      throw err;
-    }
-    const router = new Router(config.routes.map((route) => ({ host: route.host, pathPrefix: route.pathPrefix, upstream: upstreams.get(route.upstream) as Upstream })));
-    const health = [...upstreams.entries()].map(([name, upstream]) => {
-      const check = (config.upstreams[name] as UpstreamConfig).healthCheck;
-      return new ActiveHealthChecker(upstream.backends, resolveHealthOptions(check), this.logger);
-    });
-    return { config, digest: configDigest(config), router, upstreams, health };
-  }
-
-  private buildUpstream(name: string, spec: UpstreamConfig, previous: Upstream | undefined): Upstream {
-    let sticky;
-    if (spec.sticky !== false) {
-      const given = spec.sticky === true ? { cookie: 'swy' } : spec.sticky;
-      let secret = given.secret;
-      if (secret === undefined) {
-        secret = this.stickySecrets.get(name) ?? randomBytes(32).toString('hex');
-        this.stickySecrets.set(name, secret);
-      }
-      sticky = { cookie: given.cookie, secret, ...(given.ttl === undefined ? {} : { ttlMs: given.ttl }) };
-    }
-    // Trusted proxies belong to listeners; the handler adds them per listener (forwardingFor).
-    const forwarding: ForwardingOptions = { preserveHost: spec.preserveHost, viaName, via11: `1.1 ${viaName}`, trusted: null, rewriteLocation: spec.rewriteLocation };
-    const outlier = spec.outlierDetection;
-    return new Upstream({
-      name,
-      backends: spec.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),
-      balancer: spec.balancer,
-      retry: retryOptionsFromConfig(spec.retry),
-      pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.responseHeaders ?? spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.bodyIdle ?? spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive, maxHeaderBytes: spec.maxResponseHeaderSize, tls: upstreamTls(name, spec) },
-      forwarding,
-      hashKey: spec.hashKey,
-      slowStartMs: spec.slowStart,
-      ewmaDecayMs: spec.ewmaDecay,
-      outlier:
-        outlier === false
-          ? null
-          : { consecutiveFailures: outlier.consecutiveFailures, consecutive5xx: outlier.consecutive5xx, baseEjectionMs: outlier.baseEjectionTime, maxEjectionMs: outlier.maxEjectionTime, maxEjectionPercent: outlier.maxEjectionPercent },
-      panicThresholdPercent: spec.panicThreshold,
-      queue: { size: spec.queue.size, timeoutMs: spec.queue.timeout },
-      logger: this.logger,
-      clock: this.clock,
-      ...(spec.maxInFlight === undefined ? {} : { maxInFlight: spec.maxInFlight }),
-      ...(this.random === undefined ? {} : { random: this.random }),
-      ...(sticky === undefined ? {} : { sticky }),
-      ...(previous === undefined ? {} : { existing: new Map(previous.backends.map((b) => [b.url, b])) }),
-    });
-  }
-
   /**
    * Applies a new config: builds it, opens new listeners, swaps the snapshot, then drains removed
    * backends and closes removed listeners gracefully. Reloads run one at a time. Never throws:
@@ -292,7 +131,7 @@ export class Runtime {
     // Before new listeners open: those are opened with the new settings.
     const ignored = settingsNeedingRestart(config, this.started, new Map([...this.listeners.values()].map((live) => [live.key, live.config])));
     try {
-      next = this.build(config, old);
+      next = buildSnapshot(config, old, this.deps);
       for (let i = 0; i < config.listeners.length; i++) {
         const key = listenerKey(config.listeners[i] as ListenerConfig, i);
         if (!this.listeners.has(key)) opened.push(await this.openListener(config.listeners[i] as ListenerConfig, key));

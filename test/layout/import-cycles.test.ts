@@ -10,16 +10,8 @@ import { describe, test } from 'node:test';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const script = join(root, 'scripts', 'import-cycles.mjs');
 
-/**
- * Files of src/ still allowed in an import cycle, each with why. Issue 10: the request path is
- * being split into stages, which removes this one (`runtime.ts` → `server/listener.ts` →
- * `proxy/handler.ts` → (type) `runtime.ts`); empty the list when it lands.
- */
-const knownCycleFiles: ReadonlyMap<string, string> = new Map([
-  ['runtime.ts', 'issue 10 section 1: the request path split'],
-  ['proxy/handler.ts', 'issue 10 section 1: the request path split'],
-  ['server/listener.ts', 'issue 10 section 1: the request path split'],
-]);
+/** Files of src/ still allowed in an import cycle, each with why: none (issue 10 removed the last). */
+const knownCycleFiles: ReadonlyMap<string, string> = new Map();
 
 interface Step {
   readonly from: string;

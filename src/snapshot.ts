@@ -1,0 +1,118 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Clock, Random } from './clock.js';
+import type { Config } from './config/schema.js';
+import { ConfigError } from './errors.js';
+import { ActiveHealthChecker } from './health/active.js';
+import { resolveHealthOptions } from './health/options.js';
+import type { Logger } from './log.js';
+import type { ForwardingOptions } from './proxy/headers.js';
+import { retryOptionsFromConfig } from './proxy/retry.js';
+import { Router } from './router.js';
+import { loadBackendTls } from './upstream/tls.js';
+import { Upstream } from './upstream/upstream.js';
+
+type UpstreamConfig = Config['upstreams'][string];
+
+/** Our name in Via fields. */
+export const viaName = 'switchyard';
+
+/** A stable digest of a validated config: equal configs, equal digests. */
+export function configDigest(config: Config): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('hex');
+}
+
+/**
+ * One immutable view of the config: router, upstreams and their health checkers. A request
+ * takes the current snapshot when it arrives and keeps it to the end, so a reload never changes
+ * the upstream under an in-flight request.
+ */
+export interface Snapshot {
+  readonly config: Config;
+  readonly digest: string;
+  readonly router: Router;
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly health: readonly ActiveHealthChecker[];
+}
+
+/** What building a snapshot needs from the runtime that owns it. */
+export interface SnapshotDeps {
+  readonly logger: Logger;
+  /** Timers of outlier ejections and request queues. */
+  readonly clock: Clock;
+  /** Random source of balancers and retry jitter; undefined: Math.random. */
+  readonly random: Random | undefined;
+  /** Random sticky secrets per upstream, kept across reloads so cookies stay valid. */
+  readonly stickySecrets: Map<string, string>;
+}
+
+/**
+ * Builds the snapshot a config means, reusing `previous`'s backends by URL (health, counters and
+ * pools survive). On failure closes only the pools it created and throws.
+ */
+export function buildSnapshot(config: Config, previous: Snapshot | null, deps: SnapshotDeps): Snapshot {
+  const upstreams = new Map<string, Upstream>();
+  try {
+    for (const [name, spec] of Object.entries(config.upstreams)) {
+      upstreams.set(name, buildUpstream(name, spec, previous?.upstreams.get(name), deps));
+    }
+  } catch (err) {
+    // Close only the pools this attempt created; reused backends belong to the live snapshot.
+    const live = new Set(previous === null ? [] : [...previous.upstreams.values()].flatMap((u) => u.backends));
+    for (const upstream of upstreams.values()) for (const backend of upstream.backends) if (!live.has(backend)) void backend.close();
+    throw err;
+  }
+  const router = new Router(config.routes.map((route) => ({ host: route.host, pathPrefix: route.pathPrefix, upstream: upstreams.get(route.upstream) as Upstream })));
+  const health = [...upstreams.entries()].map(([name, upstream]) => {
+    const check = (config.upstreams[name] as UpstreamConfig).healthCheck;
+    return new ActiveHealthChecker(upstream.backends, resolveHealthOptions(check), deps.logger);
+  });
+  return { config, digest: configDigest(config), router, upstreams, health };
+}
+
+function buildUpstream(name: string, spec: UpstreamConfig, previous: Upstream | undefined, deps: SnapshotDeps): Upstream {
+  let sticky;
+  if (spec.sticky !== false) {
+    const given = spec.sticky === true ? { cookie: 'swy' } : spec.sticky;
+    let secret = given.secret;
+    if (secret === undefined) {
+      secret = deps.stickySecrets.get(name) ?? randomBytes(32).toString('hex');
+      deps.stickySecrets.set(name, secret);
+    }
+    sticky = { cookie: given.cookie, secret, ...(given.ttl === undefined ? {} : { ttlMs: given.ttl }) };
+  }
+  // Trusted proxies belong to listeners; the handler adds them per listener (forwardingFor).
+  const forwarding: ForwardingOptions = { preserveHost: spec.preserveHost, viaName, via11: `1.1 ${viaName}`, trusted: null, rewriteLocation: spec.rewriteLocation };
+  const outlier = spec.outlierDetection;
+  return new Upstream({
+    name,
+    backends: spec.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),
+    balancer: spec.balancer,
+    retry: retryOptionsFromConfig(spec.retry),
+    pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.responseHeaders ?? spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.bodyIdle ?? spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive, maxHeaderBytes: spec.maxResponseHeaderSize, tls: upstreamTls(name, spec) },
+    forwarding,
+    hashKey: spec.hashKey,
+    slowStartMs: spec.slowStart,
+    ewmaDecayMs: spec.ewmaDecay,
+    outlier:
+      outlier === false
+        ? null
+        : { consecutiveFailures: outlier.consecutiveFailures, consecutive5xx: outlier.consecutive5xx, baseEjectionMs: outlier.baseEjectionTime, maxEjectionMs: outlier.maxEjectionTime, maxEjectionPercent: outlier.maxEjectionPercent },
+    panicThresholdPercent: spec.panicThreshold,
+    queue: { size: spec.queue.size, timeoutMs: spec.queue.timeout },
+    logger: deps.logger,
+    clock: deps.clock,
+    ...(spec.maxInFlight === undefined ? {} : { maxInFlight: spec.maxInFlight }),
+    ...(deps.random === undefined ? {} : { random: deps.random }),
+    ...(sticky === undefined ? {} : { sticky }),
+    ...(previous === undefined ? {} : { existing: new Map(previous.backends.map((b) => [b.url, b])) }),
+  });
+}
+
+/** An upstream's TLS settings with its files read now (a reload picks up rotated files). */
+function upstreamTls(name: string, spec: UpstreamConfig): ReturnType<typeof loadBackendTls> {
+  try {
+    return loadBackendTls(spec.tls);
+  } catch (err) {
+    throw new ConfigError(`upstreams.${name}.tls.${(err as Error).message}`, { cause: err });
+  }
+}
