@@ -14,10 +14,10 @@ interface CompiledRoute {
   readonly upstream: Upstream;
 }
 
-/** The host part of a Host header: lower-cased, port and IPv6 brackets kept as written. */
-export function hostWithoutPort(header: string): string {
-  const end = header.charCodeAt(0) === 91 /* [ */ ? header.indexOf(']') + 1 : header.indexOf(':');
-  return (end <= 0 ? header : header.slice(0, end)).toLowerCase();
+/** `host` without its port (`[::1]:80` → `[::1]`); `host` itself when it has none. */
+function withoutPort(host: string): string {
+  const end = host.charCodeAt(0) === 91 /* [ */ ? host.indexOf(']') + 1 : host.indexOf(':');
+  return end <= 0 || end === host.length ? host : host.slice(0, end);
 }
 
 /** The Host header's value, '' when absent. */
@@ -40,7 +40,8 @@ export class Router {
 
   constructor(routes: readonly RouteSpec[]) {
     const compiled = routes.map((route, order) => ({
-      host: route.host === undefined ? null : route.host.toLowerCase(),
+      // As requestHost() normalises a request's host: lower-cased, one trailing dot dropped.
+      host: route.host === undefined ? null : route.host.toLowerCase().replace(/(?<=.)\.$/, ''),
       pathPrefix: route.pathPrefix ?? '',
       upstream: route.upstream,
       order,
@@ -49,8 +50,12 @@ export class Router {
     this.routes = compiled.map(({ host, pathPrefix, upstream }) => ({ host, pathPrefix, upstream }));
   }
 
-  /** The upstream for a request, or null when no route matches. `rawHeaders` as Node gives them. */
-  match(rawHeaders: readonly string[], path: string): Upstream | null {
+  /**
+   * The upstream for a request, or null when no route matches. `host` is the request's validated
+   * host (proxy/request-host.ts `requestHost`: lower-cased, port optional, '' for none, which
+   * matches only routes for any host); `path` its normalised target.
+   */
+  route(host: string, path: string): Upstream | null {
     const routes = this.routes;
     // One route for everything (the flags' config): no parsing at all.
     if (routes.length === 1) {
@@ -61,11 +66,19 @@ export class Router {
     for (let i = 0; i < routes.length; i++) {
       const route = routes[i] as CompiledRoute;
       if (route.host !== null) {
-        name ??= hostWithoutPort(hostHeader(rawHeaders));
+        name ??= withoutPort(host);
         if (route.host !== name) continue;
       }
       if (route.pathPrefix === '' || path.startsWith(route.pathPrefix)) return route.upstream;
     }
     return null;
+  }
+
+  /**
+   * @deprecated Reads the first Host field unvalidated; handler.ts calls it until the admission
+   * stage passes `requestHost()`'s result to `route()` (issue 10 section 2).
+   */
+  match(rawHeaders: readonly string[], path: string): Upstream | null {
+    return this.route(hostHeader(rawHeaders).toLowerCase(), path);
   }
 }

@@ -104,6 +104,11 @@ export interface ForwardingOptions {
  * are kept only when its address is a trusted proxy (issue 5); we always append the client to
  * X-Forwarded-For, Forwarded (RFC 7239 section 4) and Via, and set X-Forwarded-Proto and
  * X-Forwarded-Host unless a trusted proxy already did.
+ *
+ * `host` is the request's validated host (request-host.ts `requestHost`, '' for none): the Host
+ * sent upstream with `preserveHost`, our X-Forwarded-Host and Forwarded `host=` all carry it, so
+ * an absolute-form target's authority replaces the client's Host (RFC 9112 section 3.2.2). Its
+ * default, the first Host field as sent, is for callers not yet wired to requestHost (issue 10).
  */
 export function requestHeadersForUpstream(
   raw: readonly string[],
@@ -111,6 +116,7 @@ export function requestHeadersForUpstream(
   proto: string,
   httpVersion: string,
   options: ForwardingOptions,
+  host: string = hostOf(raw) ?? '',
 ): string[] {
   let out: string[] = [];
   let forwardedFor: string | undefined;
@@ -118,7 +124,8 @@ export function requestHeadersForUpstream(
   let forwardedHost: string | undefined;
   let forwarded: string | undefined;
   let via: string | undefined;
-  let host: string | undefined;
+  let hostSent = !options.preserveHost || host === '';
+  let hostLine = false;
   let listed: string[] | null = null;
   const trusted = options.trusted !== null && options.trusted.contains(clientIp);
   for (let i = 0; i < raw.length; i += 2) {
@@ -132,8 +139,15 @@ export function requestHeadersForUpstream(
         listed = extraConnectionTokens(value, listed);
         break;
       case Kind.host:
-        host ??= value;
-        if (options.preserveHost) out.push(name, value);
+        if (hostLine) {
+          // A second Host line (requestHost refuses these first) is kept, so undici refuses the request.
+          if (options.preserveHost) out.push(name, value);
+        } else if (!hostSent) {
+          // In the client's place: the validated host, not the value as sent.
+          out.push(name, host);
+          hostSent = true;
+        }
+        hostLine = true;
         break;
       case Kind.xForwardedFor:
         if (trusted) forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
@@ -164,16 +178,20 @@ export function requestHeadersForUpstream(
     if (listed.includes('x-forwarded-host')) forwardedHost = undefined;
     if (listed.includes('forwarded')) forwarded = undefined;
     if (listed.includes('via')) via = undefined;
+    // Host is end to end (RFC 9112 section 3.2): naming it in Connection cannot remove it.
+    if (listed.includes('host') && options.preserveHost && host !== '') hostSent = false;
   }
   const ownVia = httpVersion === '1.1' ? options.via11 : `${httpVersion} ${options.viaName}`;
-  const ownForwarded = forwardedElement(clientIp, proto, host);
+  // An HTTP/1.0 absolute-form request may have no Host field: generate one (RFC 9112 section 3.2.2).
+  if (!hostSent) out.push('host', host);
+  const ownForwarded = forwardedElement(clientIp, proto, host === '' ? undefined : host);
   out.push(
     'x-forwarded-for', forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`,
     'x-forwarded-proto', forwardedProto ?? proto,
     'forwarded', forwarded === undefined ? ownForwarded : `${forwarded}, ${ownForwarded}`,
     'via', via === undefined ? ownVia : `${via}, ${ownVia}`,
   );
-  forwardedHost ??= host;
+  if (forwardedHost === undefined && host !== '') forwardedHost = host;
   if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
   return out;
 }

@@ -173,6 +173,41 @@ describe('requestHeadersForUpstream', () => {
     assert.deepEqual(out.get('x-forwarded-host'), ['app.example']);
   });
 
+  test('the validated host replaces the client\'s Host in place, and is X-Forwarded-Host and Forwarded host=', () => {
+    const raw = ['Accept', '*/*', 'HOST', 'Other.Example', 'X-Kept', 'yes'];
+    const out = requestHeadersForUpstream(raw, '10.0.0.9', 'http', '1.1', forwarding, 'target.example:8080');
+    assert.deepEqual(out.slice(0, 6), ['Accept', '*/*', 'HOST', 'target.example:8080', 'X-Kept', 'yes'], 'at the client\'s position');
+    const named = fields(out);
+    assert.deepEqual(named.get('host'), ['target.example:8080']);
+    assert.deepEqual(named.get('x-forwarded-host'), ['target.example:8080']);
+    assert.deepEqual(named.get('forwarded'), ['for=10.0.0.9;proto=http;host="target.example:8080"']);
+  });
+
+  test('a host with no Host field (HTTP/1.0 absolute-form) gets a Host line (RFC 9112 section 3.2.2)', () => {
+    const out = fields(requestHeadersForUpstream(['Accept', '*/*'], '10.0.0.9', 'http', '1.0', forwarding, 'target.example'));
+    assert.deepEqual(out.get('host'), ['target.example']);
+    assert.deepEqual(out.get('x-forwarded-host'), ['target.example']);
+    const kept = fields(requestHeadersForUpstream(['Accept', '*/*'], '10.0.0.9', 'http', '1.0', { ...forwarding, preserveHost: false }, 'target.example'));
+    assert.equal(kept.has('host'), false, 'without preserveHost the pool sends the backend\'s');
+  });
+
+  test('no host (\'\'): no Host line, no X-Forwarded-Host, no Forwarded host=', () => {
+    const out = fields(requestHeadersForUpstream(['Host', '', 'Accept', '*/*'], '10.0.0.9', 'http', '1.1', forwarding, ''));
+    assert.equal(out.has('host'), false);
+    assert.equal(out.has('x-forwarded-host'), false);
+    assert.deepEqual(out.get('forwarded'), ['for=10.0.0.9;proto=http']);
+  });
+
+  test('a second Host line, which requestHost refuses first, is kept so the pool refuses the request', () => {
+    const out = requestHeadersForUpstream(['Host', 'A.example', 'Host', 'b.example'], '10.0.0.9', 'http', '1.1', forwarding, 'a.example');
+    assert.deepEqual(fields(out).get('host'), ['a.example', 'b.example']);
+  });
+
+  test('a client naming Host in Connection cannot remove it: Host is end to end', () => {
+    const out = fields(requestHeadersForUpstream(['Host', 'app.example', 'Connection', 'Host'], '10.0.0.9', 'http', '1.1', forwarding, 'app.example'));
+    assert.deepEqual(out.get('host'), ['app.example']);
+  });
+
   // A client must not be able to strip what the proxy adds by naming it in Connection: the
   // fields it lists are removed from the message *received* (RFC 9110 section 7.6.1), and the
   // proxy's own entries are added after. Same flaw as Traefik's CVE-2024-45410.
