@@ -73,12 +73,4 @@ export class Router {
     }
     return null;
   }
-
-  /**
-   * @deprecated Reads the first Host field unvalidated; handler.ts calls it until the admission
-   * stage passes `requestHost()`'s result to `route()` (issue 10 section 2).
-   */
-  match(rawHeaders: readonly string[], path: string): Upstream | null {
-    return this.route(hostHeader(rawHeaders).toLowerCase(), path);
-  }
 }

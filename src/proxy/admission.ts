@@ -5,25 +5,30 @@ import { answerError } from './completion.js';
 import { forwardingFor, type ProxyContext } from './context.js';
 import { Exchange } from './exchange.js';
 import { requestHeadersForUpstream } from './headers.js';
+import { hostHeader } from '../router.js';
 import { normaliseTarget } from './normalise-path.js';
+import { requestHost } from './request-host.js';
 import { RequestBody } from './request-body.js';
 import { declaredBodyLength, originFormTarget, versionRejection } from './request-target.js';
 import { hasIdempotencyKey, isIdempotent } from './retry.js';
 import { ambiguousRoute, noRoute, routeRequest } from './routing.js';
 
 /**
- * Admission, the entry point of every proxied request: the request target and its normal path,
- * the HTTP version, routing, then the headers to forward and how the body travels. A refused
- * request is answered here and reaches no backend.
+ * Admission, the entry point of every proxied request: the host (RFC 9112 section 3.2), the
+ * request target and its normal path, the HTTP version, routing, then the headers to forward and
+ * how the body travels. A refused request is answered here and reaches no backend.
  */
 export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
-  const requested = req.url === undefined ? null : originFormTarget(req.url);
+  const url = req.url ?? '';
+  // One valid host (an absolute-form target's authority, else Host) or 400 (issue 10).
+  const host = requestHost(req.rawHeaders, url, req.httpVersionMinor !== 0);
+  const requested = originFormTarget(url);
   // Routing and the backend read one normal path (issue 9); a target without one gets 400.
   const target = requested === null ? null : normaliseTarget(requested, ctx.limits.ambiguousPaths === 'keep');
   ctx.active++;
-  const route = target === null ? ambiguousRoute : routeRequest(ctx, req, target);
+  const route = target === null || host === null ? ambiguousRoute : routeRequest(ctx, host, target);
   const upstream = route === ambiguousRoute ? null : route;
-  const exchange = new Exchange(ctx, upstream, req, res, target ?? requested ?? '/');
+  const exchange = new Exchange(ctx, upstream, req, res, target ?? requested ?? '/', host ?? hostHeader(req.rawHeaders));
   const refusal: ErrorCode | null = route === ambiguousRoute ? ErrorCodes.badRequest : versionRejection(req);
   try {
     if (refusal !== null) answerError(exchange, refusal);
@@ -40,7 +45,7 @@ function admit(x: Exchange): void {
   upstream.retryBudget.activeRequests++;
   x.counted = true;
   if (upstream.retry.tryDurationMs > 0) x.arrivalMs = performance.now();
-  x.headers = requestHeadersForUpstream(req.rawHeaders, x.clientIp, ctx.proto, req.httpVersion, forwardingFor(ctx, upstream));
+  x.headers = requestHeadersForUpstream(req.rawHeaders, x.clientIp, ctx.proto, req.httpVersion, forwardingFor(ctx, upstream), x.host);
   const length = declaredBodyLength(req);
   const maxBodyBytes = ctx.limits.maxBodyBytes;
   if (maxBodyBytes > 0 && length > maxBodyBytes) {

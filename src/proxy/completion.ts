@@ -1,7 +1,6 @@
 import { writeAccessLog } from '../access-log.js';
 import { ErrorCodes, httpErrorFor, type ErrorCode } from '../errors.js';
 import { attemptChannel, requestChannel, type AttemptEvent, type RequestEvent } from '../events.js';
-import { hostHeader } from '../router.js';
 import type { Backend } from '../upstream/backend.js';
 import type { ExchangeState } from './exchange-state.js';
 import { declaredBodyLength } from './request-target.js';
@@ -51,8 +50,7 @@ export function finish(x: ExchangeState, outcome: RequestEvent['outcome']): void
     upstream: x.upstream === null ? '' : x.upstream.name,
     backend: x.backend,
     method: x.method,
-    // From the raw list: req.headers would build Node's whole header object for one field.
-    host: hostHeader(x.req.rawHeaders),
+    host: x.host,
     path: x.target,
     // What the client got: the status line written, 0 when none was.
     status: outcome === 'aborted' || !x.res.headersSent ? 0 : x.res.statusCode,

@@ -36,6 +36,8 @@ export abstract class ExchangeState implements Dispatcher.DispatchHandler, Queue
   readonly res: ResponseWithExchange;
   /** Normalised path and query, as the backend receives it under its base path. */
   readonly target: string;
+  /** The validated, lower-cased host (request-host.ts), '' for none; a refused request's Host as sent, for the log. */
+  readonly host: string;
   readonly method: string;
   readonly clientIp: string;
   /** Request arrival, taken only when someone listens for request events; -1 otherwise. */
@@ -102,13 +104,14 @@ export abstract class ExchangeState implements Dispatcher.DispatchHandler, Queue
   clientGone = false;
   done = false;
 
-  constructor(ctx: ProxyContext, upstream: Upstream | null, req: IncomingMessage, res: ServerResponse, target: string) {
+  constructor(ctx: ProxyContext, upstream: Upstream | null, req: IncomingMessage, res: ServerResponse, target: string, host: string) {
     this.ctx = ctx;
     this.upstream = upstream as Upstream;
     this.startMs = requestChannel.hasSubscribers || ctx.accessLog !== null ? performance.now() : -1;
     this.req = req;
     this.res = res as ResponseWithExchange;
     this.target = target;
+    this.host = host;
     this.method = req.method ?? 'GET';
     this.clientIp = clientAddress(req);
     this.res[kExchange] = this;

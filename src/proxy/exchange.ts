@@ -20,8 +20,8 @@ function onResponseClose(this: ResponseWithExchange): void {
  * catches errors of our own code, which are never a backend's fault.
  */
 export class Exchange extends ExchangeState {
-  constructor(ctx: ProxyContext, upstream: Upstream | null, req: IncomingMessage, res: ServerResponse, target: string) {
-    super(ctx, upstream, req, res, target);
+  constructor(ctx: ProxyContext, upstream: Upstream | null, req: IncomingMessage, res: ServerResponse, target: string, host: string) {
+    super(ctx, upstream, req, res, target, host);
     res.on('close', onResponseClose);
   }
 

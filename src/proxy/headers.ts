@@ -107,8 +107,7 @@ export interface ForwardingOptions {
  *
  * `host` is the request's validated host (request-host.ts `requestHost`, '' for none): the Host
  * sent upstream with `preserveHost`, our X-Forwarded-Host and Forwarded `host=` all carry it, so
- * an absolute-form target's authority replaces the client's Host (RFC 9112 section 3.2.2). Its
- * default, the first Host field as sent, is for callers not yet wired to requestHost (issue 10).
+ * an absolute-form target's authority replaces the client's Host (RFC 9112 section 3.2.2).
  */
 export function requestHeadersForUpstream(
   raw: readonly string[],
@@ -116,7 +115,7 @@ export function requestHeadersForUpstream(
   proto: string,
   httpVersion: string,
   options: ForwardingOptions,
-  host: string = hostOf(raw) ?? '',
+  host: string,
 ): string[] {
   let out: string[] = [];
   let forwardedFor: string | undefined;
@@ -222,21 +221,12 @@ function selfAddressOf(backend: Backend): SelfAddress {
   return self;
 }
 
-/** The value of the first Host field of a raw request header list, or undefined. */
-function hostOf(requestRaw: readonly string[]): string | undefined {
-  for (let i = 0; i < requestRaw.length; i += 2) {
-    const name = requestRaw[i] as string;
-    if (name.length === 4 && name.toLowerCase() === 'host') return requestRaw[i + 1];
-  }
-  return undefined;
-}
-
 /**
  * `value` with the backend's own origin and base path (`http://127.0.0.1:9001/base/x`) replaced
  * by the client's view (`PROTO://CLIENT-HOST/x`); any other value, relative ones included, as it
  * is. Without a Host from the client the result is the path alone (RFC 9110 section 10.2.2).
  */
-export function rewriteSelfUrl(value: string, backend: Backend, requestRaw: readonly string[], proto: string): string {
+export function rewriteSelfUrl(value: string, backend: Backend, host: string, proto: string): string {
   const self = selfAddressOf(backend);
   for (let i = 0; i < self.origins.length; i++) {
     const origin = self.origins[i] as string;
@@ -249,8 +239,7 @@ export function rewriteSelfUrl(value: string, backend: Backend, requestRaw: read
     // `:9001` not `:90011`. Then `/`, `?`, `#` or the end.
     if (!(Number.isNaN(next) || next === 0x2f || next === 0x3f || next === 0x23)) continue;
     const rest = next === 0x2f ? value.slice(restAt) : `/${value.slice(restAt)}`;
-    const host = hostOf(requestRaw);
-    return host === undefined ? rest : `${proto}://${host}${rest}`;
+    return host === '' ? rest : `${proto}://${host}${rest}`;
   }
   return value;
 }
@@ -260,9 +249,9 @@ export function rewriteSelfUrl(value: string, backend: Backend, requestRaw: read
  * flat string list handed to `res.writeHead`, dropping hop-by-hop fields and appending our Via
  * entry. With `selfOf` (the backend, when its upstream has `rewriteLocation`), `Location` and
  * `Content-Location` naming the backend itself are rewritten for the client (rewriteSelfUrl);
- * `requestRaw` and `proto` are the client's request headers and the listener's scheme.
+ * `host` is the request's validated host ('' for none) and `proto` the listener's scheme.
  */
-export function responseHeadersForClient(raw: readonly Buffer[], viaEntry: string, selfOf: Backend | null, requestRaw: readonly string[], proto: string): string[] {
+export function responseHeadersForClient(raw: readonly Buffer[], viaEntry: string, selfOf: Backend | null, host: string, proto: string): string[] {
   let out: string[] = [];
   let via: string | undefined;
   let listed: string[] | null = null;
@@ -279,7 +268,7 @@ export function responseHeadersForClient(raw: readonly Buffer[], viaEntry: strin
         via = via === undefined ? value : `${via}, ${value}`;
         break;
       default:
-        if (selfOf !== null && (name === 'location' || name === 'content-location')) out.push(name, rewriteSelfUrl(value, selfOf, requestRaw, proto));
+        if (selfOf !== null && (name === 'location' || name === 'content-location')) out.push(name, rewriteSelfUrl(value, selfOf, host, proto));
         else out.push(name, value);
     }
   }

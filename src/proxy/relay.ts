@@ -39,7 +39,7 @@ export function acceptHead(x: ExchangeState, statusCode: number, rawHeaders: Buf
   // No retry once a response has begun: the replay buffer can go.
   if (x.body !== null) x.body.release();
   const upstream = x.upstream;
-  const headers = responseHeadersForClient(rawHeaders, x.ctx.responseVia, upstream.forwarding.rewriteLocation ? x.backend : null, x.req.rawHeaders, x.ctx.proto);
+  const headers = responseHeadersForClient(rawHeaders, x.ctx.responseVia, upstream.forwarding.rewriteLocation ? x.backend : null, x.host, x.ctx.proto);
   const sticky = upstream.sticky;
   if (sticky !== null) {
     // (Re)pin the client when its cookie names no backend or another one.

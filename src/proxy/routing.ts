@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Upstream } from '../upstream/upstream.js';
 import type { ProxyContext } from './context.js';
 import { decodedTarget } from './normalise-path.js';
@@ -10,14 +9,14 @@ export const noRoute = null;
 /** The path, as a backend that decodes it would read it, leaves the route (or climbs above the root): 400. */
 export const ambiguousRoute = 0;
 
-/** The upstream for a normalised `target`, or noRoute, or ambiguousRoute. */
-export function routeRequest(ctx: ProxyContext, req: IncomingMessage, target: string): Upstream | typeof noRoute | typeof ambiguousRoute {
+/** The upstream for a validated `host` and a normalised `target`, or noRoute, or ambiguousRoute. */
+export function routeRequest(ctx: ProxyContext, host: string, target: string): Upstream | typeof noRoute | typeof ambiguousRoute {
   const router = ctx.runtime.snapshot.router;
-  const upstream = router.match(req.rawHeaders, target);
+  const upstream = router.route(host, target);
   if (ctx.limits.ambiguousPaths === 'keep') {
     // A backend may decode the kept forms: read that way, the path must stay under the root and the route.
     const decoded = decodedTarget(target);
-    if (decoded === null || (decoded !== target && router.match(req.rawHeaders, decoded) !== upstream)) return ambiguousRoute;
+    if (decoded === null || (decoded !== target && router.route(host, decoded) !== upstream)) return ambiguousRoute;
   }
   return upstream;
 }

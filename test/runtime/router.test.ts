@@ -27,12 +27,6 @@ test('a route host is lower-cased and loses one trailing dot, as requestHost() d
   assert.equal(router.route('x.test:80', '/')?.name, 'x');
 });
 
-test('the deprecated match() reads the first Host field, lower-cased, until admission passes the validated host', () => {
-  const router = new Router([{ host: 'x.test', upstream: u('x') }]);
-  assert.equal(router.match(['Host', 'X.Test:8080'], '/')?.name, 'x');
-  assert.equal(router.match([], '/'), null);
-});
-
 test('host routes before any-host routes, longest prefix first, then file order', () => {
   const a = u('a');
   const b = u('b');
