@@ -22,6 +22,14 @@ import net from 'node:net';
 const childSource =
   "process.on('message',(m,h)=>{for(let i=0;i<m.count;i++)process.send('fd',h);process.send('done',()=>process.disconnect())})";
 
+/** Connections accepted on duplicate descriptors in this process, so tests can see them work. */
+let acceptedOnDuplicates = 0;
+
+/** How many connections the duplicate descriptors of this process have accepted so far. */
+export function duplicateAccepts(): number {
+  return acceptedOnDuplicates;
+}
+
 interface ServerWithHandle extends net.Server {
   _handle?: object | null;
 }
@@ -51,9 +59,13 @@ export function duplicateListeners(
     };
     const timer = setTimeout(() => child.kill(), timeoutMs);
     timer.unref();
+    const counted = (socket: net.Socket): void => {
+      acceptedOnDuplicates++;
+      onConnection(socket);
+    };
     child.on('message', (message: unknown, duplicate?: unknown) => {
       if (message !== 'fd' || duplicate === undefined || settled) return;
-      const listener = net.createServer({ noDelay: true }, onConnection);
+      const listener = net.createServer({ noDelay: true }, counted);
       listener.on('error', () => listener.close());
       listener.listen(duplicate as net.ListenOptions);
       extra.push(listener);

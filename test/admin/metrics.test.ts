@@ -219,11 +219,23 @@ describe('backend gauges', () => {
     let s = await scrape(metrics);
     assert.equal(value(s, 'backend_up', { upstream: 'api', backend: b.url }), 1);
     upstreams.list.splice(1, 1);
+    // The remaining backend in a state that no default value could fake: two in flight, draining.
+    a.inFlight = 2;
+    a.markDown(DownReason.draining);
     s = await scrape(metrics);
     for (const name of ['backend_up', 'backend_in_flight', 'backend_down_reasons']) {
       assert.ok(![...series(s, name).keys()].some((key) => key.includes(b.url)), `${name} no longer mentions ${b.url}`);
     }
-    assert.equal(value(s, 'backend_up', { upstream: 'web', backend: a.url }), 1);
+    // Only b's series went: a's are all still there, with its values.
+    const la = { upstream: 'web', backend: a.url };
+    assert.equal(value(s, 'backend_up', la), 0);
+    assert.equal(value(s, 'backend_in_flight', la), 2);
+    const reasons = series(s, 'backend_down_reasons');
+    assert.equal(reasons.size, 5, [...reasons.keys()].join('\n'));
+    for (const reason of ['health-check', 'failed-attempts', 'draining', 'disabled', 'outlier-ejected']) {
+      assert.equal(value(s, 'backend_down_reasons', { ...la, reason }), reason === 'draining' ? 1 : 0, reason);
+    }
+    a.inFlight = 0;
   });
 });
 

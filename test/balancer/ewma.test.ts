@@ -32,7 +32,8 @@ describe('Ewma (peak-EWMA with P2C)', () => {
     const ewma = new Ewma(backends, options(clock, seededRandom(2), 0, 10_000));
     ewma.onAttemptEnd(fast, false, 10);
     ewma.onAttemptEnd(slow, false, 1000);
-    assert.equal(shares(ewma, 1000).get('slow'), undefined);
+    // Every pick goes to the fast one: never picking at all would not pass.
+    assert.deepEqual([...shares(ewma, 1000)], [['fast', 1000]]);
     // Time passes; only the fast backend gets traffic and samples, the slow one's cost decays.
     let probedAfterMs = -1;
     for (let second = 1; second <= 120 && probedAfterMs < 0; second++) {
@@ -58,6 +59,10 @@ describe('Ewma (peak-EWMA with P2C)', () => {
     const [a] = backends as [Backend, Backend];
     const ewma = new Ewma(backends, options(new FakeClock(), seededRandom(3)));
     a.inFlight = 3;
-    assert.equal(shares(ewma, 500).get('a'), undefined);
+    assert.deepEqual([...shares(ewma, 500)], [['b', 500]]);
+    // Back to equal loads, both are picked again.
+    a.inFlight = 0;
+    const even = shares(ewma, 1000);
+    assert.ok(Math.abs((even.get('a') ?? 0) - 500) < 100 && Math.abs((even.get('b') ?? 0) - 500) < 100, JSON.stringify([...even]));
   });
 });

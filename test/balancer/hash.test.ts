@@ -152,9 +152,39 @@ describe('IpHash', () => {
 
 describe('hash keys', () => {
   test('hashString is pinned: every process and version must route a key the same way', () => {
-    assert.equal(hashString('a'), 444641715);
-    assert.equal(hashString('10.0.0.1'), hashString('10.0.0.1'));
-    assert.notEqual(hashString('user-1'), hashString('user-2'));
+    // Values a release routes by: changing any of them moves every user's key.
+    const pinned: [string, number][] = [
+      ['a', 444641715],
+      ['', 2872998923],
+      ['10.0.0.1', 2931590574],
+      ['user-1', 2005895916],
+      ['user-2', 853201105],
+      ['/checkout/cart?id=1', 1796566953],
+      ['z\u00fcrich-\u{1f600}', 368630504],
+    ];
+    assert.deepEqual(pinned.map(([key]) => [key, hashString(key)]), pinned);
+  });
+
+  test('hashString is FNV-1a over UTF-16 code units, finished with fmix32', () => {
+    // An independent reference in BigInt arithmetic, checked over varied keys.
+    const mask = 0xffffffffn;
+    const reference = (text: string): number => {
+      let h = 0x811c9dc5n;
+      for (let i = 0; i < text.length; i++) h = ((h ^ BigInt(text.charCodeAt(i))) * 0x01000193n) & mask;
+      h ^= h >> 16n;
+      h = (h * 0x85ebca6bn) & mask;
+      h ^= h >> 13n;
+      h = (h * 0xc2b2ae35n) & mask;
+      h ^= h >> 16n;
+      return Number(h);
+    };
+    const random = seededRandom(11);
+    for (let k = 0; k < 500; k++) {
+      let key = '';
+      const length = Math.floor(random.next() * 40);
+      for (let i = 0; i < length; i++) key += String.fromCharCode(Math.floor(random.next() * 0x10000));
+      assert.equal(hashString(key), reference(key), JSON.stringify(key));
+    }
   });
 
   test('CLI spellings parse and bad ones are refused', () => {

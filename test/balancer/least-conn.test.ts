@@ -118,7 +118,9 @@ describe('LeastConn', () => {
     a.markDown(DownReason.healthCheck);
     a.markUp(DownReason.healthCheck);
     for (let i = 0; i < 110; i++) start(lc, lc.pick({ clientIp: 'x' }) as Backend);
-    assert.ok(a.inFlight <= 12, `a ${a.inFlight}, b ${b.inFlight}`);
+    // At 10% of its weight, a's load is (n + 1) / 0.1 against b's (m + 1) / 1: a takes one pick
+    // in eleven, neither none (left out) nor half (no slow start).
+    assert.deepEqual([a.inFlight, b.inFlight], [10, 100]);
     clock.advance(10_000);
     for (let i = 0; i < 100; i++) start(lc, lc.pick({ clientIp: 'x' }) as Backend);
     assert.ok(Math.abs(a.inFlight - b.inFlight) <= 1, `a ${a.inFlight}, b ${b.inFlight}`);

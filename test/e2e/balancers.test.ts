@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { ServerResponse } from 'node:http';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
 import { DownReason, type BalancerName, type Switchyard } from '../../src/index.js';
@@ -119,11 +120,24 @@ describe('balancers end to end: real backends receive the expected share', () =>
   test('max in-flight: a backend at its limit is skipped', async (t) => {
     const cleanup = cleanupFor(t);
     const backends = await backendsNamed(cleanup, ['a', 'slow'], { slow: 300 });
+    const slowBackend = backends[1] as TestBackend;
+    // The slow backend's own count of requests it holds at once.
+    let holding = 0;
+    let mostHeld = 0;
+    slowBackend.server.prependListener('request', (_req, res: ServerResponse) => {
+      mostHeld = Math.max(mostHeld, ++holding);
+      res.on('close', () => holding--);
+    });
     const lb = await startLb({ backends: backends.map((b) => b.url), maxInFlight: 1, log: quiet });
     cleanup(() => lb.close());
     // Two at a time: while the slow backend holds one request, round-robin's turns for it go to a.
     const counts = await tally(lb, 40, 2);
-    assert.ok((counts['slow'] ?? 0) <= 2, JSON.stringify(counts));
+    const slow = counts['slow'] ?? 0;
+    assert.equal(slow + (counts['a'] ?? 0), 40, JSON.stringify(counts));
+    // It takes requests when free (the first one at least), never two at once, and only a few
+    // in all: each holds it for 300 ms while the other client goes on with a.
+    assert.ok(slow >= 1 && slow <= 2, JSON.stringify(counts));
+    assert.equal(mostHeld, 1, 'the slow backend never held two requests at once');
   });
 });
 

@@ -71,11 +71,18 @@ export async function startLb(options: Partial<StartOptions> & Pick<StartOptions
   return Object.assign(lb, { logs });
 }
 
-/** Waits until `predicate` is true, checking on each event-loop turn, for at most `timeoutMs`. */
+/** How often until() looks again: often enough for tests, rare enough to leave the CPU to the code under test. */
+const untilPollMs = 5;
+
+/**
+ * Waits until `predicate` is true, looking again every few milliseconds on a timer (never a
+ * busy loop: child processes and the code under test need the cores), for at most `timeoutMs`.
+ */
 export async function until(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
+    const leftMs = deadline - performance.now();
+    if (leftMs <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, Math.min(untilPollMs, leftMs)));
   }
 }

@@ -195,14 +195,28 @@ describe('perTryTimeout and tryDuration', () => {
   });
 
   test('tryDuration: no attempt starts once it is spent, and the last error is the answer', async (t) => {
-    const slow = await startHoldingBackend('slow');
-    const lb = await behind(t, [slow], { retry: { perTryTimeoutMs: 100, tryDurationMs: 250, retryOn: ['timeout'], retriesPerBackend: 10 } });
+    // Deterministic timing, from the backend's own timers: the first attempt is reset at once,
+    // long before tryDuration (600 ms) is spent, so it is retried; every later one is reset
+    // after 700 ms, when tryDuration is spent whatever the machine's speed: exactly two attempts.
+    // (Not the per-try timeout: undici runs it on timers that can fire up to ~0.5 s early.)
+    const attempts: number[] = [];
+    const backend = await startBackend('flaky-then-slow', (req) => {
+      attempts.push(performance.now());
+      req.resume();
+      if (attempts.length === 1) req.socket.resetAndDestroy();
+      else {
+        const timer = setTimeout(() => req.socket.resetAndDestroy(), 700);
+        req.socket.on('close', () => clearTimeout(timer));
+      }
+    });
+    const lb = await behind(t, [backend], { retry: { tryDurationMs: 600, retryOn: ['reset'], retriesPerBackend: 10 } });
 
+    const startedMs = performance.now();
     const res = await send(`${lb.url}/`, 'GET');
-    assert.equal(res.status, 504);
-    // Attempts start at 0, >= 110 and >= 220 ms; a fourth could not start before 330 ms.
-    assert.ok(slow.held.length >= 1 && slow.held.length <= 3, `${slow.held.length} attempts`);
-    assert.ok(messages(lb).some((m) => m.endsWith('not retried: tryDuration 250 ms spent')), messages(lb).join('\n'));
+    t.diagnostic(`answered after ${(performance.now() - startedMs).toFixed(0)} ms; attempts at ${attempts.map((at) => (at - startedMs).toFixed(0)).join(', ')} ms`);
+    assert.equal(res.status, 502, 'the last error, a reset, is the answer');
+    assert.equal(attempts.length, 2, `${attempts.length} attempts`);
+    assert.ok(messages(lb).some((m) => m.endsWith('not retried: tryDuration 600 ms spent')), messages(lb).join('\n'));
   });
 });
 

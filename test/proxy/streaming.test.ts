@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import { Readable } from 'node:stream';
@@ -11,7 +12,8 @@ import { startBackend, type TestBackend } from '../helpers/servers.js';
 /**
  * 1 GiB each way through a Switchyard child process, whose memory we read from /proc: the
  * proxy must stream with backpressure, never hold a body. The client and the backend run in
- * this process and neither buffers either.
+ * this process and neither buffers either. The bytes change along the stream and both ends
+ * hash them, so a corrupted, lost or reordered piece fails the test, not only a wrong count.
  */
 const totalBytes = 1024 * 1024 * 1024;
 const chunkBytes = 64 * 1024;
@@ -23,16 +25,42 @@ const transferBudgetMs = 100_000;
 
 const cliPath = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
-/** Yields `totalBytes` in 64 KiB chunks, each made only when the consumer asks for it. */
+/** Every this many bytes of the stream carry their own position, so no two such blocks are alike. */
+const stampEveryBytes = 1024;
+
+/** 64 KiB of a fixed pseudo-random pattern (mulberry32, seed 1): the stream's bytes between stamps. */
+const patternBlock = ((): Buffer => {
+  const block = Buffer.alloc(chunkBytes);
+  let state = 1;
+  for (let i = 0; i < chunkBytes; i += 4) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(state ^ (state >>> 15), state | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    block.writeUInt32LE((x ^ (x >>> 14)) >>> 0, i);
+  }
+  return block;
+})();
+
+/**
+ * Yields `totalBytes` in 64 KiB chunks, each made only when the consumer asks for it: the
+ * pattern block with the position of every 1 KiB written over its first 4 bytes. A byte
+ * changed, lost, added or moved anywhere changes the SHA-256 of the stream, which is kept
+ * incrementally as the bytes go out (nothing is held).
+ */
 class Source extends Readable {
-  private static readonly chunk = Buffer.alloc(chunkBytes, 0x78);
   /** Bytes handed to the consumer so far. */
   producedBytes = 0;
   private readonly total: number;
+  private readonly hash = createHash('sha256');
 
   constructor(total: number) {
     super({ highWaterMark: chunkBytes });
     this.total = total;
+  }
+
+  /** SHA-256 (hex) of everything produced; call once, at the end. */
+  digest(): string {
+    return this.hash.digest('hex');
   }
 
   override _read(): void {
@@ -41,8 +69,13 @@ class Source extends Readable {
       this.push(null);
       return;
     }
+    // A fresh buffer each time: a pushed one may still be queued, so it is never reused.
+    const chunk = Buffer.allocUnsafe(size);
+    patternBlock.copy(chunk, 0, 0, size);
+    for (let at = 0; at + 4 <= size; at += stampEveryBytes) chunk.writeUInt32LE((this.producedBytes + at) / stampEveryBytes, at);
     this.producedBytes += size;
-    this.push(size === chunkBytes ? Source.chunk : Source.chunk.subarray(0, size));
+    this.hash.update(chunk);
+    this.push(chunk);
   }
 }
 
@@ -119,23 +152,33 @@ describe('1 GiB streamed through a Switchyard process with flat memory', { timeo
   let backend: TestBackend;
   let lb: ChildLb;
   let uploadedBytes = 0;
+  /** SHA-256 (hex) of the upload as the backend received it, once it has ended. */
+  let uploadedDigest = '';
+  /** The download the backend is sending or sent last. */
+  let downloadSource: Source | null = null;
   let baselineRssBytes = 0;
 
   before(async () => {
     backend = await startBackend('stream', (req: http.IncomingMessage, res: http.ServerResponse) => {
       if (req.url === '/upload') {
-        // Counts and discards.
-        req.on('data', (chunk: Buffer) => (uploadedBytes += chunk.length));
+        // Counts, hashes and discards.
+        const hash = createHash('sha256');
+        req.on('data', (chunk: Buffer) => {
+          uploadedBytes += chunk.length;
+          hash.update(chunk);
+        });
         req.on('end', () => {
+          uploadedDigest = hash.digest('hex');
           res.writeHead(200, { 'content-type': 'text/plain' });
-          res.end(String(uploadedBytes));
+          res.end(`${uploadedBytes} ${uploadedDigest}`);
         });
         return;
       }
       if (req.url === '/download') {
         req.resume();
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': totalBytes });
-        new Source(totalBytes).pipe(res);
+        downloadSource = new Source(totalBytes);
+        downloadSource.pipe(res);
         return;
       }
       req.resume();
@@ -192,6 +235,7 @@ describe('1 GiB streamed through a Switchyard process with flat memory', { timeo
 
   test('upload: every byte arrives, the proxy\'s peak RSS stays within the headroom', { timeout: timeoutMs }, async (t) => {
     uploadedBytes = 0;
+    uploadedDigest = '';
     const body = new Source(totalBytes);
     const signal = deadline(() => `client produced ${mib(body.producedBytes)}, backend counted ${mib(uploadedBytes)}`);
     const measured = await whileSampling(async () => {
@@ -200,25 +244,37 @@ describe('1 GiB streamed through a Switchyard process with flat memory', { timeo
     });
     t.diagnostic(report('upload', measured));
     const { result, peakBytes } = measured;
+    const sentDigest = body.digest();
+    t.diagnostic(`upload sha256 sent ${sentDigest.slice(0, 16)}…, received ${uploadedDigest.slice(0, 16)}…`);
     assert.equal(result.status, 200);
-    assert.equal(result.body, String(totalBytes));
     assert.equal(uploadedBytes, totalBytes);
+    assert.equal(uploadedDigest, sentDigest, 'the backend received the very bytes the client sent, in order');
+    assert.equal(result.body, `${totalBytes} ${sentDigest}`);
     assert.ok(peakBytes < baselineRssBytes + rssHeadroomBytes, `peak RSS ${mib(peakBytes)} vs idle ${mib(baselineRssBytes)}`);
   });
 
   test('download: every byte arrives, the proxy\'s peak RSS stays within the headroom', { timeout: timeoutMs }, async (t) => {
     let count = 0;
+    const hash = createHash('sha256');
     const signal = deadline(() => `client received ${mib(count)}`);
     const measured = await whileSampling(async () => {
       const res = await request(`${lb.url}/download`, { signal });
-      for await (const chunk of res.body) count += (chunk as Buffer).length;
+      for await (const chunk of res.body) {
+        count += (chunk as Buffer).length;
+        hash.update(chunk as Buffer);
+      }
       return { status: res.statusCode, length: res.headers['content-length'], count };
     });
+    const receivedDigest = hash.digest('hex');
+    assert.ok(downloadSource !== null, 'the backend started the download');
+    const sentDigest = (downloadSource as Source).digest();
+    t.diagnostic(`download sha256 sent ${sentDigest.slice(0, 16)}…, received ${receivedDigest.slice(0, 16)}…`);
     t.diagnostic(report('download', measured));
     const { result, peakBytes } = measured;
     assert.equal(result.status, 200);
     assert.equal(result.length, String(totalBytes));
     assert.equal(result.count, totalBytes);
+    assert.equal(receivedDigest, sentDigest, 'the client received the very bytes the backend sent, in order');
     assert.ok(peakBytes < baselineRssBytes + rssHeadroomBytes, `peak RSS ${mib(peakBytes)} vs idle ${mib(baselineRssBytes)}`);
   });
 });

@@ -10,7 +10,7 @@ import { spawnCli } from '../helpers/cli.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { localConfig, startConfigured } from '../helpers/config.js';
 import { startHoldingBackend } from '../helpers/faults.js';
-import { startBackend, until } from '../helpers/servers.js';
+import { deadPort, startBackend, until } from '../helpers/servers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'swy-reload-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -135,6 +135,43 @@ describe('reload', () => {
     assert.equal((await lb.reload(localConfig({ web: { backends: [backend.url] } }))).ok, true);
     await assert.rejects(request(`http://127.0.0.1:${port}/`, { dispatcher: new Agent({ pipelining: 0 }) }), /ECONNREFUSED/);
     assert.equal(await (await request(`http://127.0.0.1:${first}/`)).body.text(), 'one', 'the kept listener still serves');
+  });
+
+  test('a reload whose new listener cannot bind fails, says why, and leaves the running listeners and config in force', async (t) => {
+    const cleanup = cleanupFor(t);
+    const one = await startBackend('one');
+    cleanup(() => one.close());
+    const two = await startBackend('two');
+    cleanup(() => two.close());
+    const lb = await startConfigured({ config: localConfig({ web: { backends: [one.url] } }) });
+    cleanup(() => lb.close());
+    const first = lb.address.port;
+    // A port someone else holds, and a free one the reload opens before it reaches the taken one.
+    const holder = await startBackend('holder');
+    cleanup(() => holder.close());
+    const free = await deadPort();
+    const next: ConfigInput = {
+      ...localConfig({ web: { backends: [two.url] } }),
+      listeners: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: free }, { host: '127.0.0.1', port: holder.port }],
+    };
+
+    const result = await lb.reload(next);
+    assert.equal(result.ok, false);
+    assert.equal(result.error, `port ${holder.port} is already in use`);
+    assert.ok(
+      lb.logs.some((e) => e['level'] === 50 && e['msg'] === `config reload (library) failed, keeping the running config: port ${holder.port} is already in use`),
+      'the failure is logged in one line',
+    );
+    // The old listener serves with the old config; the listener opened on the way is closed again.
+    for (let i = 0; i < 3; i++) assert.equal(await (await request(`http://127.0.0.1:${first}/`)).body.text(), 'one');
+    await assert.rejects(request(`http://127.0.0.1:${free}/`, { dispatcher: new Agent({ pipelining: 0 }) }), /ECONNREFUSED/);
+    assert.equal(await (await request(`http://127.0.0.1:${holder.port}/`)).body.text(), 'holder', 'the port stays its holder\'s');
+
+    // Once the port is free, the same config applies.
+    await holder.close();
+    assert.equal((await lb.reload(next)).ok, true);
+    assert.equal(await (await request(`http://127.0.0.1:${holder.port}/`)).body.text(), 'two');
+    assert.equal(await (await request(`http://127.0.0.1:${first}/`)).body.text(), 'two');
   });
 
   test('settings that need a restart are named in a warning and in the result, until they are back', async (t) => {
