@@ -5,7 +5,7 @@ import { ConfigError } from './errors.js';
 import { ActiveHealthChecker } from './health/active.js';
 import { resolveHealthOptions } from './health/options.js';
 import type { Logger } from './log.js';
-import type { ForwardingOptions } from './proxy/headers.js';
+import type { UpstreamForwarding } from './upstream/forwarding.js';
 import { retryOptionsFromConfig } from './proxy/retry.js';
 import { Router } from './router.js';
 import { loadBackendTls } from './upstream/tls.js';
@@ -81,7 +81,7 @@ function buildUpstream(name: string, spec: UpstreamConfig, previous: Upstream | 
     sticky = { cookie: given.cookie, secret, ...(given.ttl === undefined ? {} : { ttlMs: given.ttl }) };
   }
   // Trusted proxies belong to listeners; the handler adds them per listener (forwardingFor).
-  const forwarding: ForwardingOptions = { preserveHost: spec.preserveHost, viaName, via11: `1.1 ${viaName}`, trusted: null, rewriteLocation: spec.rewriteLocation };
+  const forwarding: UpstreamForwarding = { preserveHost: spec.preserveHost, viaName, via11: `1.1 ${viaName}`, rewriteLocation: spec.rewriteLocation };
   const outlier = spec.outlierDetection;
   return new Upstream({
     name,

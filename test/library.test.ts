@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { request } from 'undici';
 import { ConfigError, DownReason, ErrorCodes, start, SwitchyardError, version, type StartOptions } from '../src/index.js';
 import { createLogger } from '../src/log.js';
-import { defaultRetryOptions } from '../src/proxy/retry.js';
+import { defaultRetryOptions } from '../src/upstream/retry-options.js';
 import { cleanupFor } from './helpers/cleanup.js';
 import { startCountingServer, startHoldingBackend } from './helpers/faults.js';
 import { closeServer, deadPort, startBackend, until } from './helpers/servers.js';

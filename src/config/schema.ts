@@ -3,7 +3,7 @@ import { ConfigError } from '../errors.js';
 import { crossFieldChecks } from './checks.js';
 import { healthDefaults, parseStatusRange } from '../health/options.js';
 import { normaliseTarget } from '../proxy/normalise-path.js';
-import { checkHashKey, parseHashKey } from '../proxy/request-keys.js';
+import { checkHashKey, parseHashKey } from '../upstream/hash-key.js';
 import { trustedProxyProblem } from '../proxy/trusted.js';
 import { parseBackendUrl } from '../upstream/backend.js';
 import { BackendTlsError, loadBackendTls } from '../upstream/tls.js';

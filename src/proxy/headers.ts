@@ -1,4 +1,5 @@
 import { util as undiciUtil } from 'undici';
+import type { UpstreamForwarding } from '../upstream/forwarding.js';
 import type { Backend } from '../upstream/backend.js';
 import { forwardedElement } from './forwarded.js';
 import type { TrustedProxies } from './trusted.js';
@@ -79,23 +80,13 @@ function removeNamed(headers: string[], names: readonly string[]): string[] {
   return kept;
 }
 
-export interface ForwardingOptions {
-  /** Keep the client's Host header (default), or let the backend's own host:port be sent. */
-  readonly preserveHost: boolean;
-  /** Our Via pseudonym, e.g. `switchyard`. */
-  readonly viaName: string;
-  /** `1.1 <viaName>`, the Via entry of almost every request, built once. */
-  readonly via11: string;
+/** An upstream's forwarding with the trusted proxies of the listener the request came in on. */
+export interface ForwardingOptions extends UpstreamForwarding {
   /**
    * Peers whose X-Forwarded-For/-Proto/-Host and Forwarded fields are kept and appended to;
    * from any other peer they are dropped and replaced by ours. null: trust no one.
    */
   readonly trusted: TrustedProxies | null;
-  /**
-   * Rewrite a response's `Location` and `Content-Location` that name the backend's own address
-   * to the address the client used (as nginx's `proxy_redirect default`).
-   */
-  readonly rewriteLocation: boolean;
 }
 
 /**

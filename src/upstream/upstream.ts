@@ -6,10 +6,10 @@ import { systemClock, systemRandom, type Clock, type Random } from '../clock.js'
 import { ConfigError } from '../errors.js';
 import { OutlierDetector, type OutlierOptions } from '../health/outlier.js';
 import type { Logger } from '../log.js';
-import { checkHashKey, type HashKeySpec } from '../proxy/request-keys.js';
-import type { ForwardingOptions } from '../proxy/headers.js';
-import { RetryBudget } from '../proxy/retry-budget.js';
-import type { RetryOptions } from '../proxy/retry.js';
+import { checkHashKey, type HashKeySpec } from './hash-key.js';
+import type { UpstreamForwarding } from './forwarding.js';
+import { RetryBudget } from './retry-budget.js';
+import type { RetryOptions } from './retry-options.js';
 import { Backend, DownReason, parseBackendUrl, unhealthyReasons, type PoolOptions } from './backend.js';
 import { RequestQueue, type QueueOptions } from './queue.js';
 import { plural } from '../units.js';
@@ -27,7 +27,7 @@ export interface UpstreamSpec {
   readonly retry: RetryOptions;
   readonly pool: PoolOptions;
   /** How request headers are rewritten for this upstream's backends. */
-  readonly forwarding: ForwardingOptions;
+  readonly forwarding: UpstreamForwarding;
   /** Attempts one backend may have in flight. Default: no limit. */
   readonly maxInFlight?: number;
   /** Ramp of a backend's weight after it comes up. Default 0: none. */
@@ -81,7 +81,7 @@ export class Upstream {
   readonly retryBudget: RetryBudget;
   /** Random source of balancers and of retry jitter. */
   readonly random: Random;
-  readonly forwarding: ForwardingOptions;
+  readonly forwarding: UpstreamForwarding;
   /** The sticky layer when session affinity is on (it is also `balancer`), else null. */
   readonly sticky: StickySessions | null;
   /** Where hashing balancers take their key; null means the client address. */

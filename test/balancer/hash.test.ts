@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { hashString, IpHash, Maglev, RingHash } from '../../src/balancer/hash.js';
-import { cookieValue, hashKeyOf, parseHashKey } from '../../src/proxy/request-keys.js';
+import { cookieValue, hashKeyOf } from '../../src/proxy/request-keys.js';
+import { parseHashKey } from '../../src/upstream/hash-key.js';
 import { ConfigError } from '../../src/errors.js';
 import { DownReason, type Backend } from '../../src/upstream/backend.js';
 import { closeAll, makeBackends, name, seededRandom, wire } from '../helpers/balancing.js';

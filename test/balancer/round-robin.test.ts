@@ -4,7 +4,7 @@ import type { PickContext } from '../../src/balancer/types.js';
 import { RoundRobin } from '../../src/balancer/round-robin.js';
 import { Backend, DownReason, parseBackendUrl, type PoolOptions } from '../../src/upstream/backend.js';
 import { Upstream } from '../../src/upstream/upstream.js';
-import { defaultRetryOptions } from '../../src/proxy/retry.js';
+import { defaultRetryOptions } from '../../src/upstream/retry-options.js';
 
 // Unit tests: nothing connects, the pools are only constructed (and closed in `after`).
 const poolOptions: PoolOptions = { connectTimeoutMs: 1000, headersTimeoutMs: 1000, bodyTimeoutMs: 1000, keepAliveTimeoutMs: 1000 };
@@ -141,7 +141,7 @@ describe('Upstream with round-robin', () => {
       balancer: 'round-robin',
       retry: defaultRetryOptions,
       pool: poolOptions,
-      forwarding: { preserveHost: true, viaName: 'switchyard', via11: '1.1 switchyard', trusted: null, rewriteLocation: true },
+      forwarding: { preserveHost: true, viaName: 'switchyard', via11: '1.1 switchyard', rewriteLocation: true },
     });
     try {
       const seen: string[] = [];
