@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 
 /**
  * More accepts per event-loop turn.
@@ -16,7 +17,91 @@ import net from 'node:net';
  * (SCM_RIGHTS) yields a new descriptor each time. The child lives for a moment at start-up,
  * accepts nothing, and has exited when this resolves. The extra descriptors cost nothing
  * while the queue is empty.
+ *
+ * Node 22.12+ offers a second way, used there on Linux: `reusePort` (SO_REUSEPORT) binds more
+ * listening sockets to the same port; the kernel spreads new connections over their queues and
+ * each is read once per turn. No child process, and no spare wake-ups on an empty queue.
  */
+
+/** How the extra accepts per turn are made: more sockets on the port, or more descriptors of one. */
+export type AcceptMode = 'reuse-port' | 'duplicate';
+
+/** `listen({ reusePort })` came in Node 22.12 and 23.1; it is honoured on Linux (3.9+). */
+export function reusePortSupported(version: string = process.versions.node, platform: string = process.platform): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return platform === 'linux' && (major > 22 || (major === 22 && minor >= 12));
+}
+
+/** SO_REUSEPORT sockets where Node and the OS offer them, duplicated descriptors elsewhere. */
+export function defaultAcceptMode(): AcceptMode {
+  return reusePortSupported() ? 'reuse-port' : 'duplicate';
+}
+
+export interface BatchListenOptions {
+  readonly port: number;
+  readonly host: string | undefined;
+  readonly backlog: number;
+}
+
+// `reusePort` is missing from the Node 20 typings this project builds against.
+type ReusePortListenOptions = net.ListenOptions & { reusePort?: boolean };
+
+function listenOnce(server: net.Server, options: ReusePortListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Makes `server` listen, then adds what it takes to accept up to `batch` connections per
+ * event-loop turn. Resolves with the extra listeners (fewer, or none, when the OS refuses
+ * more); each hands its connections to `onConnection`. A port already in use rejects, as a
+ * plain listen does.
+ */
+export async function listenBatched(
+  server: net.Server,
+  options: BatchListenOptions,
+  batch: number,
+  onConnection: (socket: net.Socket) => void,
+  mode: AcceptMode = defaultAcceptMode(),
+): Promise<net.Server[]> {
+  const { port, host, backlog } = options;
+  if (batch <= 1 || mode === 'duplicate') {
+    await listenOnce(server, { port, host, backlog });
+    return duplicateListeners(server, batch - 1, onConnection);
+  }
+  // SO_REUSEPORT would let us join a port another process (of the same user) holds with it, and
+  // share its traffic unseen: bind once without it first, so a port in use stays an error.
+  if (port !== 0) {
+    const probe = net.createServer();
+    await listenOnce(probe, { port, host });
+    await new Promise((resolve) => probe.close(resolve));
+  }
+  await listenOnce(server, { port, host, backlog, reusePort: true });
+  const bound = (server.address() as AddressInfo).port;
+  const extra = await reusePortListeners({ port: bound, host, backlog }, batch - 1, onConnection);
+  // A kernel that took the first socket but refuses more: fall back to duplicates of it.
+  return extra.length > 0 ? extra : duplicateListeners(server, batch - 1, onConnection);
+}
+
+/** Up to `count` more sockets bound with SO_REUSEPORT to the port of a socket that has it. */
+async function reusePortListeners(options: BatchListenOptions, count: number, onConnection: (socket: net.Socket) => void): Promise<net.Server[]> {
+  const servers = Array.from({ length: count }, () => net.createServer({ noDelay: true }, onConnection));
+  const results = await Promise.allSettled(servers.map((server) => listenOnce(server, { ...options, reusePort: true })));
+  const listening: net.Server[] = [];
+  for (let i = 0; i < servers.length; i++) {
+    const server = servers[i] as net.Server;
+    if (results[i]?.status === 'fulfilled') {
+      server.on('error', () => server.close());
+      listening.push(server);
+    }
+  }
+  return listening;
+}
 
 // The child returns the handle `count` times, each send a fresh descriptor, then says done.
 const childSource =

@@ -3,7 +3,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { handleRequest } from '../proxy/admission.js';
 import type { ProxyContext } from '../proxy/context.js';
-import { duplicateListeners } from './accept-fds.js';
+import { listenBatched } from './accept-fds.js';
 import { continueUnlessTooLarge, limitConnections, serverLimitOptions, type ConnectionCount } from './limits.js';
 
 export interface ListenerOptions {
@@ -91,21 +91,14 @@ export class Listener {
 
   async listen(): Promise<AddressInfo> {
     const server = this.server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: this.options.port, host: this.options.host, backlog: this.options.backlog }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.extraListeners = await duplicateListeners(server, this.options.acceptBatch - 1, (socket) => server.emit('connection', socket));
+    this.extraListeners = await listenBatched(server, this.options, this.options.acceptBatch, (socket) => server.emit('connection', socket));
     const held = this.held ?? [];
     this.held = null;
     for (const [req, res] of held) handleRequest(this.ctx, req, res);
     return server.address() as AddressInfo;
   }
 
-  /** Descriptors accepting on the listening socket (1 + duplicates). */
+  /** Descriptors accepting on the listening port (1 + duplicates or SO_REUSEPORT sockets). */
   get acceptFds(): number {
     return 1 + this.extraListeners.length;
   }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
+import v8 from 'node:v8';
 import { Agent, request } from 'undici';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startBackend, startLb, until } from '../helpers/servers.js';
@@ -12,6 +14,11 @@ import { startBackend, startLb, until } from '../helpers/servers.js';
  * response headers, mid-upload, mid-response), then nothing may leak: no attempt in flight, no
  * upstream request pending, no socket beyond the pools' idle ones, no failure counted against a
  * backend, and memory back near its baseline.
+ *
+ * Memory is judged by what is live after a full GC (heap used, native buffers, and the count
+ * of request and socket objects), not by RSS: V8 keeps a young generation it grew under load
+ * (on Node 24 up to 128 MiB, where 20 and 22 stop at 32) and the allocator keeps freed pages, so
+ * RSS stays up with nothing leaked (issue 10). RSS is reported as a figure.
  */
 // 20,000 by default keeps the suite under a minute here (every abort costs a new client and a
 // new upstream connection); SWY_ABORT_REQUESTS=100000 runs the issue's full count.
@@ -46,8 +53,23 @@ function rssMiB(): number {
   return process.memoryUsage().rss / 2 ** 20;
 }
 
-function heapMiB(): number {
-  return process.memoryUsage().heapUsed / 2 ** 20;
+const gc = (globalThis as { gc?: () => void }).gc;
+
+/** What is live now, after a full GC when --expose-gc gave us one (npm test passes it). */
+function liveMemory(): { fds: number; rss: number; heap: number; external: number; requests: number; responses: number; sockets: number } {
+  gc?.();
+  const { heapUsed, external } = process.memoryUsage();
+  // queryObjects runs a full GC of its own and counts the instances still reachable.
+  const count = (type: Function): number => v8.queryObjects(type, { format: 'count' });
+  return {
+    fds: openFds(),
+    rss: rssMiB(),
+    heap: heapUsed / 2 ** 20,
+    external: external / 2 ** 20,
+    requests: count(http.IncomingMessage),
+    responses: count(http.ServerResponse),
+    sockets: count(net.Socket),
+  };
 }
 
 type Phase = 'before-headers' | 'on-headers' | 'mid-response' | 'mid-upload' | 'complete';
@@ -120,8 +142,7 @@ test(`${total} requests with client aborts at every phase leak nothing`, { timeo
   // Warm up, then take the baseline.
   for (let i = 0; i < 200; i++) assert.equal(await one(url, dispatcher, 'complete'), 'done');
   for (const backend of backends) backend.seen.length = 0;
-  (globalThis as { gc?: () => void }).gc?.();
-  const baseline = { fds: openFds(), rss: rssMiB(), heap: heapMiB() };
+  const baseline = liveMemory();
 
   const counts: Record<Phase, number> = { 'before-headers': 0, 'on-headers': 0, 'mid-response': 0, 'mid-upload': 0, complete: 0 };
   let completed = 0;
@@ -157,16 +178,19 @@ test(`${total} requests with client aborts at every phase leak nothing`, { timeo
   );
   await dispatcher.close();
   for (const backend of backends) backend.seen.length = 0;
-  (globalThis as { gc?: () => void }).gc?.();
   // Sockets: the client's are closed and idle pooled upstream ones time out: back to the baseline.
   await until(() => openFds() <= baseline.fds, 15_000, `open descriptors back to ${baseline.fds}`);
-  const after = { fds: openFds(), rss: rssMiB(), heap: heapMiB() };
+  // A closed socket's handle lets go of it in the event loop's close phase: let that phase run.
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  const after = liveMemory();
 
   t.diagnostic(
     `requests ${total} in ${elapsedS.toFixed(1)} s (${Math.round(total / elapsedS)}/s); completed ${completed}/${counts.complete}; ` +
       `aborts: before-headers ${counts['before-headers']}, on-headers ${counts['on-headers']}, mid-response ${counts['mid-response']}, mid-upload ${counts['mid-upload']}; ` +
       `fds ${baseline.fds} -> ${after.fds}; rss ${baseline.rss.toFixed(0)} -> peak ${peakRss.toFixed(0)} -> ${after.rss.toFixed(0)} MiB; ` +
-      `heap used ${baseline.heap.toFixed(0)} -> ${after.heap.toFixed(0)} MiB`,
+      `heap used ${baseline.heap.toFixed(1)} -> ${after.heap.toFixed(1)} MiB; external ${baseline.external.toFixed(1)} -> ${after.external.toFixed(1)} MiB; ` +
+      `live IncomingMessage ${baseline.requests} -> ${after.requests}, ServerResponse ${baseline.responses} -> ${after.responses}, Socket ${baseline.sockets} -> ${after.sockets}`,
   );
   assert.deepEqual(Object.fromEntries(wrong), {}, 'requests that were not aborted: what they got instead of 200 and the whole body');
   assert.equal(completed, counts.complete, 'every request that was not aborted completed with 200 and the whole body');
@@ -174,11 +198,17 @@ test(`${total} requests with client aborts at every phase leak nothing`, { timeo
     assert.equal(backend.failuresTotal, 0, `${backend.url}: client aborts are not backend failures`);
     assert.equal(backend.available, true, `${backend.url} stays in rotation`);
   }
-  assert.ok(after.rss < baseline.rss + 100, `RSS back near its baseline (${baseline.rss.toFixed(0)} -> ${after.rss.toFixed(0)} MiB)`);
-  // Without --expose-gc (plain npm test) garbage may still be uncollected: bound the heap only after a forced GC.
-  if ((globalThis as { gc?: () => void }).gc !== undefined) {
-    assert.ok(after.heap < baseline.heap + 40, `heap back near its baseline (${baseline.heap.toFixed(0)} -> ${after.heap.toFixed(0)} MiB)`);
-  }
+  // No request, response or socket outlives its exchange.
+  assert.ok(after.requests <= baseline.requests, `live IncomingMessage back to ${baseline.requests} (${after.requests})`);
+  assert.ok(after.responses <= baseline.responses, `live ServerResponse back to ${baseline.responses} (${after.responses})`);
+  assert.ok(after.sockets <= baseline.sockets, `live Socket back to ${baseline.sockets} (${after.sockets})`);
+  // Heap used is a leak figure only right after a full GC: without --expose-gc, say so and skip.
+  await t.test('heap and native buffers back near their baseline', { skip: gc === undefined ? 'needs node --expose-gc (npm test passes it)' : false }, () => {
+    // 20,000 exchanges: a leak of 250 bytes each would add 5 MiB (Node 20-24 add under 2 MiB here).
+    assert.ok(after.heap < baseline.heap + 5, `heap used back near its baseline (${baseline.heap.toFixed(1)} -> ${after.heap.toFixed(1)} MiB)`);
+    // Buffers come and go in pools and slabs (a few MiB either way); a leaked 1 KiB each would add 20.
+    assert.ok(after.external < baseline.external + 16, `native buffers back near their baseline (${baseline.external.toFixed(1)} -> ${after.external.toFixed(1)} MiB)`);
+  });
   // The proxy still serves normally.
   const res = await request(url, { headersTimeout: 5000, bodyTimeout: 5000 });
   assert.equal(res.statusCode, 200);
