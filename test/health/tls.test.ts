@@ -10,26 +10,20 @@ import { loadBackendTls } from '../../src/upstream/tls.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { localConfig, startConfigured } from '../helpers/config.js';
 import { closeServer, until } from '../helpers/servers.js';
-import { makeCa, startTlsBackend, type IssuedCert, type TestCa } from '../helpers/tls.js';
+import { makeTestPki, startTlsBackend, type IssuedCert, type TestCa, type TestPki } from '../helpers/tls.js';
 
 let ca: TestCa;
-let otherCa: TestCa;
 let local: IssuedCert;
 let named: IssuedCert;
 let stranger: IssuedCert;
+let pki: TestPki;
 
 before(async () => {
-  ca = await makeCa();
-  otherCa = await makeCa('Unknown CA');
-  local = await ca.issue('localhost', ['DNS:localhost', 'IP:127.0.0.1']);
-  named = await ca.issue('backend.test', ['DNS:backend.test']);
-  stranger = await otherCa.issue('localhost', ['DNS:localhost', 'IP:127.0.0.1']);
+  pki = await makeTestPki();
+  ({ ca, local, named, stranger } = pki);
 });
 
-after(async () => {
-  await ca.remove();
-  await otherCa.remove();
-});
+after(() => pki.remove());
 
 const pool = { connectTimeoutMs: 1000, headersTimeoutMs: 1000, bodyTimeoutMs: 1000, keepAliveTimeoutMs: 1000 };
 

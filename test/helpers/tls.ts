@@ -71,6 +71,39 @@ export async function makeCa(commonName = 'Switchyard Test CA'): Promise<TestCa>
   };
 }
 
+/** The certificates the TLS tests share: a trusted CA, another CA, and what they issued. */
+export interface TestPki {
+  readonly ca: TestCa;
+  readonly otherCa: TestCa;
+  /** SAN DNS:localhost and IP:127.0.0.1. */
+  readonly local: IssuedCert;
+  /** SAN DNS:backend.test only. */
+  readonly named: IssuedCert;
+  /** A client certificate for mTLS. */
+  readonly client: IssuedCert;
+  /** localhost and 127.0.0.1, signed by the CA the proxy does not trust. */
+  readonly stranger: IssuedCert;
+  remove(): Promise<void>;
+}
+
+export async function makeTestPki(): Promise<TestPki> {
+  const ca = await makeCa();
+  const otherCa = await makeCa('Unknown CA');
+  const localSans = ['DNS:localhost', 'IP:127.0.0.1'];
+  return {
+    ca,
+    otherCa,
+    local: await ca.issue('localhost', localSans),
+    named: await ca.issue('backend.test', ['DNS:backend.test']),
+    client: await ca.issue('switchyard-client', ['DNS:switchyard-client']),
+    stranger: await otherCa.issue('localhost', localSans),
+    remove: async () => {
+      await ca.remove();
+      await otherCa.remove();
+    },
+  };
+}
+
 /** A real HTTPS backend on 127.0.0.1 with an ephemeral port. */
 export interface TlsBackend {
   readonly server: https.Server;

@@ -36,6 +36,17 @@ function rawAll(port: number, head: string, options: { waitFor?: string; body?: 
 
 const links = ['</style.css>; rel=preload; as=style', '</app.js>; rel=preload; as=script'];
 
+/** Sends 103 Early Hints with `links`, then 200 `final`. */
+function startHintsBackend(): Promise<TestBackend> {
+  return startBackend('hints', (req, res) => {
+    req.resume();
+    res.writeEarlyHints({ link: links }, () => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('final');
+    });
+  });
+}
+
 async function behind(t: Parameters<typeof cleanupFor>[0], backend: TestBackend) {
   const cleanup = cleanupFor(t);
   cleanup(() => backend.close());
@@ -53,13 +64,7 @@ function assertUntouched(lb: Awaited<ReturnType<typeof startLb>>): void {
 
 describe('interim responses', () => {
   test('103 Early Hints reach an HTTP/1.1 client with their Link fields, then the final response', async (t) => {
-    const backend = await startBackend('hints', (req, res) => {
-      req.resume();
-      res.writeEarlyHints({ link: links }, () => {
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end('final');
-      });
-    });
+    const backend = await startHintsBackend();
     const lb = await behind(t, backend);
 
     const text = await rawAll(lb.address.port, 'GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
@@ -73,13 +78,7 @@ describe('interim responses', () => {
   });
 
   test('an HTTP/1.0 client gets no 1xx (RFC 9110 section 15.2), only the final response', async (t) => {
-    const backend = await startBackend('hints', (req, res) => {
-      req.resume();
-      res.writeEarlyHints({ link: links }, () => {
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end('final');
-      });
-    });
+    const backend = await startHintsBackend();
     const lb = await behind(t, backend);
 
     const text = await rawAll(lb.address.port, 'GET / HTTP/1.0\r\nHost: t\r\n\r\n');

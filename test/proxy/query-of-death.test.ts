@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { request } from 'undici';
 import { downReasonNames } from '../../src/upstream/backend.js';
 import { cleanupFor } from '../helpers/cleanup.js';
@@ -28,6 +28,18 @@ function startPoisonable(name: string): Promise<TestBackend> {
   });
 }
 
+/** Two poisonable backends, a and b, behind Switchyard; all closed when `t` ends. */
+async function twoPoisonable(t: TestContext) {
+  const cleanup = cleanupFor(t);
+  const a = await startPoisonable('a');
+  cleanup(() => a.close());
+  const b = await startPoisonable('b');
+  cleanup(() => b.close());
+  const lb = await startLb({ backends: [a.url, b.url] });
+  cleanup(() => lb.close());
+  return { a, b, lb };
+}
+
 function poisonSeen(backend: TestBackend): number {
   return backend.seen.filter((s) => s.url === '/poison').length;
 }
@@ -38,13 +50,7 @@ function messages(lb: { logs: Record<string, unknown>[] }): string[] {
 
 describe('a query of death', () => {
   test('among a steady stream of clients: one clear 502, zero failures for the others, no backend leaves rotation', async (t) => {
-    const cleanup = cleanupFor(t);
-    const a = await startPoisonable('a');
-    cleanup(() => a.close());
-    const b = await startPoisonable('b');
-    cleanup(() => b.close());
-    const lb = await startLb({ backends: [a.url, b.url] });
-    cleanup(() => lb.close());
+    const { a, b, lb } = await twoPoisonable(t);
 
     const load = runLoad({ url: `${lb.url}/`, concurrency: 6, count: 600 });
     const poison = await request(`${lb.url}/poison`);
@@ -66,13 +72,7 @@ describe('a query of death', () => {
   });
 
   test('sent again and again, with no other traffic in between: answered 502 each time, both backends stay in rotation', async (t) => {
-    const cleanup = cleanupFor(t);
-    const a = await startPoisonable('a');
-    cleanup(() => a.close());
-    const b = await startPoisonable('b');
-    cleanup(() => b.close());
-    const lb = await startLb({ backends: [a.url, b.url] });
-    cleanup(() => lb.close());
+    const { a, b, lb } = await twoPoisonable(t);
 
     for (let i = 0; i < 3; i++) {
       const res = await request(`${lb.url}/poison`);

@@ -7,10 +7,9 @@ import { spawnCli } from '../helpers/cli.js';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError, start, type BackendTlsConfig, type ConfigInput } from '../../src/index.js';
 import { localConfig, startConfigured } from '../helpers/config.js';
-import { makeCa, startTlsBackend, type IssuedCert, type TestCa } from '../helpers/tls.js';
+import { makeTestPki, startTlsBackend, type IssuedCert, type TestCa, type TestPki } from '../helpers/tls.js';
 
 let ca: TestCa;
-let otherCa: TestCa;
 /** SAN DNS:localhost and IP:127.0.0.1. */
 let local: IssuedCert;
 /** SAN DNS:backend.test only. */
@@ -19,20 +18,14 @@ let named: IssuedCert;
 let client: IssuedCert;
 /** Signed by a CA the proxy does not trust. */
 let stranger: IssuedCert;
+let pki: TestPki;
 
 before(async () => {
-  ca = await makeCa();
-  otherCa = await makeCa('Unknown CA');
-  local = await ca.issue('localhost', ['DNS:localhost', 'IP:127.0.0.1']);
-  named = await ca.issue('backend.test', ['DNS:backend.test']);
-  client = await ca.issue('switchyard-client', ['DNS:switchyard-client']);
-  stranger = await otherCa.issue('localhost', ['DNS:localhost', 'IP:127.0.0.1']);
+  pki = await makeTestPki();
+  ({ ca, local, named, client, stranger } = pki);
 });
 
-after(async () => {
-  await ca.remove();
-  await otherCa.remove();
-});
+after(() => pki.remove());
 
 type UpstreamInput = ConfigInput['upstreams'][string];
 
