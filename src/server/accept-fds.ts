@@ -90,7 +90,8 @@ export async function listenBatched(
 
 /** Up to `count` more sockets bound with SO_REUSEPORT to the port of a socket that has it. */
 async function reusePortListeners(options: BatchListenOptions, count: number, onConnection: (socket: net.Socket) => void): Promise<net.Server[]> {
-  const servers = Array.from({ length: count }, () => net.createServer({ noDelay: true }, onConnection));
+  const counted = countedAccept(onConnection);
+  const servers = Array.from({ length: count }, () => net.createServer({ noDelay: true }, counted));
   const results = await Promise.allSettled(servers.map((server) => listenOnce(server, { ...options, reusePort: true })));
   const listening: net.Server[] = [];
   for (let i = 0; i < servers.length; i++) {
@@ -107,12 +108,19 @@ async function reusePortListeners(options: BatchListenOptions, count: number, on
 const childSource =
   "process.on('message',(m,h)=>{for(let i=0;i<m.count;i++)process.send('fd',h);process.send('done',()=>process.disconnect())})";
 
-/** Connections accepted on duplicate descriptors in this process, so tests can see them work. */
-let acceptedOnDuplicates = 0;
+/** Connections accepted on the extra listeners (either mode) in this process, so tests can see them work. */
+let acceptedOnExtras = 0;
 
-/** How many connections the duplicate descriptors of this process have accepted so far. */
-export function duplicateAccepts(): number {
-  return acceptedOnDuplicates;
+/** How many connections the extra listeners of this process have accepted so far. */
+export function extraAccepts(): number {
+  return acceptedOnExtras;
+}
+
+function countedAccept(onConnection: (socket: net.Socket) => void): (socket: net.Socket) => void {
+  return (socket) => {
+    acceptedOnExtras++;
+    onConnection(socket);
+  };
 }
 
 interface ServerWithHandle extends net.Server {
@@ -145,7 +153,7 @@ export function duplicateListeners(
     const timer = setTimeout(() => child.kill(), timeoutMs);
     timer.unref();
     const counted = (socket: net.Socket): void => {
-      acceptedOnDuplicates++;
+      acceptedOnExtras++;
       onConnection(socket);
     };
     child.on('message', (message: unknown, duplicate?: unknown) => {
