@@ -154,6 +154,10 @@ export class ActiveHealthChecker {
     const healthy = (backend.downReasons & DownReason.healthCheck) === 0;
     if (ok && healthy) {
       backend.markUp(DownReason.failedAttempts);
+      // Ejected after connect failures (a crash: refused connections, resets of what was in
+      // flight): a passing check shows the backend reachable again, which is what those failures
+      // said it was not. After resets or 5xx alone a connecting check proves nothing new.
+      if (backend.ejection?.ejectedUnreachable === true) this.uneject(backend);
     } else if (ok && (first || state.passes >= this.options.rise)) {
       backend.markUp(DownReason.healthCheck);
       backend.markUp(DownReason.failedAttempts);
@@ -167,7 +171,7 @@ export class ActiveHealthChecker {
 
   /**
    * A backend the checks had marked down and now pass returns from ejection too (like Envoy's
-   * successful_active_health_check_uneject_host); a check that never failed proves nothing new.
+   * successful_active_health_check_uneject_host), as does one ejected for connect failures.
    */
   private uneject(backend: Backend): void {
     if ((backend.downReasons & DownReason.ejected) === 0) return;

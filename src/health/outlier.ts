@@ -71,6 +71,7 @@ export class OutlierDetector {
     const options = this.options;
     if (kind === 'response') {
       state.failures = 0;
+      state.connectInRun = false;
       if (status < 500 || status > 599) {
         state.errors5xx = 0;
         return;
@@ -80,6 +81,8 @@ export class OutlierDetector {
       return;
     }
     state.failureKind = state.failures === 0 || state.failureKind === kind ? kind : 'failure';
+    if (state.failures === 0) state.connectInRun = false;
+    if (kind === 'connect') state.connectInRun = true;
     state.failures++;
     state.errors5xx++;
     if (options.consecutiveFailures > 0 && state.failures >= options.consecutiveFailures) this.eject(backend, state, state.failureKind, state.failures);
@@ -113,6 +116,8 @@ export class OutlierDetector {
     const durationMs = Math.min(baseEjectionMs * state.ejections, maxEjectionMs);
     state.failures = 0;
     state.errors5xx = 0;
+    state.ejectedUnreachable = state.connectInRun;
+    state.connectInRun = false;
     // A health check may have ended the previous ejection early (health/active.ts): its timer goes.
     if (state.timer !== null) this.clock.clearTimeout(state.timer);
     const timer = this.clock.setTimeout(() => this.release(backend, state, timer), durationMs);

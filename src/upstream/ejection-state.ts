@@ -17,4 +17,8 @@ export class EjectionState {
   returnedAtMs = 0;
   /** The pending return; null when not ejected by us. */
   timer: Timer | null = null;
+  /** The current run of failures includes a connect failure. */
+  connectInRun = false;
+  /** The current (or last) ejection's failures included connect failures: the backend was unreachable. */
+  ejectedUnreachable = false;
 }

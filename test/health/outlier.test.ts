@@ -6,6 +6,7 @@ import { backendView } from '../../src/admin/api.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import type { EjectionEvent } from '../../src/events.js';
 import { DownReason, downReasonNames, type Backend } from '../../src/upstream/backend.js';
+import { EjectionState } from '../../src/upstream/ejection-state.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { localConfig, startConfigured } from '../helpers/config.js';
 import { startDyingPort, startHoldingBackend, type DyingPort } from '../helpers/faults.js';
@@ -244,5 +245,28 @@ describe('passive outlier detection', { timeout: 60_000 }, () => {
     assert.deepEqual(downReasonNames(steady.downReasons), ['outlier-ejected']);
     assert.ok(messages(logs).includes(`${recovered.url} returned from ejection: health check passed`));
     assert.deepEqual(events, [{ backend: recovered, ejected: false, reason: 'health-check', durationMs: 0 }]);
+  });
+
+  test('an ejection after connect failures ends at the first passing check, even when no check failed in between', async (t) => {
+    const cleanup = cleanupFor(t);
+    const server = await startBackend('s');
+    cleanup(() => server.close());
+    const created: Backend[] = [];
+    cleanup(() => Promise.all(created.map((b) => b.close())));
+    const restarted = makeBackend(server.url, created);
+    const resetting = makeBackend(`${server.url}/resets`, created);
+    // What outlier detection leaves behind: connect failures for one, resets for the other.
+    for (const [backend, unreachable] of [[restarted, true], [resetting, false]] as const) {
+      (backend.ejection ??= new EjectionState()).ejectedUnreachable = unreachable;
+      backend.markDown(DownReason.failedAttempts);
+      backend.markDown(DownReason.ejected);
+    }
+    const { checker, logs } = makeChecker([restarted, resetting], { type: 'tcp' });
+    await checker.round();
+    await checker.stop();
+    assert.equal(restarted.downReasons, 0, 'reachable again: back in rotation');
+    assert.ok(messages(logs).includes(`${restarted.url} returned from ejection: health check passed`));
+    // A TCP check that connects says nothing about resets: that ejection runs its course.
+    assert.deepEqual(downReasonNames(resetting.downReasons), ['outlier-ejected']);
   });
 });
