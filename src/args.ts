@@ -7,9 +7,10 @@ import { retryOutcomes, type RetryOutcome } from './upstream/retry-options.js';
 import { trustedProxyProblem } from './proxy/trusted.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
 import { BackendTlsError, loadBackendTls } from './upstream/tls.js';
+import { ListenerTlsError, loadCertificate } from './server/tls-certificates.js';
 
 /** Command-line flags: what each one takes, and how they become start() options. */
-type FlagKind = 'value' | 'switch';
+type FlagKind = 'value' | 'switch' | 'repeat';
 const flagKinds: Readonly<Record<string, FlagKind>> = {
   backends: 'value',
   balancer: 'value',
@@ -45,6 +46,8 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   'ambiguous-paths': 'value',
   'no-preserve-host': 'switch',
   'backend-ca': 'value',
+  'tls-cert': 'repeat',
+  'tls-key': 'repeat',
   'log-level': 'value',
   'log-format': 'value',
   config: 'value',
@@ -81,8 +84,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       value = next;
       i++;
     }
-    if (flags.has(name)) throw new ConfigError(`--${name} is given twice`);
-    flags.set(name, value);
+    // A repeatable flag keeps its values in order, one per line.
+    const before = flags.get(name);
+    if (before !== undefined && kind !== 'repeat') throw new ConfigError(`--${name} is given twice`);
+    flags.set(name, before === undefined ? value : `${before}\n${value}`);
   }
   return { flags };
 }
@@ -210,6 +215,7 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   set('host', flag('host'));
   const backendCa = flag('backend-ca');
   if (backendCa !== undefined) options['backendTls'] = { ca: checkedCaFile(backendCa) };
+  if (flags.has('tls-cert') || flags.has('tls-key')) options['tls'] = { certificates: certificatesFromFlags(flag('tls-cert'), flag('tls-key')) };
   set('healthIntervalMs', duration('health-interval'));
   set('healthTimeoutMs', duration('health-timeout'));
   set('healthPath', flag('health-path'));
@@ -268,4 +274,21 @@ function checkedCaFile(file: string): string {
     throw err;
   }
   return file;
+}
+
+/** `--tls-cert FILE --tls-key FILE` pairs, in order, each pair's files checked and named with its flag. */
+function certificatesFromFlags(certs: string | undefined, keys: string | undefined): { cert: string; key: string }[] {
+  const certFiles = certs === undefined ? [] : certs.split('\n');
+  const keyFiles = keys === undefined ? [] : keys.split('\n');
+  if (certFiles.length !== keyFiles.length) throw new ConfigError(`--tls-cert and --tls-key come in pairs: ${certFiles.length} --tls-cert, ${keyFiles.length} --tls-key`);
+  return certFiles.map((cert, i) => {
+    const files = { cert, key: keyFiles[i] as string };
+    try {
+      loadCertificate(files, i);
+    } catch (err) {
+      if (err instanceof ListenerTlsError) throw new ConfigError(`--tls-${err.field}: ${err.detail}`, { cause: err });
+      throw err;
+    }
+    return files;
+  });
 }

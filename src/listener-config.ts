@@ -1,6 +1,7 @@
 import { listenerSchema, type Config } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import type { ListenerOptions } from './server/listener.js';
+import type { TlsTermination } from './server/tls-server.js';
 
 /** Listener settings across reloads: identity, options, listen errors, and what a reload cannot change. */
 
@@ -9,9 +10,10 @@ export type ListenerConfig = Config['listeners'][number];
 /**
  * Settings of a listener that stays open across a reload are fixed when it opens (the node:http
  * server, its connection limit and the proxy context are built from them): every field but host
- * and port, its identity (changing them opens a new listener instead).
+ * and port, its identity (changing them opens a new listener instead), and `tls`, whose
+ * certificates a reload swaps in (turning TLS on or off still needs a restart).
  */
-const listenerFieldsFixedAtOpen = (Object.keys(listenerSchema.shape) as (keyof ListenerConfig)[]).filter((field) => field !== 'host' && field !== 'port');
+const listenerFieldsFixedAtOpen = (Object.keys(listenerSchema.shape) as (keyof ListenerConfig)[]).filter((field) => field !== 'host' && field !== 'port' && field !== 'tls');
 
 const sameValue = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
 
@@ -28,6 +30,7 @@ export function settingsNeedingRestart(next: Config, started: Config, openedWith
     for (const field of listenerFieldsFixedAtOpen) {
       if (!sameValue(listener[field], opened[field])) ignored.push(`listeners[${i}].${field}`);
     }
+    if ((listener.tls === undefined) !== (opened.tls === undefined)) ignored.push(`listeners[${i}].tls`);
   });
   if (next.admin === false || started.admin === false) {
     if (next.admin !== started.admin) ignored.push('admin');
@@ -44,7 +47,7 @@ export function listenerKey(listener: ListenerConfig, index: number): string {
   return `${listener.host ?? '*'}|${listener.port}${listener.port === 0 ? `#${index}` : ''}`;
 }
 
-export function listenerOptions(listener: ListenerConfig): ListenerOptions {
+export function listenerOptions(listener: ListenerConfig, tls: TlsTermination | null): ListenerOptions {
   return {
     port: listener.port,
     host: listener.host,
@@ -52,6 +55,7 @@ export function listenerOptions(listener: ListenerConfig): ListenerOptions {
     headersTimeoutMs: listener.clientHeadersTimeout,
     backlog: 4096,
     acceptBatch: listener.acceptBatch,
+    tls,
   };
 }
 

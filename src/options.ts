@@ -9,6 +9,7 @@ import type { HashKeySpec } from './upstream/hash-key.js';
 import { defaultRetryOptions, type RetryOptions } from './upstream/retry-options.js';
 import type { DownstreamOptions } from './server/limits.js';
 import type { BackendTlsConfig } from './upstream/tls.js';
+import type { ListenerTlsConfig } from './server/tls-certificates.js';
 import type { BackendSpec } from './upstream/upstream.js';
 
 /** Admin listener settings; see docs/observability.md. */
@@ -82,6 +83,11 @@ export interface StartOptions extends DownstreamOptions {
    * `servername`, `cert` + `key` (mTLS), `insecureSkipVerify`. Default: verified against the system roots.
    */
   readonly backendTls?: BackendTlsConfig;
+  /**
+   * Terminate TLS (HTTPS): PEM `{ cert, key }` files, each serving its subjectAltName names by
+   * SNI, the first also clients without SNI; `minVersion` defaults to TLSv1.2. Default: cleartext.
+   */
+  readonly tls?: { readonly certificates: ListenerTlsConfig['certificates']; readonly minVersion?: ListenerTlsConfig['minVersion'] };
   /** Admin API, metrics and dashboard listener. Default for the library: off. */
   readonly admin?: false | AdminOptions;
   /** Logging: options for the built-in pino logger, or a logger of your own. */
@@ -122,7 +128,7 @@ const startOptionNames: Readonly<Record<keyof StartOptions, true>> = {
   upstreamTimeoutMs: true, upstreamKeepAliveMs: true, clientKeepAliveMs: true, clientHeadersTimeoutMs: true, acceptBatch: true,
   gracePeriodMs: true, preserveHost: true, admin: true, log: true, accessLog: true, random: true,
   maxHeaderBytes: true, requestTimeoutMs: true, maxConnections: true, maxBodyBytes: true, trustedProxies: true,
-  ambiguousPaths: true, maxResponseHeaderBytes: true, backendTls: true,
+  ambiguousPaths: true, maxResponseHeaderBytes: true, backendTls: true, tls: true,
 };
 
 /** Refuses keys start() does not know, naming the closest known one. */
@@ -181,6 +187,7 @@ export function configFromStartOptions(options: StartOptions): Config {
         maxConnections: options.maxConnections,
         maxBodySize: options.maxBodyBytes,
         ambiguousPaths: options.ambiguousPaths,
+        tls: options.tls === undefined ? undefined : { certificates: options.tls.certificates.map((c) => ({ cert: c.cert, key: c.key })), minVersion: options.tls.minVersion },
         acceptBatch: options.acceptBatch === undefined ? undefined : Math.min(1024, Math.max(1, Math.floor(positive(options.acceptBatch, 'acceptBatch') as number))),
       }),
     ],

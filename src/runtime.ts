@@ -8,6 +8,7 @@ import type { ProxyContext } from './proxy/context.js';
 import { trustedProxiesFrom } from './proxy/trusted.js';
 import { downstreamLimits } from './server/limits.js';
 import { Listener } from './server/listener.js';
+import { TlsTermination } from './server/tls-server.js';
 import { buildSnapshot, viaName, type Snapshot, type SnapshotDeps } from './snapshot.js';
 import { plural } from './units.js';
 import { DownReason, type Backend } from './upstream/backend.js';
@@ -39,6 +40,8 @@ interface LiveListener {
   readonly config: ListenerConfig;
   readonly listener: Listener;
   readonly ctx: ProxyContext;
+  /** Its certificates, for an HTTPS listener; reloads swap them. */
+  readonly tls: TlsTermination | null;
   address: AddressInfo;
 }
 
@@ -86,6 +89,7 @@ export class Runtime {
   }
 
   private async openListener(config: ListenerConfig, key: string): Promise<LiveListener> {
+    const tls = config.tls === undefined ? null : new TlsTermination(config.tls, this.logger);
     const ctx: ProxyContext = {
       runtime: this,
       logger: this.logger,
@@ -94,19 +98,21 @@ export class Runtime {
       forwarding: new WeakMap(),
       limits: downstreamLimits({ maxHeaderBytes: config.maxHeaderSize, requestTimeoutMs: config.requestTimeout, maxConnections: config.maxConnections, maxBodyBytes: config.maxBodySize, ambiguousPaths: config.ambiguousPaths }),
       responseVia: `1.1 ${viaName}`,
-      proto: 'http',
+      proto: tls === null ? 'http' : 'https',
+      redirectHttps: config.redirectHttps && tls === null,
       active: 0,
       closing: false,
       onIdle: null,
     };
-    const listener = new Listener(ctx, listenerOptions(config));
+    const listener = new Listener(ctx, listenerOptions(config, tls));
     let address: AddressInfo;
     try {
       address = await listener.listen();
     } catch (err) {
+      tls?.close();
       throw listenError(err, config);
     }
-    const live = { key, config, listener, ctx, address };
+    const live = { key, config, listener, ctx, tls, address };
     this.listeners.set(live.key, live);
     const shown = config.host === undefined || config.host === '' ? '' : config.host;
     this.logger.info({ address: address.address, port: address.port }, `Load Balancer started at ${shown}:${address.port}`);
@@ -145,6 +151,11 @@ export class Runtime {
     }
     this.snapshot = next;
     for (const live of this.listeners.values()) live.ctx.accessLog = config.log.access ? this.logger : null;
+    // Kept HTTPS listeners read their certificates again (issue 11); a bad file keeps the old ones.
+    config.listeners.forEach((listener, i) => {
+      const live = this.listeners.get(listenerKey(listener, i));
+      if (live?.tls != null && listener.tls !== undefined && !opened.includes(live)) live.tls.reload(listener.tls);
+    });
     for (const checker of old.health) checker.stop();
     for (const checker of next.health) void checker.start();
 

@@ -7,6 +7,7 @@ import { checkHashKey, parseHashKey } from '../upstream/hash-key.js';
 import { trustedProxyProblem } from '../proxy/trusted.js';
 import { parseBackendUrl } from '../upstream/backend.js';
 import { BackendTlsError, loadBackendTls } from '../upstream/tls.js';
+import { ListenerTlsError, loadCertificate } from '../server/tls-certificates.js';
 import { configErrors, didYouMean, duration, editDistance, parsed, size, strict, unknownKeyMessage } from './schema-support.js';
 
 export { configErrors, didYouMean, editDistance, unknownKeyMessage };
@@ -30,6 +31,26 @@ function normalPrefixIssue(prefix: string, ctx: z.core.$RefinementCtx<string>): 
   else if (normal !== prefix) ctx.addIssue({ code: 'custom', message: `"${prefix}" would never match: requests are routed in normal form, write "${normal}"` });
 }
 
+const pemFile = z.string().min(1, 'a file path is required');
+
+// Files are read here, so `validate` and a reload refuse a missing or broken one with its position.
+const certificateSchema = strict({
+  cert: pemFile.describe('PEM certificate file (the chain after it, leaf first). Required.'),
+  key: pemFile.describe('PEM private key file of `cert`. Required.'),
+}).superRefine((files, ctx) => {
+  try {
+    loadCertificate(files, 0);
+  } catch (err) {
+    if (!(err instanceof ListenerTlsError)) throw err;
+    ctx.addIssue({ code: 'custom', path: [err.field], message: err.detail });
+  }
+});
+
+const listenerTlsSchema = strict({
+  certificates: z.array(certificateSchema).min(1).describe('Certificates: each serves the DNS names of its subjectAltName (SNI, `*.example.com` wildcards included); the first also serves clients that send no name. Required.'),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Oldest TLS version accepted; TLS 1.0 and 1.1 clients are always refused.'),
+});
+
 export const listenerSchema = strict({
   host: z.string().optional().describe('Address to bind. Default: every interface.'),
   port: port.default(3030).describe('Port to listen on; 0 picks a free port.'),
@@ -48,6 +69,8 @@ export const listenerSchema = strict({
     .enum(['reject', 'keep'])
     .default('reject')
     .describe('Paths with an encoded `/` or `\\` (`%2F`, `%5C`), a literal `\\`, or a segment that is `.` or `..` only once decoded (`%2e%2e`): `reject` answers 400; `keep` forwards them as sent, for applications that need them, and answers 400 when a backend that decodes them would read a path above the root or under another route.'),
+  tls: listenerTlsSchema.optional().describe('Terminate TLS: this listener speaks HTTPS (ALPN `http/1.1`). Certificates reload when their files change and on every config reload; a broken new file keeps the old one. Relative paths are from the working directory. Default: cleartext HTTP.'),
+  redirectHttps: z.boolean().default(false).describe('Answer every request with a 308 redirect to `https://` the same host and target, as Caddy does. For a cleartext listener next to an HTTPS one.'),
 });
 
 const routeSchema = strict({
@@ -136,8 +159,6 @@ const queueSchema = strict({
   size: z.number().int().min(0).max(100_000).default(0).describe('Requests that may wait at once; 0 is no queue (503 at once, the default). A full queue answers 503 at once.'),
   timeout: duration().default(1000).describe('Longest wait for a slot; then 503.'),
 });
-
-const pemFile = z.string().min(1, 'a file path is required');
 
 // Files are read here too, so `validate` and a reload refuse a missing or broken file with its position.
 const backendTlsSchema = strict({
@@ -237,7 +258,7 @@ const adminSchema = strict({
 });
 
 export const configSchema = strict({
-  listeners: z.array(listenerSchema).min(1).default([{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16 * 1024, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0, ambiguousPaths: 'reject' }]).describe('Where Switchyard listens. Default: one listener on port 3030, every interface.'),
+  listeners: z.array(listenerSchema).min(1).default([{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16 * 1024, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0, ambiguousPaths: 'reject', redirectHttps: false }]).describe('Where Switchyard listens. Default: one listener on port 3030, every interface.'),
   routes: z.array(routeSchema).default([]).describe('Host and path-prefix rules that send requests to upstreams. Default: everything to the only upstream.'),
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, "_", "." and "-"'), upstreamSchema).describe('Named sets of backends, each with its balancer, health check, retry policy and timeouts. Required.'),
   log: strict({
@@ -261,6 +282,9 @@ export const configSchema = strict({
   if (config.routes.length === 0 && names.length > 1) {
     ctx.addIssue({ code: 'custom', path: ['routes'], message: 'with more than one upstream, routes must say which requests go where' });
   }
+  config.listeners.forEach((listener, i) => {
+    if (listener.redirectHttps && listener.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'redirectHttps'], message: 'an HTTPS listener cannot redirect to HTTPS: use redirectHttps on a cleartext listener' });
+  });
   crossFieldChecks(config, (path, message) => ctx.addIssue({ code: 'custom', path: [...path], message }));
 });
 

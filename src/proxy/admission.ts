@@ -23,6 +23,10 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
   // One valid host (an absolute-form target's authority, else Host) or 400 (issue 10).
   const host = requestHost(req.rawHeaders, url, req.httpVersionMinor !== 0);
   const requested = originFormTarget(url);
+  if (ctx.redirectHttps && host !== null && requested !== null) {
+    redirectToHttps(ctx, res, host, requested);
+    return;
+  }
   // Routing and the backend read one normal path (issue 9); a target without one gets 400.
   const target = requested === null ? null : normaliseTarget(requested, ctx.limits.ambiguousPaths === 'keep');
   ctx.active++;
@@ -37,6 +41,18 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
   } catch (err) {
     exchange.internalFailure(err);
   }
+}
+
+/**
+ * `redirectHttps`: 308 (RFC 9110 section 15.4.9, the method and body are kept) to the same host
+ * and target over https on its default port, 443; the cleartext port is dropped.
+ */
+function redirectToHttps(ctx: ProxyContext, res: ServerResponse, host: string, target: string): void {
+  const colon = host.lastIndexOf(':');
+  const name = colon !== -1 && colon > host.lastIndexOf(']') ? host.slice(0, colon) : host;
+  res.shouldKeepAlive = res.shouldKeepAlive && !ctx.closing;
+  res.writeHead(308, { location: `https://${name}${target}`, 'content-length': '0' });
+  res.end();
 }
 
 /** Counts the request against its upstream, builds the forwarded head and starts the body on its way. */

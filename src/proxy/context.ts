@@ -22,6 +22,8 @@ export interface ProxyContext {
   readonly responseVia: string;
   /** `http` or `https`: the scheme clients used, for X-Forwarded-Proto. */
   readonly proto: string;
+  /** A cleartext listener with `redirectHttps`: every request gets a 308 to its https:// URL. */
+  readonly redirectHttps: boolean;
   /** Responses not yet closed; the listener waits for 0 on shutdown. */
   active: number;
   /** Set when shutting down: responses ask clients to close their connections. */

@@ -5,6 +5,7 @@ import { handleRequest } from '../proxy/admission.js';
 import type { ProxyContext } from '../proxy/context.js';
 import { listenBatched } from './accept-fds.js';
 import { continueUnlessTooLarge, limitConnections, serverLimitOptions, type ConnectionCount } from './limits.js';
+import { createListenerServer, type TlsTermination } from './tls-server.js';
 
 export interface ListenerOptions {
   /** Port to listen on; 0 picks a free one. */
@@ -19,6 +20,8 @@ export interface ListenerOptions {
   readonly backlog: number;
   /** Connections accepted per event-loop turn at most (descriptors on the listening socket). */
   readonly acceptBatch: number;
+  /** TLS termination (an HTTPS listener), or null for cleartext HTTP. */
+  readonly tls: TlsTermination | null;
 }
 
 const rejections = {
@@ -70,7 +73,7 @@ export class Listener {
   constructor(ctx: ProxyContext, options: ListenerOptions) {
     this.ctx = ctx;
     this.options = options;
-    this.server = http.createServer(
+    this.server = createListenerServer(
       {
         keepAliveTimeout: options.keepAliveTimeoutMs,
         noDelay: true,
@@ -82,6 +85,7 @@ export class Listener {
         if (this.held === null) handleRequest(ctx, req, res);
         else this.held.push([req, res]);
       },
+      options.tls,
     );
     this.server.on('clientError', onClientError);
     this.server.on('connect', onConnectMethod);
@@ -113,6 +117,7 @@ export class Listener {
     const ctx = this.ctx;
     const server = this.server;
     ctx.closing = true;
+    this.options.tls?.close();
     const deadline = performance.now() + graceMs;
     // Stop accepting. Not http.Server#close yet: since Node 19 it also drops idle keep-alive
     // connections at once, cutting requests already on their way over them.
