@@ -178,6 +178,38 @@ describe('HTTPS certificate reload', () => {
   });
 });
 
+/** Without `session`: connects and waits for a session ticket. With it: whether it was resumed. */
+function sessionOf(port: number, session?: Buffer): Promise<{ ticket: Buffer | null; resumed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: ca.caPem, servername: 'a.test', ...(session === undefined ? {} : { session }) });
+    const timer = setTimeout(() => socket.destroy(new Error('no session ticket within 5 s')), 5000);
+    const done = (ticket: Buffer | null): void => {
+      clearTimeout(timer);
+      resolve({ ticket, resumed: socket.isSessionReused() });
+      socket.end();
+    };
+    socket.resume();
+    // A resumed TLS 1.3 session gets no new ticket from Node: its handshake is the answer.
+    if (session === undefined) socket.once('session', done);
+    else socket.once('secureConnect', () => done(null));
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+describe('session tickets', () => {
+  test('a ticket issued before a config reload resumes a session after it', async (t) => {
+    const { lb, port, backend } = await startHttps(t, tlsListener([certA, certB]));
+    const ticket = (await sessionOf(port)).ticket as Buffer;
+    assert.equal((await sessionOf(port, ticket)).resumed, true, 'resumed before the reload');
+    const result = await lb.reload(localConfig({ web: { backends: [backend.url] } }, { listeners: [tlsListener([certA2, certB])] }));
+    assert.equal(result.ok, true, result.error);
+    assert.equal((await sessionOf(port, ticket)).resumed, true, 'resumed after the reload');
+  });
+});
+
 describe('redirectHttps', () => {
   test('a plain listener answers 308 to https:// the same host (no port) and target', async (t) => {
     const { port, backend } = await startHttps(t, { host: '127.0.0.1', port: 0, redirectHttps: true });
