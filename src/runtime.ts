@@ -33,6 +33,15 @@ export interface ReloadResult {
   readonly ignored: readonly string[];
 }
 
+/** One certificate of an HTTPS listener, for the admin API and `/metrics`. */
+export interface CertificateInfo {
+  /** The listener's bound port. */
+  readonly port: number;
+  readonly cert: string;
+  readonly names: readonly string[];
+  readonly expiresAtMs: number;
+}
+
 /** A bound listener with its proxy context (per listener: in-flight count and closing flag). */
 interface LiveListener {
   readonly key: string;
@@ -74,6 +83,13 @@ export class Runtime {
   /** Listening addresses in config order. */
   get addresses(): AddressInfo[] {
     return [...this.listeners.values()].map((l) => l.address);
+  }
+
+  /** The certificates of the HTTPS listeners in use now: their files, names and expiry. */
+  certificates(): CertificateInfo[] {
+    return [...this.listeners.values()].flatMap((live) =>
+      (live.tls?.loaded ?? []).map((c) => ({ port: live.address.port, cert: c.files.cert, names: c.names, expiresAtMs: c.expiresAtMs })),
+    );
   }
 
   /** Binds every listener and runs the first health-check round. On failure closes what it opened. */

@@ -4,6 +4,8 @@ import { DownReason, downReasonNames, type Backend } from '../upstream/backend.j
 /** Where scrape-time gauges read live backend state: the upstreams in force now. */
 export interface MetricsSource {
   upstreams(): Iterable<{ readonly name: string; readonly backends: readonly Backend[] }>;
+  /** HTTPS listeners' certificates in use; absent: none. */
+  certificates?(): Iterable<{ readonly port: number; readonly cert: string; readonly expiresAtMs: number }>;
 }
 
 const downReasons = Object.values(DownReason).map((bit) => [bit, downReasonNames(bit)[0] ?? String(bit)] as const);
@@ -46,6 +48,20 @@ export function registerBackendGauges(registry: Registry, source: MetricsSource,
           for (const [bit, reason] of downReasons) this.set({ upstream: upstream.name, backend: b.url, reason }, (b.downReasons & bit) === 0 ? 0 : 1);
         }
       }
+    },
+  });
+}
+
+/** Expiry of each certificate in use, read at scrape so a reloaded certificate shows at once. */
+export function registerCertificateGauge(registry: Registry, source: MetricsSource, prefix: string): void {
+  new Gauge({
+    name: `${prefix}tls_certificate_expiry_timestamp_seconds`,
+    help: "When the HTTPS listener's certificate expires (notAfter), in Unix seconds.",
+    labelNames: ['port', 'cert'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of source.certificates?.() ?? []) this.set({ port: String(c.port), cert: c.cert }, c.expiresAtMs / 1000);
     },
   });
 }

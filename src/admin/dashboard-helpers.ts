@@ -30,4 +30,19 @@ export const dashboardHelpers = String.raw`  function el(tag, cls, text) {
     if (m > 0) return m + 'm ' + pad(s % 60) + 's';
     return s + 's';
   }
-  function ago(iso) { var t = Date.parse(iso); return isNaN(t) ? '' : fmtDuration((Date.now() - t) / 1000) + ' ago'; }`;
+  function ago(iso) { var t = Date.parse(iso); return isNaN(t) ? '' : fmtDuration((Date.now() - t) / 1000) + ' ago'; }
+  // HTTPS certificates: the soonest expiry, flagged within 14 days (issue 11); each one in the title.
+  function renderCerts(fact, certs) {
+    var box = fact.parentNode, soonest = null, lines = [];
+    box.hidden = certs.length === 0;
+    certs.forEach(function (c) {
+      var t = Date.parse(c.expiresAt);
+      if (soonest === null || t < soonest) soonest = t;
+      lines.push(':' + c.port + ' ' + (c.names || []).join(', ') + ' \u2014 expires ' + c.expiresAt + ' (' + c.cert + ')');
+    });
+    if (soonest === null) return;
+    var days = (soonest - Date.now()) / 86400000, warn = days < 14;
+    setText(fact, days <= 0 ? 'expired' : (warn ? 'expires in ' : 'ok \u00b7 ') + fmtDuration(days * 86400));
+    fact.className = 'v ' + (warn ? 'bad' : 'ok');
+    fact.title = (warn ? 'A certificate expires within 14 days\n' : '') + lines.join('\n');
+  }`;

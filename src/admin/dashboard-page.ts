@@ -23,6 +23,7 @@ export const dashboardHtml: string = `<!doctype html>
     <div class="fact"><span class="k">Uptime</span><span class="v" data-fact="uptime">&mdash;</span></div>
     <div class="fact"><span class="k">Listeners</span><span class="v mono" data-fact="listeners">&mdash;</span></div>
     <div class="fact"><span class="k">Config</span><span class="v mono" data-fact="digest">&mdash;</span></div>
+    <div class="fact" data-certs hidden><span class="k">Certificates</span><span class="v" data-fact="certs">&mdash;</span></div>
     <div class="fact"><span class="k">Last reload</span><span class="v" data-fact="reload">&mdash;</span></div>
   </div>
   <button type="button" class="primary" data-action="reload">Reload config</button>

@@ -73,6 +73,7 @@ ${dashboardHelpers}
     setText(facts.reload, last ? (last.ok ? 'ok' : 'failed') + ' \u00b7 ' + ago(last.at) : 'none yet');
     facts.reload.className = 'v' + (last ? (last.ok ? ' ok' : ' bad') : '');
     facts.reload.title = r.ok + ' ok, ' + r.failed + ' failed' + (last && last.error ? '\nlast error: ' + last.error : '');
+    renderCerts(facts.certs, s.certificates || []);
   }
 
   function makeSection(name) {

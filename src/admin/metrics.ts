@@ -14,7 +14,7 @@ import {
   type ReloadEvent,
   type RequestEvent,
 } from '../events.js';
-import { registerBackendGauges, type MetricsSource } from './backend-gauges.js';
+import { registerBackendGauges, registerCertificateGauge, type MetricsSource } from './backend-gauges.js';
 import { attemptOutcomeLabels, codeClassIndex, codeClassLabels, methodIndex, methodLabels, none, outcomeIndex } from './metric-labels.js';
 import { registerProcessMetrics } from './process-metrics.js';
 import { RequestDurations } from './request-durations.js';
@@ -131,6 +131,7 @@ export class SwitchyardMetrics implements Metrics {
     this.reloadOk.set(1);
     this.reloadSuccessTime.set(Date.now() / 1000);
     registerBackendGauges(this.registry, source, prefix);
+    registerCertificateGauge(this.registry, source, prefix);
     this.stopProcessMetrics = registerProcessMetrics(this.registry, prefix);
 
     requestChannel.subscribe(this.onRequest);

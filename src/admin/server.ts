@@ -159,6 +159,8 @@ export class AdminServer {
       listeners: runtime.addresses.map((a) => ({ address: a.address, port: a.port, url: urlOf(a) })),
       config: { digest: snapshot.digest, source: this.options.configSource, loadedAt: runtime.loadedAt.toISOString() },
       reloads: runtime.reloads,
+      // HTTPS listeners' certificates (issue 11); the dashboard warns 14 days before expiry.
+      certificates: runtime.certificates().map((c) => ({ port: c.port, cert: c.cert, names: c.names, expiresAt: new Date(c.expiresAtMs).toISOString() })),
     };
   }
 
