@@ -7,7 +7,7 @@ import type { Config, ConfigInput } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import { createLogger, type Logger, type LogOptions } from './log.js';
 import { configFromStartOptions, isLogger, type StartOptions } from './options.js';
-import { Runtime, urlOf, type ReloadResult } from './runtime.js';
+import { Runtime, type ReloadResult } from './runtime.js';
 import type { Upstream } from './upstream/upstream.js';
 import { ConfigWatcher } from './config/watch.js';
 import { warnUnresolvedBackends } from './upstream/dns-warning.js';
@@ -31,7 +31,7 @@ export const version = '0.1.0';
 export interface Switchyard {
   /** Where the (first) listener listens. */
   readonly address: AddressInfo;
-  /** `http://host:port` for the first listener, with loopback standing in for a wildcard address. */
+  /** `http://host:port` (`https://` for TLS) for the first listener, with loopback standing in for a wildcard address. */
   readonly url: string;
   /** Every listener's URL, in config order. */
   readonly urls: readonly string[];
@@ -114,11 +114,12 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
 
   const addresses = runtime.addresses;
   const first = addresses[0] as AddressInfo;
+  const urls = runtime.urls;
   let closing: Promise<void> | null = null;
   return {
     address: first,
-    url: urlOf(first),
-    urls: addresses.map(urlOf),
+    url: urls[0] as string,
+    urls,
     get upstream() {
       return runtime.snapshot.upstreams.values().next().value as Upstream;
     },

@@ -15,10 +15,10 @@ import { DownReason, type Backend } from './upstream/backend.js';
 
 export type { Snapshot } from './snapshot.js';
 
-/** `http://host:port` for a bound address, with loopback standing in for a wildcard address. */
-export function urlOf(address: AddressInfo): string {
+/** `http://host:port` (or https) for a bound address, with loopback standing in for a wildcard address. */
+export function urlOf(address: AddressInfo, scheme: 'http' | 'https' = 'http'): string {
   const host = address.family === 'IPv6' ? (address.address === '::' ? '127.0.0.1' : `[${address.address}]`) : address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
-  return `http://${host}:${address.port}`;
+  return `${scheme}://${host}:${address.port}`;
 }
 
 export interface ReloadResult {
@@ -83,6 +83,11 @@ export class Runtime {
   /** Listening addresses in config order. */
   get addresses(): AddressInfo[] {
     return [...this.listeners.values()].map((l) => l.address);
+  }
+
+  /** Listening URLs in config order: https:// for HTTPS listeners. */
+  get urls(): string[] {
+    return [...this.listeners.values()].map((l) => urlOf(l.address, l.tls === null ? 'http' : 'https'));
   }
 
   /** The certificates of the HTTPS listeners in use now: their files, names and expiry. */

@@ -156,7 +156,7 @@ export class AdminServer {
       version: this.options.version,
       uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 100) / 10,
       startedAt: this.startedAt.toISOString(),
-      listeners: runtime.addresses.map((a) => ({ address: a.address, port: a.port, url: urlOf(a) })),
+      listeners: runtime.addresses.map((a, i) => ({ address: a.address, port: a.port, url: runtime.urls[i] ?? urlOf(a) })),
       config: { digest: snapshot.digest, source: this.options.configSource, loadedAt: runtime.loadedAt.toISOString() },
       reloads: runtime.reloads,
       // HTTPS listeners' certificates (issue 11); the dashboard warns 14 days before expiry.

@@ -120,8 +120,9 @@ export class TlsTermination {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
+      this.reload();
       // A rename-and-replace (certbot, kubernetes secrets) drops the inode watched: watch again.
-      if (this.reload()) this.watchFiles();
+      this.watchFiles();
     }, watchDebounceMs);
     this.timer.unref();
   }

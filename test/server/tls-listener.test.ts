@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { copyFile, rename, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -91,7 +91,8 @@ describe('HTTPS listeners', () => {
   });
 
   test('undici with the test CA gets the answer; the backend sees X-Forwarded-Proto: https and Forwarded proto=https', async (t) => {
-    const { port, backend, cleanup } = await startHttps(t, tlsListener([certA, certB]));
+    const { lb, port, backend, cleanup } = await startHttps(t, tlsListener([certA, certB]));
+    assert.equal(lb.url, `https://127.0.0.1:${port}`);
     const agent = new Agent({ connect: { ca: ca.caPem, servername: 'b.test' } });
     cleanup(() => agent.close());
     const res = await request(`https://127.0.0.1:${port}/x`, { dispatcher: agent, headers: { host: 'b.test' } });
@@ -154,6 +155,22 @@ describe('HTTPS certificate reload', () => {
     assert.equal(second.body, 'web');
   });
 
+  test('files replaced by rename (as certbot and Kubernetes secrets do) are picked up, again and again', async (t) => {
+    const files = await ownFiles();
+    const { lb, port } = await startHttps(t, { host: '127.0.0.1', port: 0, tls: { certificates: [files] } });
+    const oldSerial = ((await handshake(port, { servername: 'a.test' })) as { serial: string }).serial;
+    const reloads = () => lb.logs.filter((e) => String(e['msg']).startsWith('TLS certificates reloaded')).length;
+    for (const [round, next] of [certA2, certA].entries()) {
+      await writeFile(`${files.key}.new`, next.key);
+      await writeFile(`${files.cert}.new`, next.cert);
+      await rename(`${files.key}.new`, files.key);
+      await rename(`${files.cert}.new`, files.cert);
+      await until(() => reloads() > round, 5000, `reload ${round + 1}`);
+      const serial = ((await handshake(port, { servername: 'a.test' })) as { serial: string }).serial;
+      assert.equal(serial === oldSerial, next === certA, `round ${round + 1}`);
+    }
+  });
+
   test('a broken new file keeps the old certificate and logs the path and the error', async (t) => {
     const files = await ownFiles();
     const { lb, port } = await startHttps(t, { host: '127.0.0.1', port: 0, tls: { certificates: [files] } });
@@ -172,8 +189,10 @@ describe('HTTPS certificate reload', () => {
     const result = await lb.reload(localConfig({ web: { backends: [backend.url] } }, { listeners: [tlsListener([certA2, certB])] }));
     assert.equal(result.ok, true, result.error);
     assert.deepEqual(result.ignored, []);
-    const after = (await handshake(port, { servername: 'a.test' })) as { serial: string };
+    const after = (await handshake(port, { servername: 'a.test' })) as { serial: string; alpn: string | false };
     assert.notEqual(after.serial, before);
+    assert.equal(after.alpn, 'http/1.1');
+    assert.equal(((await handshake(port, { checkServerIdentity: () => undefined })) as { serial: string }).serial, after.serial, 'the new first certificate serves clients without SNI');
     assert.equal(((await handshake(port, { servername: 'b.test' })) as { cn: string }).cn, 'b.test');
   });
 });
