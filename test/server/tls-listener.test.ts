@@ -112,6 +112,38 @@ describe('HTTPS listeners', () => {
   });
 });
 
+describe('HTTPS listener close', () => {
+  test('close() lets an in-flight request finish and does not wait on an idle keep-alive TLS connection', async (t) => {
+    const cleanup = cleanupFor(t);
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const backend = await startBackend('slow', (req, res) => {
+      req.resume();
+      if (req.url === '/slow') void held.then(() => res.end('late'));
+      else res.end('fast');
+    });
+    cleanup(() => backend.close());
+    const lb = await startConfigured({ config: localConfig({ web: { backends: [backend.url] } }, { listeners: [tlsListener([certA])], gracePeriod: '5s' }) });
+    const port = lb.address.port;
+    const idle = new Agent({ connect: { ca: ca.caPem, servername: 'a.test' } });
+    const busy = new Agent({ connect: { ca: ca.caPem, servername: 'a.test' } });
+    cleanup(() => idle.close());
+    cleanup(() => busy.close());
+    const fast = await request(`https://127.0.0.1:${port}/`, { dispatcher: idle, headers: { host: 'a.test' } });
+    assert.equal(fast.statusCode, 200);
+    await fast.body.dump();
+    const slow = request(`https://127.0.0.1:${port}/slow`, { dispatcher: busy, headers: { host: 'a.test' } });
+    await until(() => backend.seen.length === 2, 5000, 'the slow request at the backend');
+    const started = performance.now();
+    const closed = lb.close();
+    release();
+    const res = await slow;
+    assert.equal(await res.body.text(), 'late');
+    await closed;
+    assert.ok(performance.now() - started < 4000, 'close did not wait out the grace period');
+  });
+});
+
 describe('HTTPS certificate reload', () => {
   /** Copies of certA's files the test may overwrite. */
   async function ownFiles(): Promise<{ cert: string; key: string }> {
