@@ -116,8 +116,8 @@ function wholeNumber(value: number, min: number, what: string): void {
 function schemaError(issues: Parameters<typeof configProblems>[0]): ConfigError {
   const first = configProblems(issues)[0];
   if (first === undefined) return new ConfigError('invalid options');
-  // The upstream `tls` section is the backendTls option here.
-  const path = first.path.map(String).join('.').replace(/^upstreams\.default\.tls\b/, 'backendTls');
+  // The upstream `tls` section is the backendTls option here, the listener's the tls option.
+  const path = first.path.map(String).join('.').replace(/^upstreams\.default\.tls\b/, 'backendTls').replace(/^listeners\.0\.tls\b/, 'tls');
   return new ConfigError(path === '' ? first.message : `${path}: ${first.message.split('\n')[0] ?? ''}`);
 }
 

@@ -10,9 +10,9 @@ import { Agent, request } from 'undici';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { localConfig, startConfigured } from '../helpers/config.js';
 import { rawExchange } from '../helpers/raw.js';
-import { startBackend, until } from '../helpers/servers.js';
+import { startBackend, startLb, until } from '../helpers/servers.js';
 import { makeCa, type IssuedCert, type TestCa } from '../helpers/tls.js';
-import type { ConfigInput } from '../../src/index.js';
+import { ConfigError, start, type ConfigInput } from '../../src/index.js';
 import { configSchema } from '../../src/config/schema.js';
 
 const run = promisify(execFile);
@@ -109,6 +109,26 @@ describe('HTTPS listeners', () => {
       const { stdout } = await run('curl', ['-sS', '--max-time', '10', '--resolve', `${name}:${port}:127.0.0.1`, '--cacert', ca.caFile, `https://${name}:${port}/`], { timeout: 15_000 });
       assert.equal(stdout, 'web', name);
     }
+  });
+});
+
+describe('start() with tls', () => {
+  test('the tls option serves HTTPS; a bad file rejects with a ConfigError naming the option and the file', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await startBackend('web');
+    cleanup(() => backend.close());
+    const lb = await startLb({ backends: [backend.url], tls: { certificates: [{ cert: certA.certFile, key: certA.keyFile }] } });
+    cleanup(() => lb.close());
+    const agent = new Agent({ connect: { ca: ca.caPem, servername: 'a.test' } });
+    cleanup(() => agent.close());
+    const res = await request(lb.url, { dispatcher: agent });
+    assert.equal(await res.body.text(), 'web');
+    const missing = path.join(ca.dir, 'missing.pem');
+    await assert.rejects(start({ backends: [backend.url], port: 0, tls: { certificates: [{ cert: missing, key: certA.keyFile }] } }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.message, `tls.certificates.0.cert: cannot read "${missing}": no such file`);
+      return true;
+    });
   });
 });
 
