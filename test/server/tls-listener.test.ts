@@ -246,6 +246,10 @@ describe('HTTPS certificate reload', () => {
     assert.equal(after.alpn, 'http/1.1');
     assert.equal(((await handshake(port, { checkServerIdentity: () => undefined })) as { serial: string }).serial, after.serial, 'the new first certificate serves clients without SNI');
     assert.equal(((await handshake(port, { servername: 'b.test' })) as { cn: string }).cn, 'b.test');
+    // Turning TLS off needs a new server: the reload says so and the listener stays HTTPS.
+    const off = await lb.reload(localConfig({ web: { backends: [backend.url] } }, { listeners: [{ host: '127.0.0.1', port: 0 }] }));
+    assert.deepEqual(off.ignored, ['listeners[0].tls']);
+    assert.equal(((await handshake(port, { servername: 'a.test' })) as { serial: string }).serial, after.serial);
   });
 });
 
