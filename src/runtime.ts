@@ -96,6 +96,7 @@ export class Runtime {
       responseVia: `1.1 ${viaName}`,
       proto: 'http',
       active: 0,
+      tunnels: new Set(),
       closing: false,
       onIdle: null,
     };

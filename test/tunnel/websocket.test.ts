@@ -1,0 +1,283 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { WebSocket, WebSocketServer } from 'ws';
+import { rawExchange } from '../helpers/raw.js';
+import { closeServer, deadPort, startLb, until } from '../helpers/servers.js';
+
+/** A ws echo backend on a node:http server (so it can also refuse upgrades and answer plain requests). */
+interface WsBackend {
+  readonly server: http.Server;
+  readonly wss: WebSocketServer;
+  readonly url: string;
+  /** Server-side sockets of tunnels now open. */
+  readonly open: Set<WebSocket>;
+  /** Handshake request headers seen, in order. */
+  readonly handshakes: http.IncomingHttpHeaders[];
+}
+
+async function startWsBackend(): Promise<WsBackend> {
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-upgrade-seen': String(req.headers.upgrade ?? '') });
+    res.end(`plain ${req.method} ${req.url}`);
+  });
+  const wss = new WebSocketServer({ noServer: true });
+  const open = new Set<WebSocket>();
+  const handshakes: http.IncomingHttpHeaders[] = [];
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    handshakes.push(req.headers);
+    if (req.url === '/private') {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer\r\ncontent-length: 6\r\n\r\nno way');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      open.add(ws);
+      ws.on('close', () => open.delete(ws));
+      ws.on('message', (data, binary) => {
+        const text = data.toString();
+        if (text === 'die') (ws as unknown as { _socket: net.Socket })._socket.destroy();
+        else ws.send(data, { binary });
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, open, handshakes };
+}
+
+function wsUrl(lbUrl: string, path = '/chat'): string {
+  return `${lbUrl.replace('http:', 'ws:')}${path}`;
+}
+
+async function openWs(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(url);
+  await Promise.race([once(ws, 'open'), once(ws, 'unexpected-response').then(() => Promise.reject(new Error('refused')))]);
+  return ws;
+}
+
+async function echo(ws: WebSocket, text: string): Promise<string> {
+  ws.send(text);
+  const [data] = (await once(ws, 'message')) as [Buffer];
+  return data.toString();
+}
+
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+describe('WebSocket tunnels', () => {
+  let backend: WsBackend;
+  let lb: Awaited<ReturnType<typeof startLb>>;
+
+  before(async () => {
+    backend = await startWsBackend();
+    lb = await startLb({ backends: [backend.url] });
+  });
+
+  after(async () => {
+    await lb.close();
+    backend.wss.close();
+    await closeServer(backend.server);
+  });
+
+  function inFlight(): number {
+    return lb.upstream.backends.reduce((sum, b) => sum + b.inFlight, 0);
+  }
+
+  test('echoes through Switchyard, with Sec-WebSocket-* and forwarding fields passed to the backend', async () => {
+    const ws = await openWs(wsUrl(lb.url));
+    assert.equal(await echo(ws, 'hello'), 'hello');
+    assert.equal(inFlight(), 1, 'an open tunnel counts in its backend\'s load');
+    const seen = backend.handshakes.at(-1) as http.IncomingHttpHeaders;
+    assert.equal(seen.upgrade, 'websocket');
+    assert.match(String(seen['sec-websocket-key']), /==$/);
+    assert.equal(seen['sec-websocket-version'], '13');
+    assert.equal(seen['x-forwarded-for'], '127.0.0.1');
+    ws.close();
+    await once(ws, 'close');
+    await until(() => backend.open.size === 0 && inFlight() === 0, 5000, 'tunnel closed on both sides');
+  });
+
+  test('the 101 carries our Via', async () => {
+    const ws = new WebSocket(wsUrl(lb.url));
+    const opened = once(ws, 'open');
+    const [res] = (await once(ws, 'upgrade')) as [http.IncomingMessage];
+    assert.match(String(res.headers.via), /switchyard/);
+    await opened;
+    ws.close();
+    await once(ws, 'close');
+  });
+
+  test('a refusal (401) is relayed as an ordinary response and nothing is left open', async () => {
+    const ws = new WebSocket(wsUrl(lb.url, '/private'));
+    ws.on('error', () => {});
+    const [, res] = (await once(ws, 'unexpected-response')) as [unknown, http.IncomingMessage];
+    assert.equal(res.statusCode, 401);
+    assert.equal(res.headers['www-authenticate'], 'Bearer');
+    let body = '';
+    for await (const chunk of res) body += String(chunk);
+    assert.equal(body, 'no way');
+    ws.terminate();
+    await until(() => inFlight() === 0, 5000, 'attempt released');
+  });
+
+  test('a backend dying mid-tunnel closes the client', async () => {
+    const ws = await openWs(wsUrl(lb.url));
+    ws.on('error', () => {});
+    ws.send('die');
+    const [code] = (await once(ws, 'close')) as [number];
+    assert.equal(code, 1006, 'closed abnormally: the TCP connection went away');
+    await until(() => inFlight() === 0, 5000, 'attempt released');
+  });
+
+  test('a client vanishing closes the backend socket', async () => {
+    const ws = await openWs(wsUrl(lb.url));
+    assert.equal(await echo(ws, 'x'), 'x');
+    assert.equal(backend.open.size, 1);
+    ws.terminate();
+    await until(() => backend.open.size === 0 && inFlight() === 0, 5000, 'backend side closed');
+  });
+
+  test('a 64 KiB binary message and head bytes sent with the handshake pass', async () => {
+    const ws = await openWs(wsUrl(lb.url));
+    const big = Buffer.alloc(65536, 7);
+    ws.send(big);
+    const [data] = (await once(ws, 'message')) as [Buffer];
+    assert.deepEqual(data, big);
+    ws.close();
+    await once(ws, 'close');
+  });
+
+  test('h2c and other upgrade tokens get a plain HTTP/1.1 answer, and the connection stays HTTP/1.1', async () => {
+    const socket = net.connect(lb.address.port, '127.0.0.1');
+    try {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      // A client waits for the answer to an upgrade request before it sends more (RFC 9113 section 3.2).
+      socket.write('GET /h2 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n');
+      await until(() => text.includes('plain GET /h2'), 5000, 'the h2c request answered');
+      assert.match(text, /^HTTP\/1\.1 200 /);
+      assert.match(text, /x-upgrade-seen: \r\n/i, 'Upgrade is hop-by-hop: not forwarded');
+      socket.write('GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+      await once(socket, 'end');
+      assert.match(text, /plain GET \/next/);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test('curl --http2 gets its answer', async (t) => {
+    const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      execFile('curl', ['-s', '--http2', '--max-time', '5', `${lb.url}/via-curl`], (err, stdout) => resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), stdout }));
+    });
+    if (out.code === 2 || out.code === 127) return t.skip('curl without HTTP/2');
+    assert.equal(out.stdout, 'plain GET /via-curl');
+  });
+
+  test('a WebSocket upgrade on a POST with a body is a plain request', async () => {
+    const handshakes = backend.handshakes.length;
+    const res = await rawExchange(lb.address.port, 'POST /form HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 5\r\n\r\nhello');
+    assert.equal(res.status, 200);
+    assert.match(res.body.toString(), /plain POST \/form/);
+    assert.equal(backend.handshakes.length, handshakes, 'not a handshake for the backend');
+  });
+
+  test('a handshake without Sec-WebSocket-Key gets what the backend says, and the client is closed', async () => {
+    const res = await rawExchange(lb.address.port, 'GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    assert.equal(res.status, 400, 'ws refuses a handshake without a key');
+    await until(() => inFlight() === 0, 5000, 'attempt released');
+  });
+
+  test('an unknown route or bad host is refused before any backend', async () => {
+    const res = await rawExchange(lb.address.port, 'GET /chat HTTP/1.1\r\nHost: a b\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    assert.equal(res.status, 400);
+  });
+
+  test('descriptors and counts return to baseline after 300 open/echo/close cycles, refusals and vanishing clients included', async () => {
+    // Warm-up, so pooled backend connections and lazily opened descriptors are in the baseline.
+    const warm = await openWs(wsUrl(lb.url));
+    warm.close();
+    await once(warm, 'close');
+    await until(() => backend.open.size === 0 && inFlight() === 0, 5000, 'warm-up closed');
+    const baseline = openFds();
+    for (let i = 0; i < 300; i++) {
+      if (i % 10 === 3) {
+        const ws = new WebSocket(wsUrl(lb.url, '/private'));
+        ws.on('error', () => {});
+        await once(ws, 'unexpected-response');
+        ws.terminate();
+        continue;
+      }
+      const ws = await openWs(wsUrl(lb.url));
+      assert.equal(await echo(ws, `m${i}`), `m${i}`);
+      if (i % 10 === 5) ws.terminate();
+      else {
+        ws.close();
+        await once(ws, 'close');
+      }
+    }
+    await until(() => backend.open.size === 0 && inFlight() === 0, 10_000, 'every tunnel closed');
+    await until(() => openFds() <= baseline + 2, 10_000, `descriptors back at ${baseline} (now ${openFds()})`);
+  });
+});
+
+describe('WebSocket tunnels: retries and shutdown', () => {
+  test('a connect failure moves the handshake on to the next backend', async () => {
+    const backend = await startWsBackend();
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const lb = await startLb({ backends: [dead, backend.url], balancer: 'round-robin' });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const ws = await openWs(wsUrl(lb.url));
+        assert.equal(await echo(ws, 'ok'), 'ok');
+        ws.close();
+        await once(ws, 'close');
+      }
+    } finally {
+      await lb.close();
+      backend.wss.close();
+      await closeServer(backend.server);
+    }
+  });
+
+  test('shutdown closes open tunnels after the grace period and close() does not hang', async () => {
+    const backend = await startWsBackend();
+    const lb = await startLb({ backends: [backend.url], gracePeriodMs: 300 });
+    const ws = await openWs(wsUrl(lb.url));
+    ws.on('error', () => {});
+    const closed = once(ws, 'close');
+    const startMs = performance.now();
+    try {
+      await lb.close();
+      const tookMs = performance.now() - startMs;
+      assert.ok(tookMs >= 250 && tookMs < 5000, `close took ${tookMs} ms`);
+      await closed;
+      await until(() => backend.open.size === 0, 5000, 'backend side closed');
+    } finally {
+      ws.terminate();
+      backend.wss.close();
+      await closeServer(backend.server);
+    }
+  });
+
+  test('a tunnel closed during the grace period lets close() finish early', async () => {
+    const backend = await startWsBackend();
+    const lb = await startLb({ backends: [backend.url], gracePeriodMs: 10_000 });
+    const ws = await openWs(wsUrl(lb.url));
+    const startMs = performance.now();
+    try {
+      const closing = lb.close();
+      setTimeout(() => ws.close(), 100);
+      await closing;
+      assert.ok(performance.now() - startMs < 5000);
+    } finally {
+      ws.terminate();
+      backend.wss.close();
+      await closeServer(backend.server);
+    }
+  });
+});
