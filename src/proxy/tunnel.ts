@@ -224,9 +224,7 @@ class Tunnel implements OpenTunnel {
   }
 
   private onClientClose(): void {
-    if (this.done) return;
-    if (this.attemptActive && this.abort !== null && this.upstreamSocket === null) this.abort();
-    this.close();
+    if (!this.done) this.close();
   }
 
   /** Answers a failure before the handshake got an answer, and closes. */
@@ -241,10 +239,15 @@ class Tunnel implements OpenTunnel {
   }
 
   private close(): void {
-    this.client.destroy();
-    if (this.upstreamSocket !== null) this.upstreamSocket.destroy();
-    if (this.upstreamSocket !== null) this.endAttempt(false);
+    const handshaking = !this.done && this.attemptActive && this.upstreamSocket === null;
     this.finish();
+    this.client.destroy();
+    // A handshake still under way is aborted; its onError (done: no answer) releases the attempt.
+    if (handshaking && this.abort !== null) this.abort();
+    if (this.upstreamSocket !== null) {
+      this.upstreamSocket.destroy();
+      this.endAttempt(false);
+    }
   }
 
   private finish(): void {

@@ -225,7 +225,50 @@ describe('WebSocket tunnels', () => {
   });
 });
 
-describe('WebSocket tunnels: retries and shutdown', () => {
+describe('WebSocket tunnels: retries, timeouts and shutdown', () => {
+  test('a tunnel idle longer than the header and request timeouts stays open', async () => {
+    const backend = await startWsBackend();
+    const lb = await startLb({ backends: [backend.url], clientHeadersTimeoutMs: 200, requestTimeoutMs: 300 });
+    try {
+      const ws = await openWs(wsUrl(lb.url));
+      let closed = false;
+      ws.on('close', () => (closed = true));
+      // Several of Node's connection sweeps (every 75 ms here) run while the tunnel is idle.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.equal(closed, false);
+      assert.equal(await echo(ws, 'still here'), 'still here');
+      ws.close();
+      await once(ws, 'close');
+    } finally {
+      await lb.close();
+      backend.wss.close();
+      await closeServer(backend.server);
+    }
+  });
+
+  test('shutdown during a handshake the backend holds closes both sides', async () => {
+    const held: net.Socket[] = [];
+    const server = http.createServer();
+    server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => held.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const lb = await startLb({ backends: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`], gracePeriodMs: 200 });
+    const ws = new WebSocket(wsUrl(lb.url));
+    ws.on('error', () => {});
+    try {
+      await until(() => held.length === 1, 5000, 'handshake at the backend');
+      // The backend's server socket allows half-open connections: our close arrives as its 'end'.
+      const closedAtBackend = once(held[0] as net.Socket, 'end');
+      await lb.close();
+      await closedAtBackend;
+      assert.equal(lb.upstream.backends[0]?.inFlight, 0);
+      if (ws.readyState !== WebSocket.CLOSED) await once(ws, 'close');
+    } finally {
+      ws.terminate();
+      for (const socket of held) socket.destroy();
+      await closeServer(server);
+    }
+  });
+
   test('a connect failure moves the handshake on to the next backend', async () => {
     const backend = await startWsBackend();
     const dead = `http://127.0.0.1:${await deadPort()}`;
