@@ -1,4 +1,6 @@
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { httpErrorFor, type ErrorCode } from '../errors.js';
 
 /**
  * Which requests become tunnels: an HTTP/1.1 GET whose Connection lists `upgrade` and whose
@@ -47,4 +49,13 @@ export function tunnelFilteringMessage(base: typeof IncomingMessage): typeof Inc
     }
   }
   return TunnelFilteringMessage;
+}
+
+/** Writes a one-line error answer on the raw client socket and closes it. */
+export function answerRaw(socket: Duplex, code: ErrorCode): void {
+  const { status, body } = httpErrorFor(code);
+  const text = `${body}\n`;
+  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain; charset=utf-8\r\nx-content-type-options: nosniff\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n`;
+  if (socket.writable) socket.end(head + text);
+  else socket.destroy();
 }

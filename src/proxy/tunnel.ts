@@ -1,19 +1,15 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { ErrorCodes, httpErrorFor, type ErrorCode } from '../errors.js';
-import { hostHeader } from '../router.js';
+import { writeTunnelLog } from '../access-log.js';
+import { ErrorCodes, type ErrorCode } from '../errors.js';
 import type { Backend } from '../upstream/backend.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { forwardingFor, type OpenTunnel, type ProxyContext } from './context.js';
 import { requestHeadersForUpstream, responseHeadersForClient } from './headers.js';
-import { normaliseTarget } from './normalise-path.js';
 import { classify, errorCodeByKind } from './outcome.js';
-import { requestHost } from './request-host.js';
 import { cookieValue, hashKeyOf } from './request-keys.js';
-import { clientAddress, originFormTarget } from './request-target.js';
-import { ambiguousRoute, noRoute, routeRequest } from './routing.js';
-
+import { clientAddress } from './request-target.js';
+import { answerRaw } from './tunnel-request.js';
 
 /** A tunnel idle this long in both directions is closed (HAProxy's common `timeout tunnel`). */
 export const tunnelIdleTimeoutMs = 3_600_000;
@@ -21,38 +17,12 @@ const keepAliveDelayMs = 60_000;
 
 function ignoreError(): void {}
 
-/** Writes a one-line error answer on the raw client socket and closes it. */
-function answerRaw(socket: Duplex, code: ErrorCode): void {
-  const { status, body } = httpErrorFor(code);
-  const text = `${body}\n`;
-  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain; charset=utf-8\r\nx-content-type-options: nosniff\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n`;
-  if (socket.writable) socket.end(head + text);
-  else socket.destroy();
-}
-
-/**
- * Admission of a tunnel request (the server's 'upgrade' event): the same host, target and
- * routing checks as any request (admission.ts), then a Tunnel picks and dispatches.
- */
-export function handleUpgrade(ctx: ProxyContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  socket.on('error', ignoreError);
-  const url = req.url ?? '';
-  const host = requestHost(req.rawHeaders, url, true);
-  const requested = originFormTarget(url);
-  const target = requested === null ? null : normaliseTarget(requested, ctx.limits.ambiguousPaths === 'keep');
-  const route = target === null || host === null ? ambiguousRoute : routeRequest(ctx, host, target);
-  if (route === ambiguousRoute) return answerRaw(socket, ErrorCodes.badRequest);
-  if (route === noRoute) return answerRaw(socket, ErrorCodes.noRoute);
-  if (ctx.closing) return answerRaw(socket, ErrorCodes.noBackend);
-  new Tunnel(ctx, route, req, socket as Socket, head, target as string, host ?? hostHeader(req.rawHeaders)).start();
-}
-
 /**
  * One WebSocket tunnel: the handshake is dispatched to a backend with undici's `upgrade`
  * option; a 101 joins both sockets, any other answer is relayed and the client closed.
  * It is its own undici dispatch handler and its own PickContext.
  */
-class Tunnel implements OpenTunnel {
+export class Tunnel implements OpenTunnel {
   readonly clientIp: string;
   private headers: string[];
   private backend: Backend | null = null;
@@ -66,6 +36,10 @@ class Tunnel implements OpenTunnel {
   private upstreamSocket: Socket | null = null;
   private resume: (() => void) | null = null;
   private done = false;
+  /** When the 101 went out, and the bytes each way since. */
+  private openedMs = 0;
+  private bytesIn = 0;
+  private bytesOut = 0;
 
   private readonly ctx: ProxyContext;
   private readonly upstream: Upstream;
@@ -190,11 +164,12 @@ class Tunnel implements OpenTunnel {
 
   /** 101: our head to the client, then bytes both ways with backpressure (pipe) until either side closes. */
   onUpgrade(statusCode: number, rawHeaders: Buffer[], socket: Socket): void {
-    this.upstreamSocket = socket;
     if (this.done) {
       socket.destroy();
+      this.endAttempt(false);
       return;
     }
+    this.upstreamSocket = socket;
     this.answered = true;
     const client = this.client;
     const fields = responseHeadersForClient(rawHeaders, this.ctx.responseVia, null, this.host, this.ctx.proto);
@@ -203,6 +178,22 @@ class Tunnel implements OpenTunnel {
     client.write(`${text}\r\n`, 'latin1');
     socket.on('error', ignoreError);
     socket.on('close', () => this.close());
+    const backend = this.backend as Backend;
+    backend.tunnels++;
+    backend.tunnelsTotal++;
+    this.openedMs = performance.now();
+    client.on('data', (chunk: Buffer) => {
+      this.bytesIn += chunk.length;
+      backend.tunnelBytesIn += chunk.length;
+    });
+    socket.on('data', (chunk: Buffer) => {
+      this.bytesOut += chunk.length;
+      backend.tunnelBytesOut += chunk.length;
+    });
+    if (this.head.length > 0) {
+      this.bytesIn += this.head.length;
+      backend.tunnelBytesIn += this.head.length;
+    }
     for (const side of [client, socket]) {
       side.setKeepAlive(true, keepAliveDelayMs);
       side.setNoDelay(true);
@@ -244,10 +235,29 @@ class Tunnel implements OpenTunnel {
     this.client.destroy();
     // A handshake still under way is aborted; its onError (done: no answer) releases the attempt.
     if (handshaking && this.abort !== null) this.abort();
-    if (this.upstreamSocket !== null) {
+    if (this.upstreamSocket !== null && this.attemptActive) {
       this.upstreamSocket.destroy();
       this.endAttempt(false);
+      this.closed();
     }
+  }
+
+  /** An open tunnel closed: counted down and logged. */
+  private closed(): void {
+    const backend = this.backend as Backend;
+    backend.tunnels--;
+    const log = this.ctx.accessLog;
+    if (log === null) return;
+    writeTunnelLog(log, {
+      clientIp: this.clientIp,
+      host: this.host,
+      path: this.target,
+      upstream: this.upstream.name,
+      backend: backend.url,
+      durationMs: performance.now() - this.openedMs,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+    });
   }
 
   private finish(): void {

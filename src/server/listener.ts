@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { handleRequest } from '../proxy/admission.js';
-import { handleUpgrade } from '../proxy/tunnel.js';
+import { handleUpgrade } from '../proxy/tunnel-admission.js';
 import { tunnelFilteringMessage } from '../proxy/tunnel-request.js';
 import type { ProxyContext } from '../proxy/context.js';
 import { listenBatched } from './accept-fds.js';

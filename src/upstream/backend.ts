@@ -160,6 +160,13 @@ export class Backend implements BackendTarget {
   requestsTotal = 0;
   /** Attempts that failed (connect, reset, timeout, protocol); client hang-ups are not failures. */
   failuresTotal = 0;
+  /** WebSocket tunnels open to this backend now (each also counts in inFlight while open). */
+  tunnels = 0;
+  /** Tunnels opened (101 relayed) since start. */
+  tunnelsTotal = 0;
+  /** Bytes through its tunnels: client to backend, and backend to client. */
+  tunnelBytesIn = 0;
+  tunnelBytesOut = 0;
   /** Responses relayed, by status class: index 1 is 1xx … index 5 is 5xx. */
   readonly responsesByClass = new Float64Array(6);
   /** Time to response headers of answered attempts, since start. */

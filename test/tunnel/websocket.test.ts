@@ -225,6 +225,44 @@ describe('WebSocket tunnels', () => {
   });
 });
 
+describe('WebSocket tunnels: counts, metrics and the access log', () => {
+  test('an open tunnel shows in the admin API and /metrics; its close is logged with duration and bytes', async () => {
+    const backend = await startWsBackend();
+    const lb = await startLb({ backends: [backend.url], accessLog: true, admin: { host: '127.0.0.1', port: 0 } });
+    try {
+      const ws = await openWs(wsUrl(lb.url, '/live'));
+      assert.equal(await echo(ws, 'abcdef'), 'abcdef');
+      const b = lb.upstream.backends[0] as (typeof lb.upstream.backends)[number];
+      assert.equal(b.tunnels, 1);
+      assert.equal(b.tunnelsTotal, 1);
+      // A masked client frame of 6 bytes is 12 bytes; the server's unmasked echo 8.
+      assert.equal(b.tunnelBytesIn, 12);
+      assert.equal(b.tunnelBytesOut, 8);
+      const api = (await (await fetch(`${lb.adminUrl}/api/upstreams`)).json()) as { upstreams?: unknown } | unknown[];
+      assert.match(JSON.stringify(api), /"tunnels":\{"open":1,"total":1,"bytesIn":12,"bytesOut":8\}/);
+      const metrics = await (await fetch(`${lb.adminUrl}/metrics`)).text();
+      assert.match(metrics, /backend_tunnels_open\{[^}]*\} 1\n/);
+      assert.match(metrics, /backend_tunnels_total\{[^}]*\} 1\n/);
+      assert.match(metrics, /backend_tunnel_bytes_total\{[^}]*direction="in"\} 12\n/);
+      ws.close();
+      await once(ws, 'close');
+      await until(() => b.tunnels === 0 && b.inFlight === 0, 5000, 'tunnel counted down');
+      await until(() => lb.logs.some((line) => line.tunnel === true), 5000, 'the tunnel\'s access-log line');
+      const line = lb.logs.find((l) => l.tunnel === true) as Record<string, unknown>;
+      assert.equal(line.path, '/live');
+      assert.equal(line.status, 101);
+      assert.equal(line.backend, backend.url);
+      assert.equal(typeof line.durationMs, 'number');
+      // The close frames (2-byte code each way) follow the echo.
+      assert.ok((line.bytesIn as number) >= 12 && (line.bytesOut as number) >= 8);
+    } finally {
+      await lb.close();
+      backend.wss.close();
+      await closeServer(backend.server);
+    }
+  });
+});
+
 describe('WebSocket tunnels: retries, timeouts and shutdown', () => {
   test('a tunnel idle longer than the header and request timeouts stays open', async () => {
     const backend = await startWsBackend();
