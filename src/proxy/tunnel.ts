@@ -11,8 +11,6 @@ import { cookieValue, hashKeyOf } from './request-keys.js';
 import { clientAddress } from './request-target.js';
 import { answerRaw } from './tunnel-request.js';
 
-/** A tunnel idle this long in both directions is closed (HAProxy's common `timeout tunnel`). */
-export const tunnelIdleTimeoutMs = 3_600_000;
 const keepAliveDelayMs = 60_000;
 
 function ignoreError(): void {}
@@ -179,7 +177,7 @@ export class Tunnel implements OpenTunnel {
     socket.on('error', ignoreError);
     socket.on('close', () => this.close());
     const backend = this.backend as Backend;
-    backend.tunnels++;
+    backend.openTunnels.add(this);
     backend.tunnelsTotal++;
     this.openedMs = performance.now();
     client.on('data', (chunk: Buffer) => {
@@ -199,7 +197,7 @@ export class Tunnel implements OpenTunnel {
       side.setNoDelay(true);
     }
     // Activity either way touches the client socket: its timeout is the tunnel's idle timeout.
-    client.setTimeout(tunnelIdleTimeoutMs, () => this.close());
+    client.setTimeout(this.upstream.tunnels.idleTimeoutMs, () => this.close());
     if (this.head.length > 0) socket.write(this.head);
     socket.pipe(client);
     client.pipe(socket);
@@ -245,7 +243,7 @@ export class Tunnel implements OpenTunnel {
   /** An open tunnel closed: counted down and logged. */
   private closed(): void {
     const backend = this.backend as Backend;
-    backend.tunnels--;
+    backend.openTunnels.delete(this);
     const log = this.ctx.accessLog;
     if (log === null) return;
     writeTunnelLog(log, {

@@ -161,7 +161,7 @@ export class Backend implements BackendTarget {
   /** Attempts that failed (connect, reset, timeout, protocol); client hang-ups are not failures. */
   failuresTotal = 0;
   /** WebSocket tunnels open to this backend now (each also counts in inFlight while open). */
-  tunnels = 0;
+  readonly openTunnels = new Set<{ destroy(): void }>();
   /** Tunnels opened (101 relayed) since start. */
   tunnelsTotal = 0;
   /** Bytes through its tunnels: client to backend, and backend to client. */
@@ -180,6 +180,15 @@ export class Backend implements BackendTarget {
    * on down/up transitions). Set by the owning upstream (a plain callback, no allocation).
    */
   onStateChange: ((backend: Backend) => void) | null = null;
+
+  get tunnels(): number {
+    return this.openTunnels.size;
+  }
+
+  /** Closes both sides of every tunnel open to this backend. */
+  closeTunnels(): void {
+    for (const tunnel of [...this.openTunnels]) tunnel.destroy();
+  }
   /** The latest active health check; null before the first. */
   lastHealthCheck: HealthCheckResult | null = null;
   /** Ring of the last `healthHistorySize` check results; read it in order with healthChecks(). */

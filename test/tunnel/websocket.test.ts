@@ -7,6 +7,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
+import { DownReason } from '../../src/index.js';
 import { rawExchange } from '../helpers/raw.js';
 import { closeServer, deadPort, startLb, until } from '../helpers/servers.js';
 
@@ -283,6 +284,55 @@ describe('WebSocket tunnels: retries, timeouts and shutdown', () => {
       await closeServer(backend.server);
     }
   });
+
+  test('a tunnel idle for tunnelIdleTimeout is closed on both sides; traffic keeps it open', async () => {
+    const backend = await startWsBackend();
+    const lb = await startLb({ backends: [backend.url], tunnelIdleTimeoutMs: 400 });
+    try {
+      const ws = await openWs(wsUrl(lb.url));
+      const startMs = performance.now();
+      // Traffic every 100 ms for 800 ms: twice the idle timeout, never idle for it.
+      for (let i = 0; i < 8; i++) {
+        assert.equal(await echo(ws, `t${i}`), `t${i}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(ws.readyState, WebSocket.OPEN);
+      ws.on('error', () => {});
+      await once(ws, 'close');
+      const idleMs = performance.now() - startMs;
+      assert.ok(idleMs >= 1000 && idleMs < 5000, `closed after ${idleMs} ms`);
+      await until(() => backend.open.size === 0 && lb.upstream.backends[0]?.inFlight === 0, 5000, 'backend side closed');
+    } finally {
+      await lb.close();
+      backend.wss.close();
+      await closeServer(backend.server);
+    }
+  });
+
+  for (const closeTunnelsOnDown of [false, true]) {
+    test(`a backend marked down ${closeTunnelsOnDown ? 'closes its tunnels with closeTunnelsOnDown' : 'keeps its open tunnels by default'}`, async () => {
+      const backend = await startWsBackend();
+      const lb = await startLb({ backends: [backend.url], closeTunnelsOnDown });
+      try {
+        const ws = await openWs(wsUrl(lb.url));
+        ws.on('error', () => {});
+        const b = lb.upstream.backends[0] as (typeof lb.upstream.backends)[number];
+        b.markDown(DownReason.healthCheck);
+        if (closeTunnelsOnDown) {
+          await once(ws, 'close');
+          await until(() => backend.open.size === 0 && b.tunnels === 0 && b.inFlight === 0, 5000, 'tunnel closed');
+        } else {
+          assert.equal(await echo(ws, 'still'), 'still');
+          ws.close();
+          await once(ws, 'close');
+        }
+      } finally {
+        await lb.close();
+        backend.wss.close();
+        await closeServer(backend.server);
+      }
+    });
+  }
 
   test('shutdown during a handshake the backend holds closes both sides', async () => {
     const held: net.Socket[] = [];
