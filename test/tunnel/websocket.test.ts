@@ -334,6 +334,36 @@ describe('WebSocket tunnels: retries, timeouts and shutdown', () => {
     });
   }
 
+  test('a reload that removes a backend lets its tunnels run for the grace period, then closes them', async () => {
+    const a = await startWsBackend();
+    const b = await startWsBackend();
+    const lb = await startLb({ backends: [a.url], gracePeriodMs: 500 });
+    try {
+      const ws = await openWs(wsUrl(lb.url));
+      ws.on('error', () => {});
+      const removed = lb.upstream.backends[0] as (typeof lb.upstream.backends)[number];
+      const result = await lb.reload({ listeners: [{ host: '127.0.0.1', port: 0 }], gracePeriod: 500, upstreams: { default: { backends: [b.url] } } });
+      assert.equal(result.ok, true, result.error);
+      const reloadedMs = performance.now();
+      assert.equal(await echo(ws, 'during the grace period'), 'during the grace period');
+      await once(ws, 'close');
+      const tookMs = performance.now() - reloadedMs;
+      assert.ok(tookMs >= 400 && tookMs < 5000, `closed ${tookMs} ms after the reload`);
+      await until(() => a.open.size === 0 && removed.tunnels === 0, 5000, 'the removed backend\'s tunnel closed');
+      const next = await openWs(wsUrl(lb.url));
+      assert.equal(await echo(next, 'new'), 'new');
+      assert.equal(b.open.size, 1, 'a new tunnel goes to the new backend');
+      next.close();
+      await once(next, 'close');
+    } finally {
+      await lb.close();
+      for (const backend of [a, b]) {
+        backend.wss.close();
+        await closeServer(backend.server);
+      }
+    }
+  });
+
   test('shutdown during a handshake the backend holds closes both sides', async () => {
     const held: net.Socket[] = [];
     const server = http.createServer();
