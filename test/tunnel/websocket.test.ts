@@ -193,6 +193,13 @@ describe('WebSocket tunnels', () => {
     await until(() => inFlight() === 0, 5000, 'attempt released');
   });
 
+  test('a handshake with a wrong Sec-WebSocket-Version gets the backend\'s 400 and its supported version', async () => {
+    const res = await rawExchange(lb.address.port, 'GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n\r\n');
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('connection')?.[0], 'close');
+    await until(() => inFlight() === 0, 5000, 'attempt released');
+  });
+
   test('an unknown route or bad host is refused before any backend', async () => {
     const res = await rawExchange(lb.address.port, 'GET /chat HTTP/1.1\r\nHost: a b\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
     assert.equal(res.status, 400);
@@ -223,6 +230,52 @@ describe('WebSocket tunnels', () => {
     }
     await until(() => backend.open.size === 0 && inFlight() === 0, 10_000, 'every tunnel closed');
     await until(() => openFds() <= baseline + 2, 10_000, `descriptors back at ${baseline} (now ${openFds()})`);
+  });
+});
+
+describe('WebSocket tunnels: volume', () => {
+  test('64 MiB pass through one tunnel with backpressure and flat memory', async () => {
+    // A raw backend: answers the handshake with 101, then counts what arrives, reading slowly
+    // at first so the tunnel has to hold the client back.
+    let received = 0;
+    const server = http.createServer();
+    server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      socket.pause();
+      setTimeout(() => socket.resume(), 200);
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received === total) socket.end('done');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const total = 64 * 1024 * 1024;
+    const lb = await startLb({ backends: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`] });
+    const client = net.connect(lb.address.port, '127.0.0.1');
+    try {
+      client.write('GET /bulk HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      let reply = '';
+      client.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')));
+      await until(() => reply.includes('\r\n\r\n'), 5000, 'the 101');
+      assert.match(reply, /^HTTP\/1\.1 101 /);
+      (globalThis as { gc?: () => void }).gc?.();
+      const before = process.memoryUsage();
+      let peak = 0;
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      for (let sent = 0; sent < total; sent += chunk.length) {
+        if (!client.write(chunk)) await once(client, 'drain');
+        const now = process.memoryUsage();
+        peak = Math.max(peak, now.rss - before.rss);
+      }
+      await until(() => reply.endsWith('done'), 30_000, 'the backend to count every byte');
+      assert.equal(received, total);
+      // Through a buffering relay the whole 64 MiB would sit in memory while the backend stalls.
+      assert.ok(peak < 48 * 1024 * 1024, `rss grew by ${Math.round(peak / 1048576)} MiB while 64 MiB passed`);
+    } finally {
+      client.destroy();
+      await lb.close();
+      await closeServer(server);
+    }
   });
 });
 
