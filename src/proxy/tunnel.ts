@@ -127,7 +127,7 @@ export class Tunnel implements OpenTunnel {
     if (this.done) return false;
     if (statusCode < 200) return true;
     this.answered = true;
-    const fields = responseHeadersForClient(rawHeaders, this.ctx.responseVia, null, this.host, this.ctx.proto);
+    const fields = this.fieldsForClient(rawHeaders);
     let text = `HTTP/1.1 ${statusCode} ${statusText || STATUS_CODES[statusCode] || ''}\r\n`;
     for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
     // The client's socket left Node's HTTP parser: it cannot carry another request.
@@ -161,6 +161,17 @@ export class Tunnel implements OpenTunnel {
   }
 
   /** 101: our head to the client, then bytes both ways with backpressure (pipe) until either side closes. */
+  /** The backend's fields for the client, with a sticky cookie that pins the client when needed. */
+  private fieldsForClient(rawHeaders: Buffer[]): string[] {
+    const fields = responseHeadersForClient(rawHeaders, this.ctx.responseVia, null, this.host, this.ctx.proto);
+    const sticky = this.upstream.sticky;
+    if (sticky !== null) {
+      const cookie = sticky.setCookieFor(this.backend as Backend, this.stickyId);
+      if (cookie !== undefined) fields.push('set-cookie', cookie);
+    }
+    return fields;
+  }
+
   onUpgrade(statusCode: number, rawHeaders: Buffer[], socket: Socket): void {
     if (this.done) {
       socket.destroy();
@@ -170,7 +181,7 @@ export class Tunnel implements OpenTunnel {
     this.upstreamSocket = socket;
     this.answered = true;
     const client = this.client;
-    const fields = responseHeadersForClient(rawHeaders, this.ctx.responseVia, null, this.host, this.ctx.proto);
+    const fields = this.fieldsForClient(rawHeaders);
     let text = `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? ''}\r\nconnection: Upgrade\r\nupgrade: websocket\r\n`;
     for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
     client.write(`${text}\r\n`, 'latin1');

@@ -205,7 +205,7 @@ describe('WebSocket tunnels', () => {
     assert.equal(res.status, 400);
   });
 
-  test('descriptors and counts return to baseline after 300 open/echo/close cycles, refusals and vanishing clients included', async () => {
+  test('descriptors and counts return to baseline after 300 open/echo/close cycles, refusals, vanishing clients and dying backends in turn', async () => {
     // Warm-up, so pooled backend connections and lazily opened descriptors are in the baseline.
     const warm = await openWs(wsUrl(lb.url));
     warm.close();
@@ -222,7 +222,12 @@ describe('WebSocket tunnels', () => {
       }
       const ws = await openWs(wsUrl(lb.url));
       assert.equal(await echo(ws, `m${i}`), `m${i}`);
-      if (i % 10 === 5) ws.terminate();
+      if (i % 10 === 7) {
+        // The backend dies mid-tunnel.
+        ws.on('error', () => {});
+        ws.send('die');
+        await once(ws, 'close');
+      } else if (i % 10 === 5) ws.terminate();
       else {
         ws.close();
         await once(ws, 'close');
@@ -275,6 +280,39 @@ describe('WebSocket tunnels: volume', () => {
       client.destroy();
       await lb.close();
       await closeServer(server);
+    }
+  });
+});
+
+describe('WebSocket tunnels: balancing', () => {
+  test('the 101 pins the client with the sticky cookie, and handshakes that carry it go to the same backend', async () => {
+    const backends = [await startWsBackend(), await startWsBackend()];
+    const lb = await startLb({ backends: backends.map((b) => b.url), sticky: {} });
+    try {
+      const first = new WebSocket(wsUrl(lb.url));
+      const opened = once(first, 'open');
+      const [res] = (await once(first, 'upgrade')) as [http.IncomingMessage];
+      await opened;
+      const setCookie = res.headers['set-cookie']?.[0] ?? '';
+      assert.match(setCookie, /^swy=/);
+      const cookie = setCookie.split(';')[0] as string;
+      const pinned = backends.findIndex((b) => b.open.size === 1);
+      first.close();
+      await once(first, 'close');
+      for (let i = 0; i < 4; i++) {
+        const ws = new WebSocket(wsUrl(lb.url), { headers: { cookie } });
+        await once(ws, 'open');
+        assert.equal(backends[pinned]?.open.size, 1, `handshake ${i} went to the pinned backend`);
+        ws.close();
+        await once(ws, 'close');
+        await until(() => backends.every((b) => b.open.size === 0), 5000, 'closed');
+      }
+    } finally {
+      await lb.close();
+      for (const b of backends) {
+        b.wss.close();
+        await closeServer(b.server);
+      }
     }
   });
 });
