@@ -5,11 +5,20 @@ import { httpErrorFor, type ErrorCode } from '../errors.js';
 /**
  * Which requests become tunnels: an HTTP/1.1 GET whose Connection lists `upgrade` and whose
  * Upgrade lists `websocket` (RFC 6455 section 4.1; tokens compare case-insensitively, RFC 9110
- * section 7.8). Any other upgrade (h2c, a POST, HTTP/1.0) is answered as plain HTTP/1.1.
+ * section 7.8). Any other upgrade (h2c, a POST, HTTP/1.0, a GET that declares a body, whose
+ * bytes would otherwise enter the tunnel) is answered as plain HTTP/1.1.
  */
 export function isTunnelRequest(method: string | undefined, httpVersion: string, raw: readonly string[]): boolean {
   if (method !== 'GET' || httpVersion !== '1.1') return false;
-  return listsToken(raw, 'connection', 'upgrade') && listsToken(raw, 'upgrade', 'websocket');
+  return listsToken(raw, 'connection', 'upgrade') && listsToken(raw, 'upgrade', 'websocket') && !declaresBody(raw);
+}
+
+function declaresBody(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (name === 'transfer-encoding' || (name === 'content-length' && (raw[i + 1] as string).trim() !== '0')) return true;
+  }
+  return false;
 }
 
 /** Whether a field named `lowerName` lists `token` (a protocol's name before any `/version`). */

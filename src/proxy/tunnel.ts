@@ -160,7 +160,6 @@ export class Tunnel implements OpenTunnel {
     this.fail(kind === 'connect' ? ErrorCodes.noBackend : errorCodeByKind[kind]);
   }
 
-  /** 101: our head to the client, then bytes both ways with backpressure (pipe) until either side closes. */
   /** The backend's fields for the client, with a sticky cookie that pins the client when needed. */
   private fieldsForClient(rawHeaders: Buffer[]): string[] {
     const fields = responseHeadersForClient(rawHeaders, this.ctx.responseVia, null, this.host, this.ctx.proto);
@@ -172,6 +171,7 @@ export class Tunnel implements OpenTunnel {
     return fields;
   }
 
+  /** 101: our head to the client, then bytes both ways with backpressure (pipe) until either side closes. */
   onUpgrade(statusCode: number, rawHeaders: Buffer[], socket: Socket): void {
     if (this.done) {
       socket.destroy();

@@ -187,6 +187,14 @@ describe('WebSocket tunnels', () => {
     assert.equal(backend.handshakes.length, handshakes, 'not a handshake for the backend');
   });
 
+  test('a WebSocket upgrade on a GET that declares a body is a plain request: no body bytes enter a tunnel', async () => {
+    const handshakes = backend.handshakes.length;
+    const res = await rawExchange(lb.address.port, 'GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 5\r\n\r\nhello');
+    assert.equal(res.status, 200);
+    assert.match(res.body.toString(), /plain GET \/chat/);
+    assert.equal(backend.handshakes.length, handshakes);
+  });
+
   test('a handshake without Sec-WebSocket-Key gets what the backend says, and the client is closed', async () => {
     const res = await rawExchange(lb.address.port, 'GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n');
     assert.equal(res.status, 400, 'ws refuses a handshake without a key');
