@@ -24,3 +24,23 @@ export function writeAccessLog(logger: Logger, event: RequestEvent): void {
     `${event.method} ${event.path} ${event.status === 0 ? '-' : event.status}`,
   );
 }
+
+/** What the access log says of a WebSocket tunnel when it closes. */
+export interface TunnelLogEntry {
+  readonly clientIp: string;
+  readonly host: string;
+  readonly path: string;
+  readonly upstream: string;
+  readonly backend: string;
+  readonly durationMs: number;
+  /** Client to backend, and backend to client, after the handshake. */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+export function writeTunnelLog(logger: Logger, entry: TunnelLogEntry): void {
+  logger.info(
+    { access: true, tunnel: true, ...entry, method: 'GET', status: 101, durationMs: Math.round(entry.durationMs * 100) / 100, outcome: 'closed' },
+    `GET ${entry.path} 101 tunnel closed`,
+  );
+}

@@ -62,6 +62,10 @@ export interface StartOptions extends DownstreamOptions {
   readonly upstreamTimeoutMs?: number;
   /** Idle pooled backend connections close after this long (or the backend's shorter Keep-Alive hint). Default 4 s. */
   readonly upstreamKeepAliveMs?: number;
+  /** A WebSocket tunnel idle this long is closed. Default 1 h. */
+  readonly tunnelIdleTimeoutMs?: number;
+  /** Close a backend's tunnels when it is marked down. Default: off. */
+  readonly closeTunnelsOnDown?: boolean;
   /** Idle client keep-alive connections close after this long. Default 60 s. */
   readonly clientKeepAliveMs?: number;
   /** Time a client has to send its request headers. Default 30 s. */
@@ -125,7 +129,7 @@ function schemaError(issues: Parameters<typeof configProblems>[0]): ConfigError 
 const startOptionNames: Readonly<Record<keyof StartOptions, true>> = {
   backends: true, port: true, host: true, balancer: true, hashKey: true, sticky: true, slowStartMs: true, maxInFlight: true,
   ewmaDecayMs: true, healthIntervalMs: true, healthTimeoutMs: true, healthPath: true, retry: true, connectTimeoutMs: true,
-  upstreamTimeoutMs: true, upstreamKeepAliveMs: true, clientKeepAliveMs: true, clientHeadersTimeoutMs: true, acceptBatch: true,
+  upstreamTimeoutMs: true, upstreamKeepAliveMs: true, tunnelIdleTimeoutMs: true, closeTunnelsOnDown: true, clientKeepAliveMs: true, clientHeadersTimeoutMs: true, acceptBatch: true,
   gracePeriodMs: true, preserveHost: true, admin: true, log: true, accessLog: true, random: true,
   maxHeaderBytes: true, requestTimeoutMs: true, maxConnections: true, maxBodyBytes: true, trustedProxies: true,
   ambiguousPaths: true, maxResponseHeaderBytes: true, backendTls: true, tls: true,
@@ -201,6 +205,7 @@ export function configFromStartOptions(options: StartOptions): Config {
         maxInFlight: options.maxInFlight,
         ewmaDecay: positive(options.ewmaDecayMs, 'ewmaDecayMs'),
         preserveHost: options.preserveHost,
+        closeTunnelsOnDown: options.closeTunnelsOnDown,
         maxResponseHeaderSize: options.maxResponseHeaderBytes,
         tls: options.backendTls === undefined ? undefined : defined({ ...options.backendTls }),
         healthCheck: defined({
@@ -224,6 +229,7 @@ export function configFromStartOptions(options: StartOptions): Config {
           connect: positive(options.connectTimeoutMs, 'connectTimeoutMs'),
           upstream: positive(options.upstreamTimeoutMs, 'upstreamTimeoutMs'),
           upstreamKeepAlive: positive(options.upstreamKeepAliveMs, 'upstreamKeepAliveMs'),
+          tunnelIdle: positive(options.tunnelIdleTimeoutMs, 'tunnelIdleTimeoutMs'),
         }),
       }),
     },

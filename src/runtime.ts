@@ -122,6 +122,7 @@ export class Runtime {
       proto: tls === null ? 'http' : 'https',
       redirectHttps: config.redirectHttps && tls === null,
       active: 0,
+      tunnels: new Set(),
       closing: false,
       onIdle: null,
     };
@@ -184,7 +185,7 @@ export class Runtime {
     const removed = [...old.upstreams.values()].flatMap((u) => u.backends).filter((b) => !kept.has(b));
     const before = new Set([...old.upstreams.values()].flatMap((u) => u.backends));
     const added = [...kept].filter((b) => !before.has(b)).length;
-    for (const backend of removed) this.drain(backend);
+    for (const backend of removed) this.drain(backend, config.gracePeriod);
 
     const wanted = new Set(config.listeners.map((listener, i) => listenerKey(listener, i)));
     const grace = config.gracePeriod;
@@ -214,11 +215,15 @@ export class Runtime {
     return { ok: false, digest: this.snapshot.digest, error, added: 0, removed: 0, ignored: [] };
   }
 
-  /** A removed backend takes nothing new; its pool closes once its requests are done. */
-  private drain(backend: Backend): void {
+  /**
+   * A removed backend takes nothing new; its pool closes once its requests are done. Its
+   * WebSocket tunnels, which left the pool, run for the grace period and are then closed.
+   */
+  private drain(backend: Backend, graceMs: number): void {
     backend.markDown(DownReason.draining);
     this.logger.info({ backend: backend.url, inFlight: backend.inFlight }, `${backend.url} removed: draining ${backend.inFlight} in-flight`);
     void backend.close();
+    if (backend.tunnels > 0) setTimeout(() => backend.closeTunnels(), graceMs).unref();
   }
 
   /** Closes a listener gracefully; says how many requests were cut if the grace period ran out. */

@@ -98,6 +98,7 @@ function buildUpstream(name: string, spec: UpstreamConfig, previous: Upstream | 
         ? null
         : { consecutiveFailures: outlier.consecutiveFailures, consecutive5xx: outlier.consecutive5xx, baseEjectionMs: outlier.baseEjectionTime, maxEjectionMs: outlier.maxEjectionTime, maxEjectionPercent: outlier.maxEjectionPercent },
     panicThresholdPercent: spec.panicThreshold,
+    tunnels: { idleTimeoutMs: spec.timeouts.tunnelIdle, closeOnDown: spec.closeTunnelsOnDown },
     queue: { size: spec.queue.size, timeoutMs: spec.queue.timeout },
     logger: deps.logger,
     clock: deps.clock,

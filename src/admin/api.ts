@@ -38,6 +38,7 @@ export function backendView(backend: Backend) {
     inFlight: backend.inFlight,
     requestsTotal: backend.requestsTotal,
     failuresTotal: backend.failuresTotal,
+    tunnels: { open: backend.tunnels, total: backend.tunnelsTotal, bytesIn: backend.tunnelBytesIn, bytesOut: backend.tunnelBytesOut },
     responses: { '1xx': c[1], '2xx': c[2], '3xx': c[3], '4xx': c[4], '5xx': c[5] },
     // Recent (last 30-60 s) so charts show what the backend does now; lifetime alongside.
     latencyMs: { p50: round(backend.recentLatency.quantile(0.5)), p99: round(backend.recentLatency.quantile(0.99)) },

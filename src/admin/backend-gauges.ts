@@ -1,4 +1,4 @@
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { DownReason, downReasonNames, type Backend } from '../upstream/backend.js';
 
 /** Where scrape-time gauges read live backend state: the upstreams in force now. */
@@ -24,6 +24,41 @@ export function registerBackendGauges(registry: Registry, source: MetricsSource,
     collect() {
       this.reset();
       for (const upstream of source.upstreams()) for (const b of upstream.backends) this.set({ upstream: upstream.name, backend: b.url }, b.inFlight);
+    },
+  });
+  new Gauge({
+    name: `${prefix}backend_tunnels_open`,
+    help: 'WebSocket tunnels open to the backend.',
+    labelNames: ['upstream', 'backend'],
+    registers,
+    collect() {
+      this.reset();
+      for (const upstream of source.upstreams()) for (const b of upstream.backends) this.set({ upstream: upstream.name, backend: b.url }, b.tunnels);
+    },
+  });
+  new Counter({
+    name: `${prefix}backend_tunnels_total`,
+    help: 'WebSocket tunnels opened to the backend (101 relayed).',
+    labelNames: ['upstream', 'backend'],
+    registers,
+    collect() {
+      this.reset();
+      for (const upstream of source.upstreams()) for (const b of upstream.backends) this.inc({ upstream: upstream.name, backend: b.url }, b.tunnelsTotal);
+    },
+  });
+  new Counter({
+    name: `${prefix}backend_tunnel_bytes_total`,
+    help: 'Bytes through WebSocket tunnels: direction "in" is client to backend, "out" backend to client.',
+    labelNames: ['upstream', 'backend', 'direction'],
+    registers,
+    collect() {
+      this.reset();
+      for (const upstream of source.upstreams()) {
+        for (const b of upstream.backends) {
+          this.inc({ upstream: upstream.name, backend: b.url, direction: 'in' }, b.tunnelBytesIn);
+          this.inc({ upstream: upstream.name, backend: b.url, direction: 'out' }, b.tunnelBytesOut);
+        }
+      }
     },
   });
   new Gauge({

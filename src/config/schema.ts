@@ -213,6 +213,7 @@ const upstreamSchema = strict({
     .boolean()
     .default(true)
     .describe("Rewrite `Location` and `Content-Location` response fields that name a backend's own address (its origin and base path, e.g. `http://10.0.0.5:8080/base/x`) to the address the client used (`http://CLIENT-HOST/x`), as nginx's `proxy_redirect default` does. Relative URLs and other hosts are left alone."),
+  closeTunnelsOnDown: z.boolean().default(false).describe("Close a backend's open WebSocket tunnels when it is marked down (health check, failed attempts, outlier ejection), as HAProxy's `on-marked-down shutdown-sessions`. Default: they run on."),
   tls: backendTlsSchema.optional().describe('TLS towards `https://` backends, for requests and health checks alike. Certificates are verified by default (system roots, name from the backend URL). Relative paths are from the working directory; files are read again on every reload.'),
   healthCheck: healthCheckSchema,
   retry: strict({
@@ -246,6 +247,7 @@ const upstreamSchema = strict({
     responseHeaders: duration().optional().describe('Time a backend may take to send response headers. Default: `upstream`.'),
     bodyIdle: duration().optional().describe('Longest pause inside a response body. Default: `upstream`.'),
     upstreamKeepAlive: duration().default(4000).describe("Idle pooled backend connections close after this long (or the backend's shorter Keep-Alive hint)."),
+    tunnelIdle: duration().default(3_600_000).describe('A WebSocket tunnel with no bytes either way for this long is closed on both sides (HAProxy\'s `timeout tunnel`).'),
   })
     .prefault({})
     .describe('Timeouts towards the backends.'),

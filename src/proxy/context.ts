@@ -5,6 +5,11 @@ import type { Upstream } from '../upstream/upstream.js';
 import type { ForwardingOptions } from './headers.js';
 import type { TrustedProxies } from './trusted.js';
 
+/** A WebSocket tunnel (tunnel.ts), open or in its handshake; the listener closes what is left on shutdown. */
+export interface OpenTunnel {
+  destroy(): void;
+}
+
 /** What the request path needs from the listener it serves; one per listener. */
 export interface ProxyContext {
   /** Where the current routing table is read from, once per request (a reload swaps the snapshot). */
@@ -26,6 +31,8 @@ export interface ProxyContext {
   readonly redirectHttps: boolean;
   /** Responses not yet closed; the listener waits for 0 on shutdown. */
   active: number;
+  /** WebSocket tunnels open or in their handshake; shutdown closes them after the grace period. */
+  readonly tunnels: Set<OpenTunnel>;
   /** Set when shutting down: responses ask clients to close their connections. */
   closing: boolean;
   /** Called whenever `active` drops, so shutdown can notice 0. */

@@ -2,6 +2,8 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { handleRequest } from '../proxy/admission.js';
+import { handleUpgrade } from '../proxy/tunnel-admission.js';
+import { tunnelFilteringMessage } from '../proxy/tunnel-request.js';
 import type { ProxyContext } from '../proxy/context.js';
 import { listenBatched } from './accept-fds.js';
 import { continueUnlessTooLarge, limitConnections, serverLimitOptions, type ConnectionCount } from './limits.js';
@@ -77,6 +79,8 @@ export class Listener {
       {
         keepAliveTimeout: options.keepAliveTimeoutMs,
         noDelay: true,
+        // Only WebSocket handshakes reach the 'upgrade' listener; h2c and others are plain requests.
+        IncomingMessage: tunnelFilteringMessage(http.IncomingMessage),
         // headersTimeout, maxHeaderSize and requestTimeout (0 by default: a 1 GiB upload must not
         // hit a total-time cap) from the listener's limits.
         ...serverLimitOptions(ctx.limits, options.headersTimeoutMs),
@@ -89,6 +93,7 @@ export class Listener {
     );
     this.server.on('clientError', onClientError);
     this.server.on('connect', onConnectMethod);
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => handleUpgrade(ctx, req, socket, head));
     this.connections = limitConnections(this.server, ctx.limits.maxConnections);
     this.server.on('checkContinue', continueUnlessTooLarge(this.server, ctx.limits.maxBodyBytes));
   }
@@ -127,12 +132,12 @@ export class Listener {
       await new Promise((resolve) => setTimeout(resolve, Math.min(idleLingerMs, graceMs)));
     }
     server.closeIdleConnections();
-    if (ctx.active > 0) {
+    if (ctx.active > 0 || ctx.tunnels.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
         ctx.onIdle = () => {
           server.closeIdleConnections();
-          if (ctx.active === 0) {
+          if (ctx.active === 0 && ctx.tunnels.size === 0) {
             clearTimeout(timer);
             resolve();
           }
@@ -141,6 +146,8 @@ export class Listener {
       ctx.onIdle = null;
     }
     const cut = ctx.active;
+    // Upgraded sockets left Node's connection list (nodejs/node#53536): close tunnels here.
+    for (const tunnel of [...ctx.tunnels]) tunnel.destroy();
     server.closeAllConnections();
     await closed;
     // The listening socket is closed already; this stops Node's connection sweep timer.

@@ -160,6 +160,13 @@ export class Backend implements BackendTarget {
   requestsTotal = 0;
   /** Attempts that failed (connect, reset, timeout, protocol); client hang-ups are not failures. */
   failuresTotal = 0;
+  /** WebSocket tunnels open to this backend now (each also counts in inFlight while open). */
+  readonly openTunnels = new Set<{ destroy(): void }>();
+  /** Tunnels opened (101 relayed) since start. */
+  tunnelsTotal = 0;
+  /** Bytes through its tunnels: client to backend, and backend to client. */
+  tunnelBytesIn = 0;
+  tunnelBytesOut = 0;
   /** Responses relayed, by status class: index 1 is 1xx … index 5 is 5xx. */
   readonly responsesByClass = new Float64Array(6);
   /** Time to response headers of answered attempts, since start. */
@@ -173,6 +180,15 @@ export class Backend implements BackendTarget {
    * on down/up transitions). Set by the owning upstream (a plain callback, no allocation).
    */
   onStateChange: ((backend: Backend) => void) | null = null;
+
+  get tunnels(): number {
+    return this.openTunnels.size;
+  }
+
+  /** Closes both sides of every tunnel open to this backend. */
+  closeTunnels(): void {
+    for (const tunnel of [...this.openTunnels]) tunnel.destroy();
+  }
   /** The latest active health check; null before the first. */
   lastHealthCheck: HealthCheckResult | null = null;
   /** Ring of the last `healthHistorySize` check results; read it in order with healthChecks(). */

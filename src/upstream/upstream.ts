@@ -47,6 +47,8 @@ export interface UpstreamSpec {
   readonly panicThresholdPercent?: number;
   /** Where requests wait when every backend is at its in-flight limit. Default: no queue. */
   readonly queue?: QueueOptions;
+  /** WebSocket tunnels: idle timeout, and whether a backend marked down closes its tunnels. Default: 1 h, no. */
+  readonly tunnels?: TunnelOptions;
   /** Where ejection and panic lines go. Default: nowhere. */
   readonly logger?: Logger;
   readonly clock?: Clock;
@@ -56,6 +58,11 @@ export interface UpstreamSpec {
    * settings is kept, live state and all; its weight and in-flight cap take the new values.
    */
   readonly existing?: ReadonlyMap<string, Backend>;
+}
+
+export interface TunnelOptions {
+  readonly idleTimeoutMs: number;
+  readonly closeOnDown: boolean;
 }
 
 function samePool(a: PoolOptions, b: PoolOptions): boolean {
@@ -92,6 +99,7 @@ export class Upstream {
   readonly queue: RequestQueue | null;
   /** Healthy share (percent) below which panic mode starts; 0: never. */
   readonly panicThresholdPercent: number;
+  readonly tunnels: TunnelOptions;
   /** True while in panic mode. */
   panic = false;
   private readonly clock: Clock;
@@ -110,6 +118,7 @@ export class Upstream {
     if (!(ewmaDecayMs > 0) || !Number.isFinite(ewmaDecayMs)) throw new ConfigError('ewmaDecayMs must be a positive number of milliseconds');
     const panicThresholdPercent = spec.panicThresholdPercent ?? 0;
     if (!(panicThresholdPercent >= 0 && panicThresholdPercent <= 100)) throw new ConfigError('panicThreshold must be between 0 and 100');
+    this.tunnels = spec.tunnels ?? { idleTimeoutMs: 3_600_000, closeOnDown: false };
     const hashKey = spec.hashKey === undefined ? null : checkHashKey(spec.hashKey);
     const stickyChecked = spec.sticky === undefined ? null : stickySettings(spec.sticky);
     // Every URL is checked before any pool is made, so a bad one leaves nothing open.
@@ -161,6 +170,7 @@ export class Upstream {
   /** Stamps slow start, re-judges panic, tells the balancer and the queue; one bound function shared by all backends. */
   private readonly onBackendState = (backend: Backend): void => {
     if (backend.downReasons === 0) backend.upSinceMs = this.clock.now();
+    else if (this.tunnels.closeOnDown && (backend.downReasons & unhealthyReasons & ~backend.ignoredReasons) !== 0) backend.closeTunnels();
     if (this.panicThresholdPercent > 0) this.updatePanic();
     this.balancer.onBackendState?.(backend);
     if (this.queue !== null && backend.available) this.queue.wake();

@@ -57,7 +57,7 @@ describe('config schema defaults', () => {
       tryDuration: 0,
       budget: { minRetries: 3, percent: 20 },
     });
-    assert.deepEqual(web.timeouts, { connect: 5000, upstream: 60_000, upstreamKeepAlive: 4000 });
+    assert.deepEqual(web.timeouts, { connect: 5000, upstream: 60_000, upstreamKeepAlive: 4000, tunnelIdle: 3_600_000 });
     assert.deepEqual(config.log, { level: 'info', access: false });
     assert.deepEqual(config.admin, { host: '127.0.0.1', port: 9901 });
     assert.equal(config.gracePeriod, 10_000);
