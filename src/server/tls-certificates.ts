@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
+import { readPemFile } from '../pem-file.js';
 import { ConfigError } from '../errors.js';
 
 /** The certificates of an HTTPS listener: read, checked, and matched to SNI names. */
@@ -42,16 +42,11 @@ export class ListenerTlsError extends ConfigError {
 }
 
 function readPem(index: number, field: keyof CertificateFiles, file: string): string {
-  let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    return readPemFile(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (code ?? (err as Error).message);
-    throw new ListenerTlsError(index, field, `cannot read "${file}": ${why}`, { cause: err });
+    throw new ListenerTlsError(index, field, (err as Error).message, { cause: err });
   }
-  if (!text.includes('-----BEGIN ')) throw new ListenerTlsError(index, field, `"${file}" is not a PEM file (no "-----BEGIN" line)`);
-  return text;
 }
 
 /** OpenSSL's reason without its `error:0A00…:SSL routines:…:` prefix. */

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { buildConnector } from 'undici';
+import { readPemFile } from '../pem-file.js';
 import { ConfigError } from '../errors.js';
 
 /** An upstream's `tls` section as written: file paths, read by loadBackendTls. */
@@ -48,16 +48,11 @@ export class BackendTlsError extends ConfigError {
 }
 
 function readPem(field: 'ca' | 'cert' | 'key', file: string): string {
-  let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    return readPemFile(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (code ?? (err as Error).message);
-    throw new BackendTlsError(field, `cannot read "${file}": ${why}`, { cause: err });
+    throw new BackendTlsError(field, (err as Error).message, { cause: err });
   }
-  if (!text.includes('-----BEGIN ')) throw new BackendTlsError(field, `"${file}" is not a PEM file (no "-----BEGIN" line)`);
-  return text;
 }
 
 /**
