@@ -11,6 +11,7 @@ import { Runtime, type ReloadResult } from './runtime.js';
 import type { Upstream } from './upstream/upstream.js';
 import { ConfigWatcher } from './config/watch.js';
 import { warnUnresolvedBackends } from './upstream/dns-warning.js';
+import { readinessOf } from './readiness.js';
 
 export { ConfigError, SwitchyardError, ErrorCodes } from './errors.js';
 export { DownReason, type Backend } from './upstream/backend.js';
@@ -80,9 +81,6 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
     [...runtime.snapshot.upstreams.values()].flatMap((upstream) => upstream.backends.map((backend) => ({ upstream: upstream.name, backend }))),
     logger,
   );
-  await runtime.start();
-  await resolving;
-
   const reload = async (source: string, input?: ConfigInput): Promise<ReloadResult> => {
     let next: Config;
     try {
@@ -97,20 +95,30 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
     return result;
   };
 
+  // GET /ready on the admin listener. Discovery joins here: the runtime's list of discovered
+  // upstreams still waiting for their first update goes in awaitingDiscovery.
+  const phase = { firstHealthRoundDone: false, draining: false };
+  const ready = () =>
+    readinessOf({ draining: phase.draining, listening: runtime.addresses.length > 0, firstHealthRoundDone: phase.firstHealthRoundDone, awaitingDiscovery: [] });
+
   let admin: AdminServer | null = null;
-  let watcher: ConfigWatcher | null = null;
-  try {
-    if (config.admin !== false) {
-      const metrics = createMetrics({ upstreams: () => runtime.snapshot.upstreams.values(), certificates: () => runtime.certificates() });
-      admin = new AdminServer({ runtime, logger, version, host: config.admin.host, port: config.admin.port, token, configSource: file ?? 'flags', reload: () => reload('api'), metrics });
-      await admin.listen();
-    }
-    if (file !== null && options.watch) watcher = new ConfigWatcher(file, () => void reload('file'), logger);
-  } catch (err) {
-    await admin?.close();
-    await runtime.close(0);
-    throw err;
+  // The admin listener opens first, so probes get an answer (503) while the rest starts.
+  if (config.admin !== false) {
+    const metrics = createMetrics({ upstreams: () => runtime.snapshot.upstreams.values(), certificates: () => runtime.certificates() });
+    admin = new AdminServer({ runtime, logger, version, host: config.admin.host, port: config.admin.port, token, configSource: file ?? 'flags', reload: () => reload('api'), metrics, ready });
+    await admin.listen().catch(async (err: unknown) => {
+      await runtime.close(0);
+      throw err;
+    });
   }
+  // On failure start() has closed what it opened.
+  await runtime.start().catch(async (err: unknown) => {
+    await admin?.close();
+    throw err;
+  });
+  phase.firstHealthRoundDone = true;
+  await resolving;
+  const watcher = file !== null && options.watch ? new ConfigWatcher(file, () => void reload('file'), logger) : null;
 
   const addresses = runtime.addresses;
   const first = addresses[0] as AddressInfo;
@@ -132,8 +140,11 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
     reload: (input?: ConfigInput, source = 'library') => reload(source, input),
     close() {
       closing ??= (async () => {
+        phase.draining = true;
         watcher?.close();
-        await Promise.all([runtime.close(runtime.snapshot.config.gracePeriod), admin?.close()]);
+        // The admin listener outlives the drain, so /ready answers 503 meanwhile.
+        await runtime.close(runtime.snapshot.config.gracePeriod);
+        await admin?.close();
       })();
       return closing;
     },

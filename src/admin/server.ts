@@ -26,6 +26,14 @@ export interface AdminServerOptions {
   readonly configSource: string;
   readonly reload: () => Promise<ReloadResult>;
   readonly metrics?: MetricsExporter;
+  /** What GET /ready answers: 200 when ok, else 503 with the reason (see docs/observability.md). */
+  readonly ready: () => Readiness;
+}
+
+/** Whether this process should get traffic now, and why not. */
+export interface Readiness {
+  readonly ok: boolean;
+  readonly reason: string;
 }
 
 // The admin-token rule lives with the config checks so `validate` applies it too.
@@ -97,6 +105,14 @@ export class AdminServer {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:" });
       res.end(method === 'HEAD' ? undefined : dashboardHtml);
       return;
+    }
+    // Orchestrator probes carry no credentials, so these two answer without the token; they
+    // reveal only whether the process is up and ready, nothing about backends.
+    if (path === '/live' || path === '/ready') {
+      if (method !== 'GET' && method !== 'HEAD') return this.send(res, methodNotAllowed('GET'));
+      if (path === '/live') return this.send(res, { status: 200, body: { live: true } });
+      const { ok, reason } = this.options.ready();
+      return this.send(res, { status: ok ? 200 : 503, body: { ready: ok, reason } });
     }
     if (!this.authorized(req)) {
       res.setHeader('www-authenticate', 'Bearer realm="switchyard"');
