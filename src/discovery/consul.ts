@@ -139,7 +139,9 @@ export class ConsulSource implements DiscoverySource {
           this.logger.debug({ source: this.description, backends: answer.backends.length, index: this.index }, `${this.description}: ${answer.backends.length} backends`);
           deliver(() => sink.update(answer.backends), this.logger);
         }
-        delayMs = Math.max(0, (changed ? this.tuning.changeIntervalMs : this.tuning.minIntervalMs) - (this.clock.now() - startedMs));
+        // Index 0 makes the next query answer at once, so it is paced like a change.
+        const paceMs = changed || this.index === 0 ? this.tuning.changeIntervalMs : this.tuning.minIntervalMs;
+        delayMs = Math.max(0, paceMs - (this.clock.now() - startedMs));
       } catch (err) {
         if (this.stopped) break;
         this.failures++;

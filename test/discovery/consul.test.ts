@@ -146,6 +146,18 @@ describe('Consul discovery source', () => {
     assert.equal(rec.updates.length, 1, 'the same set is not reported again');
   });
 
+  test('an answer without X-Consul-Index (not blocking) is paced like a change, not repeated at once', async (t) => {
+    const { consul, start } = await setUp(t);
+    consul.failWith({ status: 200, body: '[]' }); // no index header: every query answers at once
+    const { rec } = start({}, { changeIntervalMs: 100 });
+    await until(() => rec.updates.length === 1, 5000, 'the empty set');
+    const before = consul.queries.length;
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const made = consul.queries.length - before;
+    assert.ok(made <= 6, `${made} queries in 400 ms`);
+    assert.equal(rec.errors.length, 0);
+  });
+
   test('Consul down for a while: errors, the last set kept (never an empty one), then recovery', async (t) => {
     const { consul, start } = await setUp(t);
     consul.register('web', { id: 'a', address: '10.0.0.1', port: 80 });
