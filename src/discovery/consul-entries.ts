@@ -1,12 +1,15 @@
 import type { DiscoveredBackend } from './source.js';
 
+/** An answer Consul gave that cannot be used (status, body); its message starts with `consul:`. */
+export class ConsulAnswerError extends Error {}
+
 /**
  * Turns the body of Consul's `GET /v1/health/service/NAME` (an array of `{ Node, Service,
  * Checks }`) into backends. A malformed answer throws: the caller reports it as an error and
  * keeps the last good set, rather than applying half of a bad answer.
  */
 export function backendsFromHealthEntries(body: unknown): DiscoveredBackend[] {
-  if (!Array.isArray(body)) throw new Error('consul: the answer is not a JSON array');
+  if (!Array.isArray(body)) throw new ConsulAnswerError('consul: the answer is not a JSON array');
   const byUrl = new Map<string, DiscoveredBackend>();
   for (let i = 0; i < body.length; i++) {
     const entry = record(body[i], `entry ${i}`);
@@ -14,9 +17,9 @@ export function backendsFromHealthEntries(body: unknown): DiscoveredBackend[] {
     const node = entry['Node'] === undefined || entry['Node'] === null ? {} : record(entry['Node'], `entry ${i}: Node`);
     // An empty Service.Address means "the node's address" (Consul's own rule for DNS and catalog).
     const address = nonEmpty(service['Address']) ?? nonEmpty(node['Address']);
-    if (address === undefined) throw new Error(`consul: entry ${i} has neither Service.Address nor Node.Address`);
+    if (address === undefined) throw new ConsulAnswerError(`consul: entry ${i} has neither Service.Address nor Node.Address`);
     const port = service['Port'];
-    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`consul: entry ${i} has no valid Service.Port`);
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new ConsulAnswerError(`consul: entry ${i} has no valid Service.Port`);
     const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
     // The same address twice (two registrations of one instance): the first one counts.
     if (!byUrl.has(url)) byUrl.set(url, { url, weight: weightOf(service, entry['Checks']), terminating: false });
@@ -36,7 +39,7 @@ function weightOf(service: Record<string, unknown>, checks: unknown): number {
 }
 
 function record(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`consul: ${what} is not an object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConsulAnswerError(`consul: ${what} is not an object`);
   return value as Record<string, unknown>;
 }
 

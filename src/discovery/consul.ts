@@ -2,7 +2,7 @@ import { Agent, request } from 'undici';
 import { systemClock, systemRandom, type Clock, type Random, type Timer } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { backendsFromHealthEntries, setKey } from './consul-entries.js';
+import { backendsFromHealthEntries, ConsulAnswerError, setKey } from './consul-entries.js';
 import type { DiscoveredBackend, DiscoverySink, DiscoverySource } from './source.js';
 
 /** Where and what to watch in Consul (the config's `discover: { consul: … }`). */
@@ -207,7 +207,7 @@ export class ConsulSource implements DiscoverySource {
       return { index: Number.isSafeInteger(index) && index >= 0 ? index : null, backends };
     } catch (err) {
       if (timedOut) throw new Error(`consul: no answer from ${url.origin} within ${Math.round(limitMs)} ms`, { cause: err });
-      if (err instanceof ConsulAnswerError || (err as Error).message.startsWith('consul:')) throw err;
+      if (err instanceof ConsulAnswerError) throw err;
       throw new Error(`consul: ${url.origin} unreachable: ${(err as Error).message}`, { cause: err });
     } finally {
       this.clock.clearTimeout(timer);
@@ -226,9 +226,6 @@ export class ConsulSource implements DiscoverySource {
     });
   }
 }
-
-/** An answer Consul gave that we cannot use. */
-class ConsulAnswerError extends Error {}
 
 /** A sink that throws must not end the watch. */
 function deliver(call: () => void, logger: Logger): void {

@@ -183,6 +183,25 @@ describe('Consul discovery source', () => {
     assert.ok(rec.updates.every((set) => set.length > 0));
   });
 
+  test('a malformed answer is an error and applies nothing of it', async (t) => {
+    const { consul, start } = await setUp(t);
+    consul.register('web', { id: 'a', address: '10.0.0.1', port: 80 });
+    const { rec } = start();
+    await untilUrls(rec, ['http://10.0.0.1:80']);
+    const bad: [string, RegExp][] = [
+      ['{"not":"an array"}', /not a JSON array/],
+      ['[{"Node":{"Address":""},"Service":{"Address":"","Port":80}}]', /entry 0 has neither Service.Address nor Node.Address/],
+      ['[{"Node":{"Address":"10.0.0.9"},"Service":{"Address":"","Port":80}},{"Service":{"Address":"10.0.0.8","Port":"80"}}]', /entry 1 has no valid Service.Port/],
+      ['[null]', /entry 0 is not an object/],
+    ];
+    for (const [body, message] of bad) {
+      consul.failWith({ status: 200, body });
+      consul.churn();
+      await until(() => rec.errors.some((e) => message.test(e.message)), 5000, String(message));
+    }
+    assert.equal(rec.updates.length, 1);
+  });
+
   test('ACLs: a wrong token is a 403 error; no token (everything filtered) is an error, not an empty set', async (t) => {
     const { consul, start } = await setUp(t, {}, {}, { token: 'right' });
     consul.register('web', { id: 'a', address: '10.0.0.1', port: 80 });
