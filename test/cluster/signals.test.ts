@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,7 +7,7 @@ import { test } from 'node:test';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { describeLoad, startLoad } from '../helpers/load.js';
 import { until } from '../helpers/servers.js';
-import { countingBackends, served, startCluster } from './cluster-helpers.js';
+import { adminJson, countingBackends, freshGet, freshGets, served, startCluster } from './cluster-helpers.js';
 
 /** A config file for 2 workers on 127.0.0.1:0 (admin too), without file watching. */
 function configText(backends: readonly string[]): string {
@@ -56,4 +57,38 @@ test('2 workers under load: SIGHUP reloads every worker and SIGTERM drains them,
   assert.equal(report.statuses[200], backends.reduce((sum, b) => sum + served(b), 0), 'every request the backends got was answered in full');
   assert.ok((report.statuses[200] ?? 0) >= okBeforeSignal);
   assert.ok(cli.logs().some((e) => e['msg'] === 'stopped'));
+});
+
+test('2 workers: an ejection one worker decides reaches the primary and every worker, and so does its end', { timeout: 60_000 }, async (t) => {
+  const cleanup = cleanupFor(t);
+  const dir = mkdtempSync(path.join(tmpdir(), 'swy-workers-'));
+  cleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const good = await countingBackends(['a', 'b'], cleanup);
+  const [bad] = await countingBackends(['bad'], cleanup);
+  bad!.server.removeAllListeners('request');
+  bad!.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    bad!.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders });
+    res.writeHead(500).end('bad');
+  });
+  const file = path.join(dir, 'switchyard.yaml');
+  const outlier = '    outlierDetection: { consecutive5xx: 2, consecutiveFailures: 0, baseEjectionTime: 1500ms, maxEjectionPercent: 50 }';
+  writeFileSync(file, configText([...good, bad!].map((b) => b.url)) + outlier + '\n');
+  const { port, admin } = await startCluster(['--config', file], cleanup);
+  const badState = async (): Promise<string[]> => {
+    const view = (await adminJson(admin, '/api/upstreams/web')) as { backends: { url: string; reasons: string[] }[] };
+    return view.backends.find((b) => b.url === bad!.url)?.reasons ?? [];
+  };
+
+  for (let i = 0; i < 60 && !(await badState()).includes('outlier-ejected'); i++) await freshGet(port);
+  assert.deepEqual(await badState(), ['outlier-ejected'], 'the primary holds the ejection a worker reported');
+  const before = served(bad!);
+  const replies = await freshGets(port, 60);
+  assert.deepEqual([...new Set(replies.map((r) => r.status))], [200], 'no worker sends to the ejected backend');
+  assert.equal(served(bad!), before);
+  // The ejecting worker's timer ends it; the primary hears and tells the others.
+  const deadline = performance.now() + 15_000;
+  while ((await badState()).length > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(await badState(), [], 'the ejection ended');
+  await freshGets(port, 30);
+  assert.ok(served(bad!) > before, 'the backend is back in rotation');
 });
