@@ -164,7 +164,7 @@ export class Runtime {
     const live = { key, config, listener, ctx, tls, address };
     this.listeners.set(live.key, live);
     const shown = config.host === undefined || config.host === '' ? '' : config.host;
-    if (this.role.announce === false) this.logger.debug({ address: address.address, port: address.port }, `listening at ${shown}:${address.port}`);
+    if (this.role.announce === false) this.logger.debug({ address: address.address, port: address.port, acceptFds: listener.acceptFds }, `listening at ${shown}:${address.port}`);
     else this.logger.info({ address: address.address, port: address.port }, `Load Balancer started at ${shown}:${address.port}`);
     return live;
   }

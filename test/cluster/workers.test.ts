@@ -51,8 +51,11 @@ test('2 workers: round-robin stays fair across workers, one probe stream per bac
 test('4 workers: a sticky cookie from one worker holds on all; a drained backend gets nothing from any', { timeout: 60_000 }, async (t) => {
   const cleanup = cleanupFor(t);
   const backends = await countingBackends(['a', 'b'], cleanup);
-  const { port, admin } = await startCluster(['--workers', '4', '--backends', backends.map((b) => b.url).join(','), '--sticky'], cleanup);
+  const { cli, port, admin } = await startCluster(['--workers', '4', '--backends', backends.map((b) => b.url).join(','), '--sticky', '--accept-batch', '8', '--log-level', 'debug'], cleanup);
   assert.equal((await workersOf(admin)).filter((w) => w.serving).length, 4);
+  // Each worker accepts on its share of the batch: 8 / 4 descriptors of the shared socket.
+  const listening = cli.logs().filter((e) => String(e['msg']).startsWith('listening at'));
+  assert.deepEqual(listening.map((e) => [e['port'], e['acceptFds']]), [port, port, port, port].map((p) => [p, 2]));
 
   const [first] = await freshGets(port, 1);
   const cookie = String(first?.headers['set-cookie']?.[0]).split(';')[0] as string;
