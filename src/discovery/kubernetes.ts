@@ -114,7 +114,7 @@ export class KubernetesSource implements DiscoverySource {
         if (this.stopped) break;
         // Forget what was reported so the first good answer after the error is reported again.
         this.reportedKey = undefined;
-        this.sink?.error(err as Error);
+        this.tell((sink) => sink.error(err as Error));
         await this.sleep(this.backoffDelay(this.failures++));
       }
     }
@@ -237,7 +237,7 @@ export class KubernetesSource implements DiscoverySource {
     if (merged.problems.length > 0) {
       const problem = `${this.description}: ${merged.problems.join('; ')}`;
       this.reportedKey = undefined;
-      if (problem !== this.reportedProblem) this.sink?.error(new Error(problem));
+      if (problem !== this.reportedProblem) this.tell((sink) => sink.error(new Error(problem)));
       this.reportedProblem = problem;
       return;
     }
@@ -245,7 +245,17 @@ export class KubernetesSource implements DiscoverySource {
     const key = setKey(merged.backends);
     if (key === this.reportedKey) return;
     this.reportedKey = key;
-    this.sink?.update(merged.backends);
+    this.tell((sink) => sink.update(merged.backends));
+  }
+
+  /** Calls the sink; its own failure is logged, never taken for the source's (the watch goes on). */
+  private tell(call: (sink: DiscoverySink) => void): void {
+    if (this.sink === undefined || this.stopped) return;
+    try {
+      call(this.sink);
+    } catch (err) {
+      this.logger.error({ source: this.description, err }, 'kubernetes discovery: the sink threw');
+    }
   }
 
   private armIdle(ms: number): void {

@@ -273,6 +273,43 @@ describe('KubernetesSource against the stand-in API server', () => {
     assert.equal(api.requests.at(-1)?.authorization, 'Bearer token-two');
   });
 
+  test('403 names the permission the account lacks; the set comes once it is granted', async (t) => {
+    const { api, sink } = await stand(t, (api) => {
+      api.applySlice(slice('web-a', ['10.0.0.1']));
+      api.setForbidden(true);
+    });
+    await sink.until('an error', () => sink.errors.length >= 1);
+    assert.match(sink.errors[0]?.message ?? '', /^listing EndpointSlices of k8s:\/\/default\/web \(https:\/\/127\.0\.0\.1:\d+\): 403 Forbidden \(the account needs list and watch on endpointslices\.discovery\.k8s\.io in namespace default\): endpointslices\.discovery\.k8s\.io is forbidden: User "system:serviceaccount:default:switchyard" cannot list /);
+    assert.deepEqual(sink.updates, []);
+    api.setForbidden(false);
+    await sink.untilSet(['http://10.0.0.1:8080']);
+  });
+
+  test('a sink that throws does not stop the watch', async (t) => {
+    const cleanup = cleanupFor(t);
+    const api = await startKubeApi();
+    cleanup(() => api.close());
+    api.applySlice(slice('web-a', ['10.0.0.1']));
+    const sink = new RecordingSink();
+    let throws = true;
+    const source = new KubernetesSource({ service: 'web', apiServer: api.url }, { logger, env: {} });
+    source.start({
+      update: (backends) => {
+        sink.update(backends);
+        if (throws) throw new Error('a bug in the sink');
+      },
+      error: (err) => sink.error(err),
+    });
+    cleanup(() => source.stop());
+    await sink.untilSet(['http://10.0.0.1:8080']);
+    throws = false;
+    await untilRequest(api, 'the watch', (r) => r.watch);
+    api.applySlice(slice('web-a', ['10.0.0.2']));
+    await sink.untilSet(['http://10.0.0.2:8080']);
+    assert.equal(lists(api).length, 1);
+    assert.deepEqual(sink.errors, []);
+  });
+
   test('a burst of 100 changes in one second ends in the right set', async (t) => {
     const { api, sink } = await stand(t, (api) => api.applySlice(slice('web-0', ['10.0.0.1'])));
     await sink.untilSet(['http://10.0.0.1:8080']);

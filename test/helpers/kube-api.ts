@@ -95,6 +95,7 @@ export class KubeApi {
   private readonly server: http.Server;
   private readonly options: KubeApiOptions;
   private token: string | undefined;
+  private forbidden = false;
   private version = 1;
   private compactedAt = 0;
   private readonly objects = new Map<string, Obj>();
@@ -163,6 +164,11 @@ export class KubeApi {
 
   setToken(token: string | undefined): void {
     this.token = token;
+  }
+
+  /** Refuses every request with 403, as RBAC does for an account without list and watch. */
+  setForbidden(forbidden: boolean): void {
+    this.forbidden = forbidden;
   }
 
   /** Creates or replaces a slice: an ADDED or MODIFIED event. */
@@ -268,6 +274,11 @@ export class KubeApi {
     const watch = url.searchParams.get('watch') === '1' || url.searchParams.get('watch') === 'true';
     if (this.token !== undefined && req.headers.authorization !== `Bearer ${this.token}`) {
       return this.reply(req, res, 401, status(401, 'Unauthorized', 'Unauthorized'), watch);
+    }
+    if (this.forbidden) {
+      const verb = watch ? 'watch' : 'list';
+      const message = `endpointslices.discovery.k8s.io is forbidden: User "system:serviceaccount:default:switchyard" cannot ${verb} resource "endpointslices" in API group "discovery.k8s.io" in the namespace "default"`;
+      return this.reply(req, res, 403, status(403, 'Forbidden', message), watch);
     }
     const m = /^\/apis\/discovery\.k8s\.io\/v1\/(?:namespaces\/([^/]+)\/)?endpointslices$/.exec(url.pathname);
     if (m === null || req.method !== 'GET') {
