@@ -1,5 +1,6 @@
 import { systemClock, systemRandom, type Clock, type Random, type Timer } from '../clock.js';
 import type { Logger } from '../log.js';
+import { Backoff, type BackoffPolicy } from './backoff.js';
 import {
   ApiConnection,
   explainStatus,
@@ -20,7 +21,7 @@ export interface KubernetesDeps {
   readonly logger: Logger;
   readonly clock?: Clock;
   readonly random?: Random;
-  /** Test knobs; the defaults suit a real cluster. */
+  // The rest are test knobs; the defaults suit a real cluster.
   /** Environment for the in-pod defaults (`KUBERNETES_SERVICE_HOST`, `_PORT`). Default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Where the service account is mounted. Default `/var/run/secrets/kubernetes.io/serviceaccount`. */
@@ -30,7 +31,7 @@ export interface KubernetesDeps {
   /** A watch with no event or bookmark for its timeout plus this is dead: re-list. Default 30 s. */
   readonly idleMarginMs?: number;
   /** Retry delay after an error: `initial` doubling up to `max`, jittered down to half. Default 500 ms to 30 s. */
-  readonly backoffMs?: { readonly initial: number; readonly max: number };
+  readonly backoffMs?: BackoffPolicy;
   /** Bound on a list's response (headers, then each body chunk). Default 30 s. */
   readonly requestTimeoutMs?: number;
 }
@@ -53,7 +54,7 @@ export class KubernetesSource implements DiscoverySource {
   private readonly random: Random;
   private readonly watchTimeoutSeconds: number;
   private readonly idleMarginMs: number;
-  private readonly backoff: { readonly initial: number; readonly max: number };
+  private readonly backoff: Backoff;
   private readonly requestTimeoutMs: number;
   private connection: ApiConnection | undefined;
   private sink: DiscoverySink | undefined;
@@ -63,8 +64,6 @@ export class KubernetesSource implements DiscoverySource {
   private inFlight: AbortController | undefined;
   private idleTimer: Timer | undefined;
   private idleFired = false;
-  private sleepTimer: Timer | undefined;
-  private wake: (() => void) | undefined;
   private slices = new Map<string, EndpointSlice>();
   /** Where the next watch starts; undefined: list first. */
   private resourceVersion: string | undefined;
@@ -81,9 +80,9 @@ export class KubernetesSource implements DiscoverySource {
     this.logger = deps.logger;
     this.clock = deps.clock ?? systemClock;
     this.random = deps.random ?? systemRandom;
+    this.backoff = new Backoff(this.clock, this.random, deps.backoffMs ?? { initial: 500, max: 30_000 });
     this.watchTimeoutSeconds = deps.watchTimeoutSeconds ?? 240;
     this.idleMarginMs = deps.idleMarginMs ?? 30_000;
-    this.backoff = deps.backoffMs ?? { initial: 500, max: 30_000 };
     this.requestTimeoutMs = deps.requestTimeoutMs ?? 30_000;
   }
 
@@ -98,8 +97,7 @@ export class KubernetesSource implements DiscoverySource {
     this.stopped = true;
     this.inFlight?.abort();
     this.clearIdle();
-    if (this.sleepTimer !== undefined) this.clock.clearTimeout(this.sleepTimer);
-    this.wake?.();
+    this.backoff.cancel();
     await this.running;
     await this.connection?.close();
   }
@@ -115,26 +113,9 @@ export class KubernetesSource implements DiscoverySource {
         // Forget what was reported so the first good answer after the error is reported again.
         this.reportedKey = undefined;
         this.tell((sink) => sink.error(err as Error));
-        await this.sleep(this.backoffDelay(this.failures++));
+        await this.backoff.wait(this.failures++);
       }
     }
-  }
-
-  private backoffDelay(failures: number): number {
-    const full = Math.min(this.backoff.max, this.backoff.initial * 2 ** Math.min(failures, 30));
-    return full / 2 + (full / 2) * this.random.next();
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.stopped) return resolve();
-      this.wake = resolve;
-      this.sleepTimer = this.clock.setTimeout(() => {
-        this.sleepTimer = undefined;
-        this.wake = undefined;
-        resolve();
-      }, ms);
-    });
   }
 
   private collectionPath(): string {
