@@ -214,20 +214,37 @@ describe('KubernetesSource against the stand-in API server', () => {
     assert.deepEqual(sink.errors, [], '410 is routine, not an error');
   });
 
-  test('a watch from a compacted version answered 410 Gone as a status: lists again', async (t) => {
-    const { api, sink } = await stand(t, (api) => api.applySlice(slice('web-a', ['10.0.0.1'])), {}, {}, { expiredWatchAs: 'status' });
+  for (const expiredWatchAs of ['status', 'event'] as const) {
+    test(`a watch from a compacted version answered 410 Gone as ${expiredWatchAs === 'status' ? 'a status' : 'an ERROR event'}: lists again`, async (t) => {
+      const { api, sink } = await stand(t, (api) => api.applySlice(slice('web-a', ['10.0.0.1'])), {}, {}, { expiredWatchAs });
+      await sink.untilSet(['http://10.0.0.1:8080']);
+      await untilRequest(api, 'the watch', (r) => r.watch);
+      await api.down();
+      await sink.until('an error while down', () => sink.errors.length >= 1);
+      // Changes and a compaction while the source cannot see them: its version is now too old.
+      api.applySlice(slice('web-b', ['10.0.1.1']));
+      api.compact();
+      const gone = untilRequest(api, 'the watch from the old version', (r) => r.watch, api.requests.length);
+      await api.up();
+      assert.equal((await gone).status, expiredWatchAs === 'status' ? 410 : 200);
+      await sink.untilSet(['http://10.0.0.1:8080', 'http://10.0.1.1:8080']);
+      assert.equal(lists(api).length, 2);
+    });
+  }
+
+  test('a watch that ends at its timeout starts again from the version of the last bookmark, without a list', async (t) => {
+    const { api, sink } = await stand(t, (api) => api.applySlice(slice('web-a', ['10.0.0.1'])), {}, { watchTimeoutSeconds: 1 }, { bookmarkIntervalMs: 100 });
     await sink.untilSet(['http://10.0.0.1:8080']);
-    await untilRequest(api, 'the watch', (r) => r.watch);
-    await api.down();
-    await sink.until('an error while down', () => sink.errors.length >= 1);
-    // Changes and a compaction while the source cannot see them: its version is now too old.
-    api.applySlice(slice('web-b', ['10.0.1.1']));
-    api.compact();
-    const gone = untilRequest(api, 'a watch answered 410', (r) => r.watch && r.status === 410, api.requests.length);
-    await api.up();
-    await gone;
-    await sink.untilSet(['http://10.0.0.1:8080', 'http://10.0.1.1:8080']);
-    assert.equal(lists(api).length, 2);
+    const first = await untilRequest(api, 'the watch', (r) => r.watch);
+    // Another Service's changes move the version; only bookmarks tell this watch about it.
+    api.applySlice(slice('other-a', ['10.9.0.1'], { service: 'other' }));
+    api.applySlice(slice('other-a', ['10.9.0.2'], { service: 'other' }));
+    const version = api.resourceVersion;
+    const second = await untilRequest(api, 'the second watch', (r) => r.watch && r !== first);
+    assert.match(first.path, new RegExp(`&resourceVersion=${version - 2}&`));
+    assert.match(second.path, new RegExp(`&resourceVersion=${version}&`));
+    assert.equal(lists(api).length, 1);
+    assert.deepEqual(sink.errors, []);
   });
 
   test('a watch that goes silent: the idle timer aborts it and lists again', async (t) => {
