@@ -10,15 +10,15 @@ export interface KubernetesOptions {
   /** The Service whose EndpointSlices are watched (label `kubernetes.io/service-name`). */
   readonly service: string;
   /** Default: the pod's namespace (service account), else `default`. */
-  readonly namespace?: string;
+  readonly namespace?: string | undefined;
   /** EndpointSlice port name or number; default the slice's only TCP port. */
-  readonly port?: string | number;
+  readonly port?: string | number | undefined;
   /** API server URL; default in a pod `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`. */
-  readonly apiServer?: string;
+  readonly apiServer?: string | undefined;
   /** Bearer token file, re-read for every request (projected tokens rotate). */
-  readonly tokenFile?: string;
+  readonly tokenFile?: string | undefined;
   /** CA bundle (PEM) that signed the API server's certificate. */
-  readonly caFile?: string;
+  readonly caFile?: string | undefined;
 }
 
 /** Where a pod's service account is mounted. */

@@ -184,16 +184,21 @@ describe('KubernetesSource against the stand-in API server', () => {
     api.applySlice(slice('web-b', ['10.0.1.1']));
     await sink.untilSet(['http://10.0.0.1:8080', 'http://10.0.0.2:8080', 'http://10.0.1.1:8080']);
 
-    api.applySlice({ ...slice('web-a', []), endpoints: [{ addresses: ['10.0.0.1'] }, { addresses: ['10.0.0.2'], ready: false }] });
+    api.setConditions('web-a', '10.0.0.2', { ready: false, serving: false });
     await sink.untilSet(['http://10.0.0.1:8080', 'http://10.0.1.1:8080']);
 
-    api.applySlice({ ...slice('web-a', []), endpoints: [{ addresses: ['10.0.0.1'], ready: false, serving: true, terminating: true }] });
+    api.setConditions('web-a', '10.0.0.1', { ready: false, serving: true, terminating: true });
     await sink.untilSet(['http://10.0.0.1:8080~', 'http://10.0.1.1:8080']);
+    api.setConditions('web-a', '10.0.0.2', { ready: true, serving: true });
+    await sink.untilSet(['http://10.0.0.1:8080~', 'http://10.0.0.2:8080', 'http://10.0.1.1:8080']);
+    api.applySlice(slice('web-a', []));
+    await sink.untilSet(['http://10.0.1.1:8080']);
 
     api.deleteSlice('web-b');
-    await sink.untilSet(['http://10.0.0.1:8080~']);
-    api.deleteSlice('web-a');
     await sink.until('an explicit empty set', () => sink.last?.length === 0);
+    api.deleteSlice('web-a');
+    api.applySlice(slice('web-c', ['10.0.2.1']));
+    await sink.untilSet(['http://10.0.2.1:8080']);
     assert.equal(lists(api).length, 1, 'every change came through the one watch');
     assert.deepEqual(sink.errors, []);
   });

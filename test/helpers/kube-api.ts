@@ -200,6 +200,26 @@ export class KubeApi {
     this.record({ version, type: old === undefined ? 'ADDED' : 'MODIFIED', namespace, object });
   }
 
+  /** Sets the conditions of the endpoint with `address` in slice `name` (unset ones keep their value): a MODIFIED event. */
+  setConditions(name: string, address: string, conditions: { ready?: boolean; serving?: boolean; terminating?: boolean }, namespace = 'default'): void {
+    const old = this.objects.get(`${namespace}/${name}`);
+    if (old === undefined) throw new Error(`no slice ${namespace}/${name}`);
+    const labels = old.metadata['labels'] as Record<string, string>;
+    const endpoints = (old['endpoints'] as { addresses: string[]; conditions: Required<EndpointSpec> }[]).map((e) => {
+      const c = e.addresses.includes(address) ? { ...e.conditions, ...conditions } : e.conditions;
+      return { addresses: e.addresses, ready: c.ready, serving: c.serving, terminating: c.terminating };
+    });
+    if (!endpoints.some((e) => e.addresses.includes(address))) throw new Error(`no endpoint ${address} in slice ${namespace}/${name}`);
+    this.applySlice({
+      name,
+      namespace,
+      service: labels['kubernetes.io/service-name'] ?? '',
+      addressType: old['addressType'] as SliceSpec['addressType'] & string,
+      endpoints,
+      ports: old['ports'] as PortSpec[] | null,
+    });
+  }
+
   /** Deletes a slice: a DELETED event carrying its last state at a new resourceVersion. */
   deleteSlice(name: string, namespace = 'default'): void {
     const key = `${namespace}/${name}`;
