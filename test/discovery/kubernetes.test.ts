@@ -199,6 +199,9 @@ describe('KubernetesSource against the stand-in API server', () => {
     api.deleteSlice('web-a');
     api.applySlice(slice('web-c', ['10.0.2.1']));
     await sink.untilSet(['http://10.0.2.1:8080']);
+    // A slice relabelled to another Service reaches this watch as DELETED.
+    api.applySlice(slice('web-c', ['10.0.2.1'], { service: 'other' }));
+    await sink.until('the relabelled slice gone', () => sink.last?.length === 0);
     assert.equal(lists(api).length, 1, 'every change came through the one watch');
     assert.deepEqual(sink.errors, []);
   });

@@ -57,7 +57,14 @@ export interface SeenRequest {
 }
 
 type Obj = Record<string, unknown> & { metadata: Record<string, unknown> };
-interface HistoryEntry { readonly version: number; readonly type: 'ADDED' | 'MODIFIED' | 'DELETED'; readonly namespace: string; readonly object: Obj }
+interface HistoryEntry {
+  readonly version: number;
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  readonly namespace: string;
+  readonly object: Obj;
+  /** The object before a MODIFIED, to tell a watch with a selector that it now matches or no longer does. */
+  readonly previous?: Obj;
+}
 interface Watcher {
   readonly namespace: string | undefined;
   readonly selector: Selector;
@@ -197,7 +204,7 @@ export class KubeApi {
       ports: spec.ports === null ? null : spec.ports.map((p) => ({ ...(p.name === undefined ? {} : { name: p.name }), protocol: p.protocol ?? 'TCP', port: p.port, ...(p.appProtocol === undefined ? {} : { appProtocol: p.appProtocol }) })),
     };
     this.objects.set(key, object);
-    this.record({ version, type: old === undefined ? 'ADDED' : 'MODIFIED', namespace, object });
+    this.record(old === undefined ? { version, type: 'ADDED', namespace, object } : { version, type: 'MODIFIED', namespace, object, previous: old });
   }
 
   /** Sets the conditions of the endpoint with `address` in slice `name` (unset ones keep their value): a MODIFIED event. */
@@ -268,9 +275,21 @@ export class KubeApi {
   private record(entry: HistoryEntry): void {
     this.history.push(entry);
     for (const w of this.watchers) {
-      if (w.stalled || (w.namespace !== undefined && w.namespace !== entry.namespace)) continue;
-      if (w.selector(entry.object.metadata['labels'] as Record<string, string>)) this.send(w, { type: entry.type, object: entry.object });
+      if (!w.stalled) this.deliver(w, entry);
     }
+  }
+
+  /**
+   * Sends `entry` to `w` as the API server's filtered watch does: a MODIFIED object that starts to
+   * match the selector arrives as ADDED, one that stops matching as DELETED.
+   */
+  private deliver(w: Watcher, entry: HistoryEntry): void {
+    if (w.namespace !== undefined && w.namespace !== entry.namespace) return;
+    const now = w.selector(entry.object.metadata['labels'] as Record<string, string>);
+    const before = entry.previous === undefined ? now : w.selector(entry.previous.metadata['labels'] as Record<string, string>);
+    if (now && before) this.send(w, { type: entry.type, object: entry.object });
+    else if (now) this.send(w, { type: 'ADDED', object: entry.object });
+    else if (before) this.send(w, { type: 'DELETED', object: entry.object });
   }
 
   private send(w: Watcher, event: Record<string, unknown>): void {
@@ -356,7 +375,7 @@ export class KubeApi {
       // No version: every existing object as ADDED, then changes (the API's "start at most recent").
       for (const [key, o] of this.objects) if (matches(o, key.split('/')[0] ?? '')) this.send(watcher, { type: 'ADDED', object: o });
     } else {
-      for (const e of this.history) if (e.version > from && matches(e.object, e.namespace)) this.send(watcher, { type: e.type, object: e.object });
+      for (const e of this.history) if (e.version > from) this.deliver(watcher, e);
     }
     const timeoutSeconds = Number(url.searchParams.get('timeoutSeconds') ?? '1800');
     timers.push(setTimeout(() => watcher.end(), timeoutSeconds * 1000));
