@@ -36,7 +36,8 @@ export interface KubernetesDeps {
   readonly requestTimeoutMs?: number;
 }
 
-type WatchEnd = 'ended' | 'expired' | 'idle';
+/** How a watch ended: at its timeout, 410 Gone (`expired-at-once`: before any event), or silent. */
+type WatchEnd = 'ended' | 'expired' | 'expired-at-once' | 'idle';
 
 /**
  * Backends from a Service's EndpointSlices (issue 13): list, then watch from the list's
@@ -108,6 +109,8 @@ export class KubernetesSource implements DiscoverySource {
         if (this.resourceVersion === undefined) await this.list();
         const end = await this.watch();
         if (end !== 'ended') this.resourceVersion = undefined;
+        // Gone before a single event: the server compacts faster than we list. Wait, don't spin.
+        if (end === 'expired-at-once') await this.backoff.wait(this.failures++);
       } catch (err) {
         if (this.stopped) break;
         // Forget what was reported so the first good answer after the error is reported again.
@@ -177,16 +180,16 @@ export class KubernetesSource implements DiscoverySource {
       const response = await this.get(what, path, 0, [200, 410]);
       if (response.statusCode === 410) {
         await response.body.text().catch(() => '');
-        return this.expired('410 Gone');
+        return this.expired('410 Gone', 0, startedAt, timeoutSeconds);
       }
       this.failures = 0;
       // After an error, a watch that starts again is news for the sink even when nothing changed.
       if (this.reportedKey === undefined) this.report();
       for await (const line of ndjsonLines(response.body)) {
         this.armIdle(idleMs);
-        events++;
         const step = applyWatchLine(this.slices, line, `${what} (${this.settings.origin})`);
-        if (step.kind === 'expired') return this.expired(step.why);
+        if (step.kind === 'expired') return this.expired(step.why, events, startedAt, timeoutSeconds);
+        events++;
         this.resourceVersion = step.version;
         if (step.kind === 'changed') this.report();
       }
@@ -201,15 +204,20 @@ export class KubernetesSource implements DiscoverySource {
       this.inFlight = undefined;
     }
     // A watch that the server ends at once, again and again, would spin: count it as an error.
-    if (events === 0 && this.clock.now() - startedAt < Math.min(1000, timeoutSeconds * 500)) {
+    if (events === 0 && this.atOnce(startedAt, timeoutSeconds)) {
       throw new KubernetesError(undefined, `${what} (${this.settings.origin}): the server ended the watch at once`);
     }
     return 'ended';
   }
 
-  private expired(why: string): WatchEnd {
+  private expired(why: string, events: number, startedAt: number, timeoutSeconds: number): WatchEnd {
     this.logger.debug({ source: this.description, why }, 'kubernetes watch expired: listing again');
-    return 'expired';
+    return events === 0 && this.atOnce(startedAt, timeoutSeconds) ? 'expired-at-once' : 'expired';
+  }
+
+  /** Whether a watch started at `startedAt` ended too soon to have done anything (client-go's "very short watch"). */
+  private atOnce(startedAt: number, timeoutSeconds: number): boolean {
+    return this.clock.now() - startedAt < Math.min(1000, timeoutSeconds * 500);
   }
 
   /** Reports the merged set when it changed; a slice without a usable port reports an error instead. */

@@ -10,6 +10,7 @@ import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startKubeApi, type KubeApi, type KubeApiOptions, type SeenRequest, type SliceSpec } from '../helpers/kube-api.js';
+import { ManualClock, type ManualTimer } from '../helpers/health.js';
 import { makeCa, type IssuedCert, type TestCa } from '../helpers/tls.js';
 
 const logger = createLogger({ level: 'silent' });
@@ -65,6 +66,36 @@ class RecordingSink implements DiscoverySink {
 function sameSet(backends: readonly DiscoveredBackend[], urls: readonly string[]): boolean {
   const got = backends.map((b) => `${b.url}${b.terminating ? '~' : ''}`).sort();
   return JSON.stringify(got) === JSON.stringify([...urls].sort());
+}
+
+/** A clock whose timers fire only by hand, and that lets a test await a timer being set. */
+class AwaitableClock extends ManualClock {
+  private waiters: (() => void)[] = [];
+
+  override setTimeout(fn: () => void, ms: number): ManualTimer {
+    const timer = super.setTimeout(fn, ms) as ManualTimer;
+    for (const w of [...this.waiters]) w();
+    return timer;
+  }
+
+  /** Resolves with the first pending timer whose delay `check` accepts; fails after `ms`. */
+  untilTimer(what: string, check: (delayMs: number) => boolean, ms = 10_000): Promise<ManualTimer> {
+    return new Promise((resolve, reject) => {
+      const waiter = (): void => {
+        const timer = this.pending().find((p) => check(p.ms));
+        if (timer === undefined) return;
+        clearTimeout(deadline);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(timer);
+      };
+      const deadline = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+      }, ms);
+      this.waiters.push(waiter);
+      waiter();
+    });
+  }
 }
 
 /** Resolves when the stand-in has answered a request that `check` accepts, from request number `from` on; fails after `ms`. */
@@ -253,6 +284,25 @@ describe('KubernetesSource against the stand-in API server', () => {
     assert.match(second.path, new RegExp(`&resourceVersion=${version}&`));
     assert.equal(lists(api).length, 1);
     assert.deepEqual(sink.errors, []);
+  });
+
+  test('410 at once after every list: waits a backoff before listing again, instead of spinning', async (t) => {
+    const clock = new AwaitableClock();
+    let others = 0;
+    const { api } = await stand(t, (api) => {
+      api.applySlice(slice('web-a', ['10.0.0.1']));
+      // Each list's version is compacted away before its watch comes.
+      api.events.on('request', (r: SeenRequest) => {
+        if (r.watch) return;
+        api.applySlice(slice('other-a', [`10.9.0.${++others}`], { service: 'other' }));
+        api.compact();
+      });
+    }, {}, { clock, backoffMs: { initial: 1000, max: 1000 } }, { expiredWatchAs: 'status' });
+    await untilRequest(api, 'a watch answered 410', (r) => r.watch && r.status === 410);
+    const wait = await clock.untilTimer('the backoff timer', (ms) => ms >= 500 && ms <= 1000);
+    assert.equal(lists(api).length, 1, 'no second list before the backoff');
+    clock.fire(wait);
+    await untilRequest(api, 'the second list', (r) => !r.watch, 2);
   });
 
   test('a watch that goes silent: the idle timer aborts it and lists again', async (t) => {
