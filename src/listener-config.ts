@@ -57,6 +57,8 @@ export function listenerOptions(listener: ListenerConfig, tls: TlsTermination | 
     backlog: 4096,
     acceptBatch: listener.acceptBatch,
     tls,
+    // HTTP/2 by ALPN on TLS listeners (unless `http2: false`), with prior knowledge on cleartext ones with `h2c`.
+    http2: (tls === null ? listener.h2c : listener.http2) ? { maxConcurrentStreams: listener.maxConcurrentStreams } : null,
   };
 }
 

@@ -8,7 +8,7 @@ import type { ProxyContext } from './proxy/context.js';
 import { trustedProxiesFrom } from './proxy/trusted.js';
 import { downstreamLimits } from './server/limits.js';
 import { Listener } from './server/listener.js';
-import { TlsTermination } from './server/tls-server.js';
+import { alpnProtocols, alpnProtocolsWithH2, TlsTermination } from './server/tls-server.js';
 import { buildSnapshot, viaName, type Snapshot, type SnapshotDeps } from './snapshot.js';
 import { plural } from './units.js';
 import { DownReason, type Backend } from './upstream/backend.js';
@@ -134,7 +134,7 @@ export class Runtime {
   }
 
   private async openListener(config: ListenerConfig, key: string): Promise<LiveListener> {
-    const tls = config.tls === undefined ? null : new TlsTermination(config.tls, this.logger);
+    const tls = config.tls === undefined ? null : new TlsTermination(config.tls, this.logger, config.http2 ? alpnProtocolsWithH2 : alpnProtocols);
     const ctx: ProxyContext = {
       runtime: this,
       logger: this.logger,

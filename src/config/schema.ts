@@ -72,6 +72,9 @@ export const listenerSchema = strict({
     .describe('Paths with an encoded `/` or `\\` (`%2F`, `%5C`), a literal `\\`, or a segment that is `.` or `..` only once decoded (`%2e%2e`): `reject` answers 400; `keep` forwards them as sent, for applications that need them, and answers 400 when a backend that decodes them would read a path above the root or under another route.'),
   tls: listenerTlsSchema.optional().describe('Terminate TLS: this listener speaks HTTPS (ALPN `http/1.1`). Certificates reload when their files change and on every config reload; a broken new file keeps the old one. Relative paths are from the working directory. Default: cleartext HTTP.'),
   redirectHttps: z.boolean().default(false).describe('Answer every request with a 308 redirect to `https://` the same host and target, as Caddy does. For a cleartext listener next to an HTTPS one.'),
+  http2: z.boolean().default(true).describe('With `tls`: offer HTTP/2 by ALPN (`h2`, then `http/1.1`); `false` offers HTTP/1.1 only. See [HTTP/2](http2.md).'),
+  h2c: z.boolean().default(false).describe('Without `tls`: also accept HTTP/2 with prior knowledge (h2c) on this port, told from HTTP/1.1 by the connection preface. `Upgrade: h2c` is not supported. See [HTTP/2](http2.md).'),
+  maxConcurrentStreams: z.number().int().min(1).max(10_000).default(100).describe('HTTP/2: streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS).'),
 });
 
 const routeSchema = strict({
@@ -255,7 +258,7 @@ const upstreamSchema = strict({
 });
 
 export const configSchema = strict({
-  listeners: z.array(listenerSchema).min(1).default([{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16 * 1024, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0, ambiguousPaths: 'reject', redirectHttps: false }]).describe('Where Switchyard listens. Default: one listener on port 3030, every interface.'),
+  listeners: z.array(listenerSchema).min(1).default([{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16 * 1024, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0, ambiguousPaths: 'reject', redirectHttps: false, http2: true, h2c: false, maxConcurrentStreams: 100 }]).describe('Where Switchyard listens. Default: one listener on port 3030, every interface.'),
   routes: z.array(routeSchema).default([]).describe('Host and path-prefix rules that send requests to upstreams. Default: everything to the only upstream.'),
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, "_", "." and "-"'), upstreamSchema).describe('Named sets of backends, each with its balancer, health check, retry policy and timeouts. Required.'),
   log: strict({
@@ -282,6 +285,7 @@ export const configSchema = strict({
   }
   config.listeners.forEach((listener, i) => {
     if (listener.redirectHttps && listener.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'redirectHttps'], message: 'an HTTPS listener cannot redirect to HTTPS: use redirectHttps on a cleartext listener' });
+    if (listener.h2c && listener.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'h2c'], message: 'h2c is HTTP/2 without TLS: an HTTPS listener offers HTTP/2 by ALPN (http2)' });
   });
   crossFieldChecks(config, (path, message) => ctx.addIssue({ code: 'custom', path: [...path], message }));
 });

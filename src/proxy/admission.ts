@@ -21,7 +21,14 @@ import { ambiguousRoute, noRoute, routeRequest } from './routing.js';
 export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
   const url = req.url ?? '';
   // One valid host (an absolute-form target's authority, else Host) or 400 (issue 10).
-  const host = requestHost(req.rawHeaders, url, req.httpVersionMinor !== 0);
+  admitRequest(ctx, req, res, url, requestHost(req.rawHeaders, url, req.httpVersionMinor !== 0), versionRejection(req));
+}
+
+/**
+ * The stages every kind of request shares once its framing gave a host (null: refuse with 400)
+ * and said whether it refuses the request (`refusal`): HTTP/1.1 here, HTTP/2 streams in h2-admission.ts.
+ */
+export function admitRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, url: string, host: string | null, refusal: ErrorCode | null): void {
   const requested = originFormTarget(url);
   if (ctx.redirectHttps && host !== null && requested !== null) {
     redirectToHttps(ctx, res, host, requested);
@@ -33,9 +40,9 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
   const route = target === null || host === null ? ambiguousRoute : routeRequest(ctx, host, target);
   const upstream = route === ambiguousRoute ? null : route;
   const exchange = new Exchange(ctx, upstream, req, res, target ?? requested ?? '/', host ?? hostHeader(req.rawHeaders));
-  const refusal: ErrorCode | null = route === ambiguousRoute ? ErrorCodes.badRequest : versionRejection(req);
   try {
-    if (refusal !== null) answerError(exchange, refusal);
+    if (route === ambiguousRoute) answerError(exchange, ErrorCodes.badRequest);
+    else if (refusal !== null) answerError(exchange, refusal);
     else if (upstream === noRoute) answerError(exchange, ErrorCodes.noRoute);
     else admit(exchange);
   } catch (err) {

@@ -39,7 +39,11 @@ export function versionRejection(req: IncomingMessage): ErrorCode | null {
   return null;
 }
 
-/** The request body's declared length: 0 for none, -1 when chunked (length unknown). */
+/**
+ * The request body's declared length: 0 for none, -1 when chunked (length unknown). An HTTP/2
+ * stream without Content-Length has a body unless its HEADERS frame ended the stream (RFC 9113
+ * section 8.1).
+ */
 export function declaredBodyLength(req: IncomingMessage): number {
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
@@ -47,5 +51,6 @@ export function declaredBodyLength(req: IncomingMessage): number {
     if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1;
     if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(raw[i + 1]);
   }
+  if (req.httpVersionMajor === 2) return (req as { stream?: { endAfterHeaders: boolean } }).stream?.endAfterHeaders === false ? -1 : 0;
   return 0;
 }

@@ -6,6 +6,8 @@ import { handleUpgrade } from '../proxy/tunnel-admission.js';
 import { tunnelFilteringMessage } from '../proxy/tunnel-request.js';
 import type { ProxyContext } from '../proxy/context.js';
 import { listenBatched, type AcceptMode } from './accept-fds.js';
+import { attachHttp2, type Http2ListenerOptions } from './h2-listener.js';
+import type { H2Sessions } from './h2-sessions.js';
 import { continueUnlessTooLarge, limitConnections, serverLimitOptions, type ConnectionCount } from './limits.js';
 import { createListenerServer, type TlsTermination } from './tls-server.js';
 
@@ -26,6 +28,8 @@ export interface ListenerOptions {
   readonly tls: TlsTermination | null;
   /** How extra accepts are made; default: the platform's best (accept-fds.ts). */
   readonly acceptMode?: AcceptMode;
+  /** HTTP/2 beside HTTP/1.1 (h2 by ALPN with TLS, h2c with prior knowledge without); null or absent: HTTP/1.1 only. */
+  readonly http2?: Http2ListenerOptions | null;
 }
 
 const rejections = {
@@ -73,6 +77,8 @@ export class Listener {
   private held: [http.IncomingMessage, http.ServerResponse][] | null = [];
   /** Client connections open now, busy or idle (counted by the connection limit). */
   private readonly connections: ConnectionCount;
+  /** The HTTP/2 sessions, when the listener speaks HTTP/2 (h2-listener.ts). */
+  private readonly h2: H2Sessions | null;
 
   constructor(ctx: ProxyContext, options: ListenerOptions) {
     this.ctx = ctx;
@@ -93,6 +99,7 @@ export class Listener {
       },
       options.tls,
     );
+    this.h2 = options.http2 == null ? null : attachHttp2(this.server, ctx, options.http2, options.tls !== null, options.keepAliveTimeoutMs, options.headersTimeoutMs);
     this.server.on('clientError', onClientError);
     this.server.on('connect', onConnectMethod);
     this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => handleUpgrade(ctx, req, socket, head));
@@ -107,6 +114,7 @@ export class Listener {
     const held = this.held ?? [];
     this.held = null;
     for (const [req, res] of held) handleRequest(this.ctx, req, res);
+    this.h2?.release();
     return server.address() as AddressInfo;
   }
 
@@ -131,6 +139,8 @@ export class Listener {
     // connections at once, cutting requests already on their way over them.
     const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
     for (const extra of this.extraListeners) extra.close();
+    // GOAWAY on HTTP/2 connections: their open streams finish, idle ones close now.
+    this.h2?.close();
     if (this.connections.open > ctx.active) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(idleLingerMs, graceMs)));
     }
@@ -151,6 +161,8 @@ export class Listener {
     const cut = ctx.active;
     // Upgraded sockets left Node's connection list (nodejs/node#53536): close tunnels here.
     for (const tunnel of [...ctx.tunnels]) tunnel.destroy();
+    // HTTP/2 sessions are not in node:http's connection list either.
+    this.h2?.destroy();
     server.closeAllConnections();
     await closed;
     // The listening socket is closed already; this stops Node's connection sweep timer.

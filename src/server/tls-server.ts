@@ -11,8 +11,9 @@ import { certificateFor, loadCertificates, type ListenerTlsConfig, type LoadedCe
  * (the server and its connections stay), with session ticket keys kept for the listener's life.
  */
 
-/** ALPN protocols offered, in order of preference; h2 joins here once the listener speaks it. */
+/** ALPN protocols offered, in order of preference: HTTP/1.1 only, or h2 first (RFC 9113 section 3.2). */
 export const alpnProtocols: readonly string[] = ['http/1.1'];
+export const alpnProtocolsWithH2: readonly string[] = ['h2', 'http/1.1'];
 
 /** Time file changes settle before the certificates are read again (an editor or certbot writes in steps). */
 const watchDebounceMs = 200;
@@ -27,11 +28,14 @@ export class TlsTermination {
   private watchers: FSWatcher[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly logger: Logger;
+  /** What ALPN offers: alpnProtocols, or alpnProtocolsWithH2 when the listener speaks HTTP/2. */
+  readonly alpn: readonly string[];
 
   /** Reads every certificate; throws a ListenerTlsError for a bad file. */
-  constructor(config: ListenerTlsConfig, logger: Logger) {
+  constructor(config: ListenerTlsConfig, logger: Logger, alpn: readonly string[] = alpnProtocols) {
     this.config = config;
     this.logger = logger;
+    this.alpn = alpn;
     this.certificates = loadCertificates(config);
     this.contexts = this.certificates.map((c) => this.contextOf(c));
     this.warnExpired();
@@ -60,7 +64,7 @@ export class TlsTermination {
       cert: first.cert,
       key: first.key,
       minVersion: this.config.minVersion,
-      ALPNProtocols: [...alpnProtocols],
+      ALPNProtocols: [...this.alpn],
       ticketKeys: this.ticketKeys,
       SNICallback: (servername, callback) => callback(null, this.contexts[certificateFor(this.certificates, servername)]),
     };
@@ -95,7 +99,7 @@ export class TlsTermination {
     this.contexts = certificates.map((c) => this.contextOf(c));
     const first = certificates[0] as LoadedCertificate;
     // The same ALPN list and ticket keys as at start: tickets issued before still resume.
-    this.server?.setSecureContext({ cert: first.cert, key: first.key, minVersion: config.minVersion, ALPNProtocols: [...alpnProtocols], ticketKeys: this.ticketKeys } as tls.SecureContextOptions);
+    this.server?.setSecureContext({ cert: first.cert, key: first.key, minVersion: config.minVersion, ALPNProtocols: [...this.alpn], ticketKeys: this.ticketKeys } as tls.SecureContextOptions);
     this.warnExpired();
     this.logger.info({ files: config.certificates.map((c) => c.cert) }, `TLS certificates reloaded: ${config.certificates.map((c) => c.cert).join(', ')}`);
     if (previous !== config) this.watchFiles();

@@ -33,7 +33,7 @@ describe('config schema defaults', () => {
   test('a file with one upstream gets every default filled in', () => {
     const config = loadConfig(fixture('upstreams:\n  web:\n    backends: [http://127.0.0.1:8080]\n'));
     assert.deepEqual(config.listeners, [
-      { port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16_384, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0, ambiguousPaths: 'reject', redirectHttps: false },
+      { port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16_384, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0, ambiguousPaths: 'reject', redirectHttps: false, http2: true, h2c: false, maxConcurrentStreams: 100 },
     ]);
     assert.deepEqual(config.routes, [{ upstream: 'web' }]);
     const web = config.upstreams['web'];
