@@ -11,6 +11,7 @@ export function writeAccessLog(logger: Logger, event: RequestEvent): void {
       access: true,
       client: event.clientIp,
       method: event.method,
+      protocol: `HTTP/${event.httpVersion}`,
       host: event.host,
       path: event.path,
       status: event.status,

@@ -58,6 +58,8 @@ export interface RequestEvent {
   /** Attempts made against backends. */
   readonly attempts: number;
   readonly clientIp: string;
+  /** The HTTP version the client spoke: `1.0`, `1.1` or `2`. */
+  readonly httpVersion: string;
   /**
    * `ok` (a backend's response relayed whole), `error` (we answered with an error status),
    * `cut` (the response began, with `status`, and was cut short), `aborted` (the client left).

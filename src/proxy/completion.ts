@@ -58,6 +58,7 @@ export function finish(x: ExchangeState, outcome: RequestEvent['outcome']): void
     bytesSent: x.bytesSent,
     attempts: x.attempts,
     clientIp: x.clientIp,
+    httpVersion: x.req.httpVersion,
     outcome,
   };
   if (requestChannel.hasSubscribers) requestChannel.publish(event);

@@ -49,7 +49,7 @@ function metricsFor(t: TestContext, upstreams: Upstreams = source()): Metrics {
 }
 
 function request(b: Backend | null, method: string, status: number, durationMs = 1, upstream = b?.upstream ?? ''): void {
-  const event: RequestEvent = { upstream, backend: b, method, host: 'example.test', path: '/x?id=1', status, durationMs, bytesSent: 0, attempts: b === null ? 0 : 1, clientIp: '127.0.0.1', outcome: status === 0 ? 'aborted' : 'ok' };
+  const event: RequestEvent = { upstream, backend: b, method, host: 'example.test', path: '/x?id=1', status, durationMs, bytesSent: 0, attempts: b === null ? 0 : 1, clientIp: '127.0.0.1', httpVersion: '1.1', outcome: status === 0 ? 'aborted' : 'ok' };
   requestChannel.publish(event);
 }
 
