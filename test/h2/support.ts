@@ -36,8 +36,9 @@ export async function connectH2(t: TestContext, port: number, ca?: TestCa): Prom
   t.after(() => {
     if (!session.destroyed) session.destroy();
   });
+  // Connected, and the server's SETTINGS read (remoteSettings).
   await new Promise<void>((resolve, reject) => {
-    session.once('connect', () => resolve());
+    session.once('remoteSettings', () => resolve());
     session.once('error', reject);
   });
   return session;
