@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { ProxyContext } from '../proxy/context.js';
 import { handleStream } from '../proxy/h2-admission.js';
-import { H2Sessions } from './h2-sessions.js';
+import { H2Sessions, rapidResetLimit, rapidResetWindowMs } from './h2-sessions.js';
 import { routeByAlpn, routeByPreface } from './protocol-switch.js';
 
 /** HTTP/2 on a listener: on TLS offered by ALPN (`h2`), in cleartext accepted with prior knowledge (h2c). */
@@ -16,7 +16,12 @@ export interface Http2ListenerOptions {
  */
 export function attachHttp2(server: http.Server, ctx: ProxyContext, options: Http2ListenerOptions, tls: boolean, idleTimeoutMs: number, headersTimeoutMs: number): H2Sessions {
   const sessions = new H2Sessions(
-    { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListBytes: ctx.limits.maxHeaderBytes, idleTimeoutMs },
+    {
+      maxConcurrentStreams: options.maxConcurrentStreams,
+      maxHeaderListBytes: ctx.limits.maxHeaderBytes,
+      idleTimeoutMs,
+      onRapidReset: (clientIp) => ctx.logger.warn({ client: clientIp, limit: rapidResetLimit, windowMs: rapidResetWindowMs }, `HTTP/2 connection from ${clientIp} closed (ENHANCE_YOUR_CALM): it cancelled more than ${rapidResetLimit} streams in ${rapidResetWindowMs / 1000} s (rapid reset)`),
+    },
     (req, res) => handleStream(ctx, req, res),
   );
   const toH2 = sessions.accept.bind(sessions);

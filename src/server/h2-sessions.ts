@@ -15,6 +15,8 @@ export interface H2Settings {
   readonly maxHeaderListBytes: number;
   /** A connection with no stream open this long is closed with GOAWAY: the listener's clientKeepAlive. */
   readonly idleTimeoutMs: number;
+  /** Told of each connection closed for rapid reset (its client's address), to log it. */
+  readonly onRapidReset: (clientIp: string) => void;
 }
 
 export type StreamHandler = (req: H2Request, res: H2Response) => void;
@@ -39,8 +41,12 @@ class SessionState {
   open = 0;
   /** Streams handed to the request path and not closed yet; bounded by maxConcurrentStreams. */
   running = 0;
-  /** Requests waiting for `running` to drop: streams opened and reset in one read are never served. */
-  readonly waiting: [H2Request, H2Response][] = [];
+  /**
+   * Requests not served yet, flat (request, response, …): each is served on the turn after its
+   * HEADERS frame, once the rest of that read is processed, so a stream the client opened and
+   * reset in one write never costs a backend anything; and only while `running` is below the limit.
+   */
+  readonly waiting: (H2Request | H2Response)[] = [];
   drainScheduled = false;
   cancelled = 0;
   windowStartMs = 0;
@@ -96,8 +102,9 @@ function countCancel(state: SessionState): void {
     state.cancelled = 0;
   }
   if (++state.cancelled <= rapidResetLimit || state.session.destroyed) return;
-  state.owner.rapidResets++;
-  state.session.destroy(undefined, NGHTTP2_ENHANCE_YOUR_CALM);
+  state.owner.settings.onRapidReset(state.session.socket?.remoteAddress ?? '');
+  state.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+  state.session.destroy();
 }
 
 function onSessionClose(this: StatefulSession): void {
@@ -108,23 +115,29 @@ function onSessionClose(this: StatefulSession): void {
   state.owner.sessions.delete(state);
 }
 
+function scheduleDrain(state: SessionState): void {
+  if (state.drainScheduled) return;
+  state.drainScheduled = true;
+  setImmediate(drainWaiting, state);
+}
+
 function onRunningClose(this: StatefulStream): void {
   const state = this[kState] as SessionState;
   state.running--;
-  if (state.waiting.length > 0 && !state.drainScheduled) {
-    state.drainScheduled = true;
-    setImmediate(drainWaiting, state);
-  }
+  if (state.waiting.length > 0) scheduleDrain(state);
 }
 
 function drainWaiting(state: SessionState): void {
   state.drainScheduled = false;
   const max = state.owner.settings.maxConcurrentStreams;
-  while (state.running < max && state.waiting.length > 0) {
-    const [req, res] = state.waiting.shift() as [H2Request, H2Response];
+  const waiting = state.waiting;
+  let i = 0;
+  for (; i < waiting.length && state.running < max; i += 2) {
+    const req = waiting[i] as H2Request;
     // Reset while it waited: it costs the backends nothing.
-    if (!req.stream.closed && !req.stream.destroyed) serve(state, req, res);
+    if (!req.stream.closed && !req.stream.destroyed) serve(state, req, waiting[i + 1] as H2Response);
   }
+  waiting.splice(0, i);
 }
 
 function serve(state: SessionState, req: H2Request, res: H2Response): void {
@@ -141,8 +154,6 @@ export class H2Sessions {
   readonly settings: H2Settings;
   readonly handler: StreamHandler;
   readonly sessions = new Set<SessionState>();
-  /** Connections closed for rapid reset, for tests and logs. */
-  rapidResets = 0;
   /** Requests that arrived before the listener was ready (held as node:http's are); null once released. */
   private held: [H2Request, H2Response][] | null = [];
   private closing = false;
@@ -191,11 +202,13 @@ export class H2Sessions {
       this.held.push([req, res]);
       return;
     }
-    const state = (req.stream as StatefulStream)[kState];
+    // Node emits the request a tick after its HEADERS frame: a stream reset in the same read is gone already.
+    if (req.stream.destroyed) return;
+    // The compatibility layer's 'stream' listener runs before onSessionStream: the session has the state.
+    const state = (req.stream.session as StatefulSession)[kState];
     if (state === undefined) return this.handler(req, res);
-    if (state.running < this.settings.maxConcurrentStreams) return serve(state, req, res);
-    // More requests than streams allowed: the client reset earlier ones that we still serve.
-    state.waiting.push([req, res]);
+    state.waiting.push(req, res);
+    scheduleDrain(state);
   }
 
   /** Sends GOAWAY on every connection: open streams finish, no new ones start (RFC 9113 section 6.8). */
