@@ -50,6 +50,8 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   'backend-ca': 'value',
   'tls-cert': 'repeat',
   'tls-key': 'repeat',
+  h2c: 'switch',
+  'no-http2': 'switch',
   'log-level': 'value',
   'log-format': 'value',
   config: 'value',
@@ -218,6 +220,8 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   const backendCa = flag('backend-ca');
   if (backendCa !== undefined) options['backendTls'] = { ca: checkedCaFile(backendCa) };
   if (flags.has('tls-cert') || flags.has('tls-key')) options['tls'] = { certificates: certificatesFromFlags(flag('tls-cert'), flag('tls-key')) };
+  if (flags.has('h2c')) options['h2c'] = true;
+  if (flags.has('no-http2')) options['http2'] = false;
   set('healthIntervalMs', duration('health-interval'));
   set('healthTimeoutMs', duration('health-timeout'));
   set('healthPath', flag('health-path'));

@@ -60,6 +60,8 @@ Options:
   --tls-cert FILE --tls-key FILE
                           serve HTTPS with this PEM certificate and key; repeat the pair for more
                           certificates (chosen by SNI; the first also serves clients without SNI)
+  --no-http2              with --tls-cert: offer HTTP/1.1 only (default: h2 too, by ALPN)
+  --h2c                   cleartext: also accept HTTP/2 with prior knowledge on the port
   --admin [HOST:]PORT     admin API, metrics and dashboard (default 127.0.0.1:9901; a host other
                           than loopback needs SWITCHYARD_ADMIN_TOKEN); --admin off or --no-admin
   --access-log            log one line per request (info level)
@@ -95,7 +97,7 @@ const configPathOfFlag: Readonly<Record<string, string>> = {
   'per-try-timeout': 'upstreams.NAME.retry.perTryTimeout',
   'connect-timeout': 'upstreams.NAME.timeouts.connect', timeout: 'upstreams.NAME.timeouts.upstream', grace: 'gracePeriod',
   'accept-batch': 'listeners[0].acceptBatch', 'no-preserve-host': 'upstreams.NAME.preserveHost', 'backend-ca': 'upstreams.NAME.tls.ca',
-  'tls-cert': 'listeners[0].tls', 'tls-key': 'listeners[0].tls',
+  'tls-cert': 'listeners[0].tls', 'tls-key': 'listeners[0].tls', h2c: 'listeners[0].h2c', 'no-http2': 'listeners[0].http2',
   admin: 'admin', 'no-admin': 'admin',
   'trusted-proxies': 'listeners[0].trustedProxies', 'max-header-size': 'listeners[0].maxHeaderSize',
   'request-timeout': 'listeners[0].requestTimeout', 'max-connections': 'listeners[0].maxConnections',

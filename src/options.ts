@@ -92,6 +92,10 @@ export interface StartOptions extends DownstreamOptions {
    * SNI, the first also clients without SNI; `minVersion` defaults to TLSv1.2. Default: cleartext.
    */
   readonly tls?: { readonly certificates: ListenerTlsConfig['certificates']; readonly minVersion?: ListenerTlsConfig['minVersion'] };
+  /** With `tls`: offer HTTP/2 by ALPN (default true); false offers HTTP/1.1 only. */
+  readonly http2?: boolean;
+  /** Without `tls`: also accept HTTP/2 with prior knowledge (h2c) on the port. Default: off. */
+  readonly h2c?: boolean;
   /** Admin API, metrics and dashboard listener. Default for the library: off. */
   readonly admin?: false | AdminOptions;
   /** Logging: options for the built-in pino logger, or a logger of your own. */
@@ -134,7 +138,7 @@ const startOptionNames: Readonly<Record<keyof StartOptions, true>> = {
   upstreamTimeoutMs: true, upstreamKeepAliveMs: true, tunnelIdleTimeoutMs: true, closeTunnelsOnDown: true, clientKeepAliveMs: true, clientHeadersTimeoutMs: true, acceptBatch: true,
   gracePeriodMs: true, preserveHost: true, admin: true, log: true, accessLog: true, random: true,
   maxHeaderBytes: true, requestTimeoutMs: true, maxConnections: true, maxBodyBytes: true, trustedProxies: true,
-  ambiguousPaths: true, maxResponseHeaderBytes: true, backendTls: true, tls: true, workers: true,
+  ambiguousPaths: true, maxResponseHeaderBytes: true, backendTls: true, tls: true, http2: true, h2c: true, workers: true,
 };
 
 /** Refuses keys start() does not know, naming the closest known one. */
@@ -194,6 +198,8 @@ export function configFromStartOptions(options: StartOptions): Config {
         maxBodySize: options.maxBodyBytes,
         ambiguousPaths: options.ambiguousPaths,
         tls: options.tls === undefined ? undefined : { certificates: options.tls.certificates.map((c) => ({ cert: c.cert, key: c.key })), minVersion: options.tls.minVersion },
+        http2: options.http2,
+        h2c: options.h2c,
         acceptBatch: options.acceptBatch === undefined ? undefined : Math.min(1024, Math.max(1, Math.floor(positive(options.acceptBatch, 'acceptBatch') as number))),
       }),
     ],
