@@ -52,6 +52,28 @@ describe('HTTP/2 over TLS (ALPN h2)', () => {
     assert.equal(await alpnOf(port), 'h2');
   });
 
+  test('response fields: repeated Set-Cookie kept, names lower-cased, hop-by-hop dropped; HEAD has no body', async (t) => {
+    const { port } = await startH2(t, {
+      cert,
+      handler: (req, res) => {
+        req.resume();
+        res.writeHead(200, 'Fine Thanks', ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Upper', 'yes', 'Connection', 'keep-alive, x-hop', 'X-Hop', 'no', 'Keep-Alive', 'timeout=5', 'Content-Length', '4']);
+        res.end(req.method === 'HEAD' ? undefined : 'body');
+      },
+    });
+    const session = await connectH2(t, port, ca);
+    const answer = await h2Request(session, { ':path': '/' });
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.headers['set-cookie'], ['a=1', 'b=2']);
+    assert.equal(answer.headers['x-upper'], 'yes');
+    for (const name of ['connection', 'keep-alive', 'x-hop']) assert.equal(answer.headers[name], undefined, name);
+    assert.equal(answer.body, 'body');
+    const head = await h2Request(session, { ':method': 'HEAD', ':path': '/' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['content-length'], '4');
+    assert.equal(head.body, '');
+  });
+
   test('HTTP/1.1 clients are still served on the same port (ALPN http/1.1 or none)', async (t) => {
     const { port } = await startH2(t, { cert });
     const dispatcher = new Agent({ connect: { ca: ca.caPem, servername: 'localhost' } });
