@@ -14,11 +14,11 @@ const linkListSeparator = /\s*,\s*(?=<)/;
 
 /**
  * Interim responses (RFC 9110 section 15.2): 103 Early Hints with their Link fields go to
- * HTTP/1.1 clients only (no 1xx to HTTP/1.0) and only before the final head; the rest are
+ * HTTP/1.1 and HTTP/2 clients only (no 1xx to HTTP/1.0) and only before the final head; the rest are
  * dropped. Node checks each Link value; one it refuses is dropped, as hints are optional.
  */
 export function relayInterim(x: ExchangeState, statusCode: number, rawHeaders: Buffer[]): void {
-  if (statusCode !== 103 || x.req.httpVersionMinor === 0 || x.res.headersSent) return;
+  if (statusCode !== 103 || (x.req.httpVersionMinor === 0 && x.req.httpVersionMajor === 1) || x.res.headersSent) return;
   const links: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as Buffer;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import type http2 from 'node:http2';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -72,6 +73,23 @@ describe('HTTP/2 over TLS (ALPN h2)', () => {
     assert.equal(head.status, 200);
     assert.equal(head.headers['content-length'], '4');
     assert.equal(head.body, '');
+  });
+
+  test('103 Early Hints reach an HTTP/2 client before the final response', async (t) => {
+    const { port } = await startH2(t, {
+      cert,
+      handler: (req, res) => {
+        req.resume();
+        res.writeEarlyHints({ link: ['</a.css>; rel=preload; as=style'] }, () => res.end('final'));
+      },
+    });
+    const session = await connectH2(t, port, ca);
+    const stream = session.request({ ':path': '/' });
+    const hints = await new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('headers', resolve));
+    assert.equal(hints[':status'], 103);
+    assert.equal(hints.link, '</a.css>; rel=preload; as=style');
+    stream.resume();
+    await new Promise((resolve) => stream.once('close', resolve));
   });
 
   test('HTTP/1.1 clients are still served on the same port (ALPN http/1.1 or none)', async (t) => {
