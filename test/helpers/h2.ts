@@ -85,15 +85,27 @@ export class RawH2 {
     });
   }
 
-  /** Connects, sends the preface and an empty SETTINGS frame. */
-  static async connect(port: number): Promise<RawH2> {
+  /**
+   * Connects, sends the preface and an empty SETTINGS frame. `prefaceParts`: the preface written
+   * in these pieces instead, each in its own TCP segment (a short pause after each).
+   */
+  static async connect(port: number, prefaceParts?: readonly string[]): Promise<RawH2> {
     const socket = net.connect(port, '127.0.0.1');
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
     });
     const raw = new RawH2(socket);
-    socket.write(Buffer.concat([preface, frame(frameType.settings, 0, 0)]));
+    if (prefaceParts === undefined) {
+      socket.write(Buffer.concat([preface, frame(frameType.settings, 0, 0)]));
+      return raw;
+    }
+    socket.setNoDelay(true);
+    for (const part of prefaceParts) {
+      socket.write(part);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    socket.write(frame(frameType.settings, 0, 0));
     return raw;
   }
 
