@@ -9,6 +9,7 @@ import { requestHeadersForUpstream, responseHeadersForClient } from './headers.j
 import { classify, errorCodeByKind } from './outcome.js';
 import { cookieValue, hashKeyOf } from './request-keys.js';
 import { clientAddress } from './request-target.js';
+import { reportHandshakeAnswer, reportHandshakeFailure } from './tunnel-outcome.js';
 import { answerRaw } from './tunnel-request.js';
 
 const keepAliveDelayMs = 60_000;
@@ -31,6 +32,8 @@ export class Tunnel implements OpenTunnel {
   private abort: ((err?: Error) => void) | null = null;
   /** The handshake's answer has started on the client socket: no retry, no error answer. */
   private answered = false;
+  /** The status of a refusal relayed to the client; 0 before one. */
+  private refusalStatus = 0;
   private upstreamSocket: Socket | null = null;
   private resume: (() => void) | null = null;
   private done = false;
@@ -127,6 +130,7 @@ export class Tunnel implements OpenTunnel {
     if (this.done) return false;
     if (statusCode < 200) return true;
     this.answered = true;
+    this.refusalStatus = statusCode;
     const fields = this.fieldsForClient(rawHeaders);
     let text = `HTTP/1.1 ${statusCode} ${statusText || STATUS_CODES[statusCode] || ''}\r\n`;
     for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
@@ -140,15 +144,18 @@ export class Tunnel implements OpenTunnel {
   }
 
   onComplete(): void {
+    if (!this.done) reportHandshakeAnswer(this.upstream, this.backend as Backend, this.refusalStatus);
     this.endAttempt(false);
     this.client.end();
     this.finish();
   }
 
   onError(err: Error): void {
-    const kind = classify(err, this.connected);
+    // A refusal cut short after its head is a reset, as for a response (attempt.ts endAttempt).
+    const kind = this.answered ? 'reset' : classify(err, this.connected);
     this.endAttempt(!this.done);
     if (this.done) return;
+    reportHandshakeFailure(this.upstream, this.backend as Backend, kind, this.ctx.logger);
     if (this.answered) return this.close();
     // Nothing reached the backend's application yet: a connect failure moves on to the next backend.
     if (kind === 'connect' && this.backendsTried < this.upstream.retry.maxBackends) {
@@ -180,6 +187,7 @@ export class Tunnel implements OpenTunnel {
     }
     this.upstreamSocket = socket;
     this.answered = true;
+    reportHandshakeAnswer(this.upstream, this.backend as Backend, statusCode);
     const client = this.client;
     const fields = this.fieldsForClient(rawHeaders);
     let text = `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? ''}\r\nconnection: Upgrade\r\nupgrade: websocket\r\n`;

@@ -6,65 +6,11 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { DownReason } from '../../src/index.js';
 import { rawExchange } from '../helpers/raw.js';
 import { closeServer, deadPort, startLb, until } from '../helpers/servers.js';
-
-/** A ws echo backend on a node:http server (so it can also refuse upgrades and answer plain requests). */
-interface WsBackend {
-  readonly server: http.Server;
-  readonly wss: WebSocketServer;
-  readonly url: string;
-  /** Server-side sockets of tunnels now open. */
-  readonly open: Set<WebSocket>;
-  /** Handshake request headers seen, in order. */
-  readonly handshakes: http.IncomingHttpHeaders[];
-}
-
-async function startWsBackend(): Promise<WsBackend> {
-  const server = http.createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'x-upgrade-seen': String(req.headers.upgrade ?? '') });
-    res.end(`plain ${req.method} ${req.url}`);
-  });
-  const wss = new WebSocketServer({ noServer: true });
-  const open = new Set<WebSocket>();
-  const handshakes: http.IncomingHttpHeaders[] = [];
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    handshakes.push(req.headers);
-    if (req.url === '/private') {
-      socket.end('HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer\r\ncontent-length: 6\r\n\r\nno way');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      open.add(ws);
-      ws.on('close', () => open.delete(ws));
-      ws.on('message', (data, binary) => {
-        const text = data.toString();
-        if (text === 'die') (ws as unknown as { _socket: net.Socket })._socket.destroy();
-        else ws.send(data, { binary });
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, open, handshakes };
-}
-
-function wsUrl(lbUrl: string, path = '/chat'): string {
-  return `${lbUrl.replace('http:', 'ws:')}${path}`;
-}
-
-async function openWs(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  await Promise.race([once(ws, 'open'), once(ws, 'unexpected-response').then(() => Promise.reject(new Error('refused')))]);
-  return ws;
-}
-
-async function echo(ws: WebSocket, text: string): Promise<string> {
-  ws.send(text);
-  const [data] = (await once(ws, 'message')) as [Buffer];
-  return data.toString();
-}
+import { echo, openWs, startWsBackend, wsUrl, type WsBackend } from '../helpers/ws.js';
 
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
