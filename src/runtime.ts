@@ -4,7 +4,7 @@ import type { Config } from './config/schema.js';
 import { publishReload } from './events.js';
 import { listenError, listenerKey, listenerOptions, settingsNeedingRestart, type ListenerConfig } from './listener-config.js';
 import type { Logger } from './log.js';
-import type { ProxyContext } from './proxy/context.js';
+import type { ProxyContext, TunnelCounts } from './proxy/context.js';
 import { trustedProxiesFrom } from './proxy/trusted.js';
 import { downstreamLimits } from './server/limits.js';
 import { Listener } from './server/listener.js';
@@ -90,6 +90,14 @@ export class Runtime {
     return [...this.listeners.values()].map((l) => urlOf(l.address, l.tls === null ? 'http' : 'https'));
   }
 
+  /** Each listener (`host:port`) and its WebSocket tunnel figures, in config order (as `addresses`). */
+  listenerTunnels(): { listener: string; tunnels: TunnelCounts }[] {
+    return [...this.listeners.values()].map(({ address: a, ctx }) => ({
+      listener: a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`,
+      tunnels: { ...ctx.tunnelCounts },
+    }));
+  }
+
   /** The certificates of the HTTPS listeners in use now: their files, names and expiry. */
   certificates(): CertificateInfo[] {
     return [...this.listeners.values()].flatMap((live) =>
@@ -123,6 +131,7 @@ export class Runtime {
       redirectHttps: config.redirectHttps && tls === null,
       active: 0,
       tunnels: new Set(),
+      tunnelCounts: { open: 0, total: 0, bytesIn: 0, bytesOut: 0 },
       closing: false,
       onIdle: null,
     };

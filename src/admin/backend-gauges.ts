@@ -6,6 +6,15 @@ export interface MetricsSource {
   upstreams(): Iterable<{ readonly name: string; readonly backends: readonly Backend[] }>;
   /** HTTPS listeners' certificates in use; absent: none. */
   certificates?(): Iterable<{ readonly port: number; readonly cert: string; readonly expiresAtMs: number }>;
+  /** Each listener (`host:port`) and its WebSocket tunnel figures; absent: none. */
+  listenerTunnels?(): Iterable<{ readonly listener: string; readonly tunnels: ListenerTunnels }>;
+}
+
+export interface ListenerTunnels {
+  readonly open: number;
+  readonly total: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
 }
 
 const downReasons = Object.values(DownReason).map((bit) => [bit, downReasonNames(bit)[0] ?? String(bit)] as const);

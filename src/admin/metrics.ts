@@ -15,6 +15,7 @@ import {
   type RequestEvent,
 } from '../events.js';
 import { registerBackendGauges, registerCertificateGauge, type MetricsSource } from './backend-gauges.js';
+import { registerListenerGauges } from './listener-gauges.js';
 import { attemptOutcomeLabels, codeClassIndex, codeClassLabels, methodIndex, methodLabels, none, outcomeIndex } from './metric-labels.js';
 import { registerProcessMetrics } from './process-metrics.js';
 import { RequestDurations } from './request-durations.js';
@@ -132,6 +133,7 @@ export class SwitchyardMetrics implements Metrics {
     this.reloadSuccessTime.set(Date.now() / 1000);
     registerBackendGauges(this.registry, source, prefix);
     registerCertificateGauge(this.registry, source, prefix);
+    registerListenerGauges(this.registry, source, prefix);
     this.stopProcessMetrics = registerProcessMetrics(this.registry, prefix);
 
     requestChannel.subscribe(this.onRequest);

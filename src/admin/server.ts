@@ -152,11 +152,13 @@ export class AdminServer {
   private status() {
     const runtime = this.options.runtime;
     const snapshot = runtime.snapshot;
+    const tunnels = runtime.listenerTunnels();
     return {
       version: this.options.version,
       uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 100) / 10,
       startedAt: this.startedAt.toISOString(),
-      listeners: runtime.addresses.map((a, i) => ({ address: a.address, port: a.port, url: runtime.urls[i] ?? urlOf(a) })),
+      // Each listener's WebSocket tunnels: open, total, bytes each way (in: client to backend).
+      listeners: runtime.addresses.map((a, i) => ({ address: a.address, port: a.port, url: runtime.urls[i] ?? urlOf(a), tunnels: tunnels[i]?.tunnels ?? null })),
       config: { digest: snapshot.digest, source: this.options.configSource, loadedAt: runtime.loadedAt.toISOString() },
       reloads: runtime.reloads,
       // HTTPS listeners' certificates (issue 11); the dashboard warns 14 days before expiry.

@@ -299,9 +299,18 @@ describe('WebSocket tunnels: counts, metrics and the access log', () => {
       assert.match(metrics, /backend_tunnels_open\{[^}]*\} 1\n/);
       assert.match(metrics, /backend_tunnels_total\{[^}]*\} 1\n/);
       assert.match(metrics, /backend_tunnel_bytes_total\{[^}]*direction="in"\} 12\n/);
+      // The listener's figures too.
+      const listener = `127.0.0.1:${lb.address.port}`;
+      const status = (await (await fetch(`${lb.adminUrl}/api/status`)).json()) as { listeners: { port: number; tunnels: unknown }[] };
+      assert.deepEqual(status.listeners.map((l) => [l.port, l.tunnels]), [[lb.address.port, { open: 1, total: 1, bytesIn: 12, bytesOut: 8 }]]);
+      assert.ok(metrics.includes(`switchyard_listener_tunnels_open{listener="${listener}"} 1\n`), metrics);
+      assert.ok(metrics.includes(`switchyard_listener_tunnels_total{listener="${listener}"} 1\n`));
+      assert.ok(metrics.includes(`switchyard_listener_tunnel_bytes_total{listener="${listener}",direction="out"} 8\n`));
       ws.close();
       await once(ws, 'close');
       await until(() => b.tunnels === 0 && b.inFlight === 0, 5000, 'tunnel counted down');
+      const closed = (await (await fetch(`${lb.adminUrl}/api/status`)).json()) as { listeners: { tunnels: { open: number; total: number } }[] };
+      assert.deepEqual([closed.listeners[0]?.tunnels.open, closed.listeners[0]?.tunnels.total], [0, 1]);
       await until(() => lb.logs.some((line) => line.tunnel === true), 5000, 'the tunnel\'s access-log line');
       const line = lb.logs.find((l) => l.tunnel === true) as Record<string, unknown>;
       assert.equal(line.path, '/live');
