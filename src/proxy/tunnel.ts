@@ -198,18 +198,24 @@ export class Tunnel implements OpenTunnel {
     const backend = this.backend as Backend;
     backend.openTunnels.add(this);
     backend.tunnelsTotal++;
+    const counts = this.ctx.tunnelCounts;
+    counts.open++;
+    counts.total++;
     this.openedMs = performance.now();
     client.on('data', (chunk: Buffer) => {
       this.bytesIn += chunk.length;
       backend.tunnelBytesIn += chunk.length;
+      counts.bytesIn += chunk.length;
     });
     socket.on('data', (chunk: Buffer) => {
       this.bytesOut += chunk.length;
       backend.tunnelBytesOut += chunk.length;
+      counts.bytesOut += chunk.length;
     });
     if (this.head.length > 0) {
       this.bytesIn += this.head.length;
       backend.tunnelBytesIn += this.head.length;
+      counts.bytesIn += this.head.length;
     }
     for (const side of [client, socket]) {
       side.setKeepAlive(true, keepAliveDelayMs);
@@ -263,6 +269,7 @@ export class Tunnel implements OpenTunnel {
   private closed(): void {
     const backend = this.backend as Backend;
     backend.openTunnels.delete(this);
+    this.ctx.tunnelCounts.open--;
     const log = this.ctx.accessLog;
     if (log === null) return;
     writeTunnelLog(log, {
