@@ -67,10 +67,11 @@ async function closed(ws: WebSocket): Promise<void> {
 async function cycle(i: number, lbUrl: string, lbPort: number): Promise<Outcome> {
   const kind = i % 8;
   if (kind === 5) {
-    // The client vanishes during its handshake: the request is sent and the socket destroyed at once.
+    // The client vanishes during its handshake: gone once its request left, or a moment later.
     const socket = net.connect(lbPort, '127.0.0.1');
     socket.on('error', () => {});
-    socket.write(handshake(lbPort));
+    await new Promise<void>((resolve) => socket.write(handshake(lbPort), () => resolve()));
+    if (i % 16 === 13) await new Promise((resolve) => setTimeout(resolve, 1));
     socket.destroy();
     await once(socket, 'close');
     return 'abandoned';
