@@ -1,6 +1,5 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { writeTunnelLog } from '../access-log.js';
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 import type { Backend } from '../upstream/backend.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -11,6 +10,7 @@ import { cookieValue, hashKeyOf } from './request-keys.js';
 import { clientAddress } from './request-target.js';
 import { reportHandshakeAnswer, reportHandshakeFailure } from './tunnel-outcome.js';
 import { answerRaw } from './tunnel-request.js';
+import { TunnelTally } from './tunnel-tally.js';
 
 const keepAliveDelayMs = 60_000;
 
@@ -37,10 +37,8 @@ export class Tunnel implements OpenTunnel {
   private upstreamSocket: Socket | null = null;
   private resume: (() => void) | null = null;
   private done = false;
-  /** When the 101 went out, and the bytes each way since. */
-  private openedMs = 0;
-  private bytesIn = 0;
-  private bytesOut = 0;
+  /** The open tunnel's figures, from the 101 on. */
+  private tally: TunnelTally | null = null;
 
   private readonly ctx: ProxyContext;
   private readonly upstream: Upstream;
@@ -195,28 +193,11 @@ export class Tunnel implements OpenTunnel {
     client.write(`${text}\r\n`, 'latin1');
     socket.on('error', ignoreError);
     socket.on('close', () => this.close());
-    const backend = this.backend as Backend;
-    backend.openTunnels.add(this);
-    backend.tunnelsTotal++;
-    const counts = this.ctx.tunnelCounts;
-    counts.open++;
-    counts.total++;
-    this.openedMs = performance.now();
-    client.on('data', (chunk: Buffer) => {
-      this.bytesIn += chunk.length;
-      backend.tunnelBytesIn += chunk.length;
-      counts.bytesIn += chunk.length;
-    });
-    socket.on('data', (chunk: Buffer) => {
-      this.bytesOut += chunk.length;
-      backend.tunnelBytesOut += chunk.length;
-      counts.bytesOut += chunk.length;
-    });
-    if (this.head.length > 0) {
-      this.bytesIn += this.head.length;
-      backend.tunnelBytesIn += this.head.length;
-      counts.bytesIn += this.head.length;
-    }
+    const tally = new TunnelTally(this, this.backend as Backend, this.ctx.tunnelCounts);
+    this.tally = tally;
+    client.on('data', (chunk: Buffer) => tally.in(chunk.length));
+    socket.on('data', (chunk: Buffer) => tally.out(chunk.length));
+    if (this.head.length > 0) tally.in(this.head.length);
     for (const side of [client, socket]) {
       side.setKeepAlive(true, keepAliveDelayMs);
       side.setNoDelay(true);
@@ -261,27 +242,9 @@ export class Tunnel implements OpenTunnel {
     if (this.upstreamSocket !== null && this.attemptActive) {
       this.upstreamSocket.destroy();
       this.endAttempt(false);
-      this.closed();
+      const place = { clientIp: this.clientIp, host: this.host, path: this.target, upstream: this.upstream.name };
+      (this.tally as TunnelTally).closed(this.ctx.accessLog, place);
     }
-  }
-
-  /** An open tunnel closed: counted down and logged. */
-  private closed(): void {
-    const backend = this.backend as Backend;
-    backend.openTunnels.delete(this);
-    this.ctx.tunnelCounts.open--;
-    const log = this.ctx.accessLog;
-    if (log === null) return;
-    writeTunnelLog(log, {
-      clientIp: this.clientIp,
-      host: this.host,
-      path: this.target,
-      upstream: this.upstream.name,
-      backend: backend.url,
-      durationMs: performance.now() - this.openedMs,
-      bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
-    });
   }
 
   private finish(): void {
