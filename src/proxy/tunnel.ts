@@ -16,6 +16,8 @@ const keepAliveDelayMs = 60_000;
 
 function ignoreError(): void {}
 
+const noFields: string[] = [];
+
 /**
  * One WebSocket tunnel: the handshake is dispatched to a backend with undici's `upgrade`
  * option; a 101 joins both sockets, any other answer is relayed and the client closed.
@@ -42,7 +44,8 @@ export class Tunnel implements OpenTunnel {
 
   private readonly ctx: ProxyContext;
   private readonly upstream: Upstream;
-  private readonly req: IncomingMessage;
+  /** The handshake's fields, for hash keys and the sticky cookie; let go once the tunnel opens. */
+  private rawHeaders: readonly string[];
   private readonly client: Socket;
   private readonly head: Buffer;
   private readonly target: string;
@@ -51,7 +54,7 @@ export class Tunnel implements OpenTunnel {
   constructor(ctx: ProxyContext, upstream: Upstream, req: IncomingMessage, client: Socket, head: Buffer, target: string, host: string) {
     this.ctx = ctx;
     this.upstream = upstream;
-    this.req = req;
+    this.rawHeaders = req.rawHeaders;
     this.client = client;
     this.head = head;
     this.target = target;
@@ -75,12 +78,12 @@ export class Tunnel implements OpenTunnel {
 
   get hashKey(): string | undefined {
     const spec = this.upstream.hashKey;
-    return spec === null ? undefined : hashKeyOf(spec, this.req.rawHeaders, this.target, this.clientIp);
+    return spec === null ? undefined : hashKeyOf(spec, this.rawHeaders, this.target, this.clientIp);
   }
 
   get stickyId(): string | undefined {
     const sticky = this.upstream.sticky;
-    return sticky === null ? undefined : cookieValue(this.req.rawHeaders, sticky.cookieName);
+    return sticky === null ? undefined : cookieValue(this.rawHeaders, sticky.cookieName);
   }
 
   start(): void {
@@ -188,6 +191,10 @@ export class Tunnel implements OpenTunnel {
     reportHandshakeAnswer(this.upstream, this.backend as Backend, statusCode);
     const client = this.client;
     const fields = this.fieldsForClient(rawHeaders);
+    // An open tunnel may idle for hours: it keeps nothing of the handshake but what it logs.
+    this.rawHeaders = noFields;
+    this.headers = noFields;
+    this.abort = null;
     let text = `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? ''}\r\nconnection: Upgrade\r\nupgrade: websocket\r\n`;
     for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
     client.write(`${text}\r\n`, 'latin1');
