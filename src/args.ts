@@ -3,6 +3,7 @@ import { ConfigError } from './errors.js';
 import type { StartOptions } from './index.js';
 import type { LogFormat, LogLevel } from './log.js';
 import { parseHashKey } from './upstream/hash-key.js';
+import { parseWorkersFlag } from './config/process-schema.js';
 import { retryOutcomes, type RetryOutcome } from './upstream/retry-options.js';
 import { trustedProxyProblem } from './proxy/trusted.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
@@ -38,6 +39,7 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   timeout: 'value',
   grace: 'value',
   'accept-batch': 'value',
+  workers: 'value',
   'trusted-proxies': 'value',
   'max-header-size': 'value',
   'request-timeout': 'value',
@@ -245,6 +247,7 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   }
   options['admin'] = adminFromFlags(flag('admin'), flags.has('no-admin'));
   if (flags.has('access-log')) options['accessLog'] = true;
+  if (flags.has('workers')) options['workers'] = parseWorkersFlag(flag('workers') as string);
   const acceptBatch = flag('accept-batch');
   if (acceptBatch !== undefined) options['acceptBatch'] = integer(acceptBatch, '--accept-batch', 1, 1024);
   const trustedProxies = flag('trusted-proxies');

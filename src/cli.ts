@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { optionsFromFlags, parseArgs } from './args.js';
 import { loadConfig } from './config/load.js';
+import { parseWorkersFlag } from './config/process-schema.js';
 import { ConfigError, ExitCodes } from './errors.js';
 import { start, startFromConfig, version, type Switchyard } from './index.js';
 import { guardStream, type LogOptions } from './log.js';
 import { plural } from './units.js';
 
 const usage = `Usage: switchyard --backends URL[,URL...] [options]
-       switchyard --config FILE [--log-level LEVEL] [--log-format FORMAT] [--access-log]
+       switchyard --config FILE [--workers N|auto] [--log-level LEVEL] [--log-format FORMAT] [--access-log]
        switchyard validate FILE
        switchyard --demo
 
@@ -16,7 +17,7 @@ hot reload, an admin API with Prometheus metrics and a live dashboard.
 
 Configuration file (YAML or JSON; see README, "Configuration file"):
   --config FILE           start from FILE; the flags below that the file covers are then refused,
-                          only --log-level, --log-format and --access-log may override it.
+                          only --workers, --log-level, --log-format and --access-log may override it.
                           SIGHUP, POST /api/reload and saving the file reload it
   validate FILE           check FILE: prints "FILE: ok", or one FILE:LINE:COL line per problem (exit 2)
 
@@ -51,6 +52,8 @@ Options:
   --timeout DUR           time a backend may take to answer, or pause mid-body (default 60s)
   --grace DUR             on SIGTERM/SIGINT, time in-flight requests get to finish (default 10s)
   --accept-batch N        connections accepted per event-loop turn at most (default 128)
+  --workers N|auto        worker processes serving traffic (default 1: this process; auto: one
+                          per core); see docs/workers.md
   --no-preserve-host      send the backend's host:port as Host instead of the client's
   --backend-ca FILE       PEM CAs that sign https backends' certificates (default: system roots);
                           more backend TLS settings (servername, mTLS) in a config file
@@ -120,7 +123,7 @@ function namedByFlag(err: unknown): unknown {
   return flag === undefined ? err : new ConfigError(`--${flag}: ${match?.[2] ?? ''}`, { cause: err });
 }
 
-const flagsOverridingConfig: readonly string[] = ['config', 'log-level', 'log-format', 'access-log'];
+const flagsOverridingConfig: readonly string[] = ['config', 'log-level', 'log-format', 'access-log', 'workers'];
 
 /** Prints a config file's problems, one FILE:LINE:COL line each, and exits 2. */
 function failConfigFile(err: unknown): never {
@@ -155,7 +158,8 @@ async function startWithConfigFile(flags: ReadonlyMap<string, string>, file: str
   }
   const fromFlags = optionsFromFlags(new Map([...flags, ['backends', 'http://unused']]));
   const log = fromFlags.log as LogOptions;
-  return startFromConfig({ file }, { log, accessLog: flags.has('access-log') });
+  const workers = flags.get('workers');
+  return startFromConfig({ file }, { log, accessLog: flags.has('access-log'), ...(workers === undefined ? {} : { workers: parseWorkersFlag(workers) }) });
 }
 
 function fail(message: string, code: number): never {

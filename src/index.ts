@@ -1,16 +1,21 @@
 import type { AddressInfo } from 'node:net';
 import { createMetrics } from './admin/metrics.js';
 import { AdminServer, adminToken } from './admin/server.js';
+import { startPrimary } from './cluster/primary.js';
 import { loadConfig, parseConfigInput } from './config/load.js';
-import type { Clock, Random } from './clock.js';
+import { resolveWorkers } from './config/process-schema.js';
+import type { Clock } from './clock.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import { createLogger, type Logger, type LogOptions } from './log.js';
 import { configFromStartOptions, isLogger, type StartOptions } from './options.js';
 import { Runtime, type ReloadResult } from './runtime.js';
+import { nextConfig, type LaunchOptions, type Switchyard } from './switchyard.js';
 import type { Upstream } from './upstream/upstream.js';
 import { ConfigWatcher } from './config/watch.js';
 import { warnUnresolvedBackends } from './upstream/dns-warning.js';
+import { readinessOf } from './readiness.js';
+import { version } from './version.js';
 
 export { ConfigError, SwitchyardError, ErrorCodes } from './errors.js';
 export { DownReason, type Backend } from './upstream/backend.js';
@@ -26,48 +31,12 @@ export type { BalancerName, Config, ConfigInput } from './config/schema.js';
 export type { ReloadResult } from './runtime.js';
 export { loadConfig } from './config/load.js';
 
-export const version = '0.1.0';
-
-export interface Switchyard {
-  /** Where the (first) listener listens. */
-  readonly address: AddressInfo;
-  /** `http://host:port` (`https://` for TLS) for the first listener, with loopback standing in for a wildcard address. */
-  readonly url: string;
-  /** Every listener's URL, in config order. */
-  readonly urls: readonly string[];
-  /** The first upstream of the config in force (the only one when started from flags). */
-  readonly upstream: Upstream;
-  /** Every upstream of the config in force, by name. */
-  readonly upstreams: ReadonlyMap<string, Upstream>;
-  /** `http://host:port` of the admin API and dashboard, or null when it is off. */
-  readonly adminUrl: string | null;
-  readonly logger: Logger;
-  /** Runs one round of active health checks now. */
-  checkHealth(): Promise<void>;
-  /**
-   * Applies a new config: `config` when given, else the config file read again. Keeps the old
-   * config when the new one is invalid; never throws for a bad config.
-   */
-  reload(config?: ConfigInput, source?: string): Promise<ReloadResult>;
-  /** Graceful stop: no new connections, in-flight requests finish (up to the grace period). */
-  close(): Promise<void>;
-}
-
-interface LaunchOptions {
-  readonly logger: Logger;
-  /** Config file to re-read on reload, or null. */
-  readonly file: string | null;
-  /** Watch the file and reload on change. */
-  readonly watch: boolean;
-  /** Settings given outside the file that win over it, applied to every config loaded. */
-  readonly adjust: (config: Config) => Config;
-  /** Random source of balancers and retry jitter; default Math.random. */
-  readonly random?: Random;
-  /** Timers of outlier ejections and request queues; default the system clock. */
-  readonly clock?: Clock;
-}
+export { version } from './version.js';
+export type { Switchyard } from './switchyard.js';
 
 async function launch(config: Config, options: LaunchOptions): Promise<Switchyard> {
+  // Several workers: this process becomes the primary of a node:cluster (docs/workers.md).
+  if (resolveWorkers(config.workers) > 1) return startPrimary(config, options);
   const { logger, file } = options;
   // Checked before anything opens: a public admin listener without a token is refused.
   const token = config.admin === false ? undefined : adminToken(config.admin);
@@ -80,15 +49,11 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
     [...runtime.snapshot.upstreams.values()].flatMap((upstream) => upstream.backends.map((backend) => ({ upstream: upstream.name, backend }))),
     logger,
   );
-  await runtime.start();
-  await resolving;
-
   const reload = async (source: string, input?: ConfigInput): Promise<ReloadResult> => {
-    let next: Config;
+    let next: Config | string;
     try {
-      if (input !== undefined) next = options.adjust(parseConfigInput(input));
-      else if (file !== null) next = options.adjust(loadConfig(file));
-      else return runtime.reloadFailed(source, 'no config file to reload (started from flags or options)');
+      next = nextConfig(options, input);
+      if (typeof next === 'string') return runtime.reloadFailed(source, next);
     } catch (err) {
       return runtime.reloadFailed(source, (err as Error).message);
     }
@@ -97,20 +62,30 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
     return result;
   };
 
+  // GET /ready on the admin listener. Discovery joins here: the runtime's list of discovered
+  // upstreams still waiting for their first update goes in awaitingDiscovery.
+  const phase = { firstHealthRoundDone: false, draining: false };
+  const ready = () =>
+    readinessOf({ draining: phase.draining, listening: runtime.addresses.length > 0, firstHealthRoundDone: phase.firstHealthRoundDone, awaitingDiscovery: [] });
+
   let admin: AdminServer | null = null;
-  let watcher: ConfigWatcher | null = null;
-  try {
-    if (config.admin !== false) {
-      const metrics = createMetrics({ upstreams: () => runtime.snapshot.upstreams.values(), certificates: () => runtime.certificates(), listenerTunnels: () => runtime.listenerTunnels() });
-      admin = new AdminServer({ runtime, logger, version, host: config.admin.host, port: config.admin.port, token, configSource: file ?? 'flags', reload: () => reload('api'), metrics });
-      await admin.listen();
-    }
-    if (file !== null && options.watch) watcher = new ConfigWatcher(file, () => void reload('file'), logger);
-  } catch (err) {
-    await admin?.close();
-    await runtime.close(0);
-    throw err;
+  // The admin listener opens first, so probes get an answer (503) while the rest starts.
+  if (config.admin !== false) {
+    const metrics = createMetrics({ upstreams: () => runtime.snapshot.upstreams.values(), certificates: () => runtime.certificates(), listenerTunnels: () => runtime.listenerTunnels() });
+    admin = new AdminServer({ runtime, logger, version, host: config.admin.host, port: config.admin.port, token, configSource: file ?? 'flags', reload: () => reload('api'), metrics, ready });
+    await admin.listen().catch(async (err: unknown) => {
+      await runtime.close(0);
+      throw err;
+    });
   }
+  // On failure start() has closed what it opened.
+  await runtime.start().catch(async (err: unknown) => {
+    await admin?.close();
+    throw err;
+  });
+  phase.firstHealthRoundDone = true;
+  await resolving;
+  const watcher = file !== null && options.watch ? new ConfigWatcher(file, () => void reload('file'), logger) : null;
 
   const addresses = runtime.addresses;
   const first = addresses[0] as AddressInfo;
@@ -132,8 +107,11 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
     reload: (input?: ConfigInput, source = 'library') => reload(source, input),
     close() {
       closing ??= (async () => {
+        phase.draining = true;
         watcher?.close();
-        await Promise.all([runtime.close(runtime.snapshot.config.gracePeriod), admin?.close()]);
+        // The admin listener outlives the drain, so /ready answers 503 meanwhile.
+        await runtime.close(runtime.snapshot.config.gracePeriod);
+        await admin?.close();
       })();
       return closing;
     },
@@ -159,6 +137,8 @@ export interface ConfigStartOptions {
   readonly accessLog?: boolean;
   /** Time source of outlier ejections and request queue timeouts. Default: the system clock (tests inject a fake). */
   readonly clock?: Clock;
+  /** Worker processes, over the config's `workers` (the CLI's --workers). See docs/workers.md. */
+  readonly workers?: number | 'auto';
 }
 
 /** Starts a load balancer from a config file or value (the `--config` path). */
@@ -168,10 +148,19 @@ export async function startFromConfig(source: ConfigSource, options: ConfigStart
   // Settings from outside the file (flags) win on every reload too.
   const adjust = (c: Config): Config => {
     const level = isLogger(given) ? undefined : given?.level;
+    if (options.workers !== undefined && c.workers !== options.workers) c = { ...c, workers: options.workers };
     if (level === undefined && options.accessLog !== true) return c;
     return { ...c, log: { ...c.log, ...(level === undefined ? {} : { level }), ...(options.accessLog === true ? { access: true } : {}) } };
   };
   const config = adjust('file' in source ? loadConfig(source.file) : parseConfigInput(source.config));
   const logger = isLogger(given) ? given : createLogger({ level: config.log.level, ...(config.log.format === undefined ? {} : { format: config.log.format }), ...given });
-  return launch(config, { logger, file: 'file' in source ? source.file : null, watch: options.watch ?? config.watch, adjust, ...(options.clock === undefined ? {} : { clock: options.clock }) });
+  const logFormat = isLogger(given) ? undefined : given?.format;
+  return launch(config, {
+    logger,
+    file: 'file' in source ? source.file : null,
+    watch: options.watch ?? config.watch,
+    adjust,
+    ...(logFormat === undefined ? {} : { logFormat }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
 }

@@ -39,6 +39,7 @@ export function settingsNeedingRestart(next: Config, started: Config, openedWith
   }
   if (next.log.format !== started.log.format) ignored.push('log.format');
   if (next.watch !== started.watch) ignored.push('watch');
+  if (next.workers !== started.workers) ignored.push('workers');
   return ignored;
 }
 

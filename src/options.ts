@@ -100,6 +100,8 @@ export interface StartOptions extends DownstreamOptions {
   readonly accessLog?: boolean;
   /** Random source of balancers and retry jitter. Default Math.random; tests inject a seeded one. */
   readonly random?: Random;
+  /** Worker processes (node:cluster), or `auto` for one per core. Default 1: this process serves. See docs/workers.md. */
+  readonly workers?: number | 'auto';
 }
 
 export function isLogger(value: LogOptions | Logger | undefined): value is Logger {
@@ -132,7 +134,7 @@ const startOptionNames: Readonly<Record<keyof StartOptions, true>> = {
   upstreamTimeoutMs: true, upstreamKeepAliveMs: true, tunnelIdleTimeoutMs: true, closeTunnelsOnDown: true, clientKeepAliveMs: true, clientHeadersTimeoutMs: true, acceptBatch: true,
   gracePeriodMs: true, preserveHost: true, admin: true, log: true, accessLog: true, random: true,
   maxHeaderBytes: true, requestTimeoutMs: true, maxConnections: true, maxBodyBytes: true, trustedProxies: true,
-  ambiguousPaths: true, maxResponseHeaderBytes: true, backendTls: true, tls: true,
+  ambiguousPaths: true, maxResponseHeaderBytes: true, backendTls: true, tls: true, workers: true,
 };
 
 /** Refuses keys start() does not know, naming the closest known one. */
@@ -235,7 +237,7 @@ export function configFromStartOptions(options: StartOptions): Config {
     },
     log: defined({ level: logOptions?.level, format: logOptions?.format, access: options.accessLog }),
     admin: options.admin === undefined || options.admin === false ? false : defined({ ...options.admin }),
-    ...defined({ gracePeriod: positive(options.gracePeriodMs, 'gracePeriodMs') }),
+    ...defined({ gracePeriod: positive(options.gracePeriodMs, 'gracePeriodMs'), workers: options.workers }),
   };
   const result = configSchema.safeParse(input, { error: configErrors });
   if (!result.success) throw schemaError(result.error.issues);

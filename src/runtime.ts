@@ -42,6 +42,27 @@ export interface CertificateInfo {
   readonly expiresAtMs: number;
 }
 
+/**
+ * What this process does of the work (src/cluster/): everything (one process), the primary's
+ * part (health checks, no listeners) or a worker's (listeners, no health checks).
+ */
+export interface RuntimeRole {
+  /** Open the config's listeners. */
+  readonly listen: boolean;
+  /** Run active health checks. */
+  readonly healthChecks: boolean;
+  /** Sticky secrets by upstream; a worker gets the primary's so cookies work on every worker. */
+  readonly stickySecrets?: Map<string, string>;
+  /** Told of every down-reason change (the primary broadcasts, a worker reports). */
+  readonly onBackendState?: (backend: Backend) => void;
+  /** Each listener's accept batch is divided by this (workers share the socket). Default 1. */
+  readonly acceptShare?: number;
+  /** Log "Load Balancer started" per listener (a worker leaves it to the primary). Default true. */
+  readonly announce?: boolean;
+}
+
+const oneProcess: RuntimeRole = { listen: true, healthChecks: true };
+
 /** A bound listener with its proxy context (per listener: in-flight count and closing flag). */
 interface LiveListener {
   readonly key: string;
@@ -72,10 +93,13 @@ export class Runtime {
   private queue: Promise<unknown> = Promise.resolve();
   /** What snapshots are built with: the logger, the clock and random source tests inject, sticky secrets. */
   private readonly deps: SnapshotDeps;
+  private readonly role: RuntimeRole;
 
-  constructor(config: Config, logger: Logger, random?: Random, clock: Clock = systemClock) {
+  constructor(config: Config, logger: Logger, random?: Random, clock: Clock = systemClock, role: RuntimeRole = oneProcess) {
     this.logger = logger;
-    this.deps = { logger, clock, random, stickySecrets: new Map() };
+    this.role = role;
+    const observe = role.onBackendState === undefined ? {} : { onBackendState: role.onBackendState };
+    this.deps = { logger, clock, random, stickySecrets: role.stickySecrets ?? new Map(), healthChecks: role.healthChecks, ...observe };
     this.snapshot = buildSnapshot(config, null, this.deps);
     this.started = config;
   }
@@ -108,7 +132,7 @@ export class Runtime {
   /** Binds every listener and runs the first health-check round. On failure closes what it opened. */
   async start(): Promise<void> {
     try {
-      const listeners = this.snapshot.config.listeners;
+      const listeners = this.role.listen ? this.snapshot.config.listeners : [];
       for (let i = 0; i < listeners.length; i++) await this.openListener(listeners[i] as ListenerConfig, listenerKey(listeners[i] as ListenerConfig, i));
     } catch (err) {
       await this.close(0);
@@ -135,7 +159,10 @@ export class Runtime {
       closing: false,
       onIdle: null,
     };
-    const listener = new Listener(ctx, listenerOptions(config, tls));
+    const options = listenerOptions(config, tls);
+    const share = this.role.acceptShare ?? 1;
+    // Workers share one socket: each takes its part of the batch, on duplicated descriptors (SO_REUSEPORT sockets would be each worker's own).
+    const listener = new Listener(ctx, share === 1 ? options : { ...options, acceptBatch: Math.ceil(options.acceptBatch / share), acceptMode: 'duplicate' });
     let address: AddressInfo;
     try {
       address = await listener.listen();
@@ -146,7 +173,8 @@ export class Runtime {
     const live = { key, config, listener, ctx, tls, address };
     this.listeners.set(live.key, live);
     const shown = config.host === undefined || config.host === '' ? '' : config.host;
-    this.logger.info({ address: address.address, port: address.port }, `Load Balancer started at ${shown}:${address.port}`);
+    if (this.role.announce === false) this.logger.debug({ address: address.address, port: address.port, acceptFds: listener.acceptFds }, `listening at ${shown}:${address.port}`);
+    else this.logger.info({ address: address.address, port: address.port }, `Load Balancer started at ${shown}:${address.port}`);
     return live;
   }
 
@@ -169,7 +197,7 @@ export class Runtime {
     const ignored = settingsNeedingRestart(config, this.started, new Map([...this.listeners.values()].map((live) => [live.key, live.config])));
     try {
       next = buildSnapshot(config, old, this.deps);
-      for (let i = 0; i < config.listeners.length; i++) {
+      for (let i = 0; i < (this.role.listen ? config.listeners.length : 0); i++) {
         const key = listenerKey(config.listeners[i] as ListenerConfig, i);
         if (!this.listeners.has(key)) opened.push(await this.openListener(config.listeners[i] as ListenerConfig, key));
       }

@@ -10,6 +10,7 @@ import { retryOptionsFromConfig } from './proxy/retry.js';
 import { Router } from './router.js';
 import { loadBackendTls } from './upstream/tls.js';
 import { Upstream } from './upstream/upstream.js';
+import type { Backend } from './upstream/backend.js';
 
 type UpstreamConfig = Config['upstreams'][string];
 
@@ -43,6 +44,18 @@ export interface SnapshotDeps {
   readonly random: Random | undefined;
   /** Random sticky secrets per upstream, kept across reloads so cookies stay valid. */
   readonly stickySecrets: Map<string, string>;
+  /** Build active health checkers (false in worker processes: the primary runs them). Default true. */
+  readonly healthChecks?: boolean;
+  /** Told of every down-reason change of every backend (the primary broadcasts them to workers). */
+  readonly onBackendState?: (backend: Backend) => void;
+}
+
+/** Makes sure every sticky upstream without a configured secret has a random one in `secrets`. */
+export function ensureStickySecrets(config: Config, secrets: Map<string, string>): void {
+  for (const [name, spec] of Object.entries(config.upstreams)) {
+    if (spec.sticky === false || (spec.sticky !== true && spec.sticky.secret !== undefined) || secrets.has(name)) continue;
+    secrets.set(name, randomBytes(32).toString('hex'));
+  }
 }
 
 /**
@@ -62,7 +75,7 @@ export function buildSnapshot(config: Config, previous: Snapshot | null, deps: S
     throw err;
   }
   const router = new Router(config.routes.map((route) => ({ host: route.host, pathPrefix: route.pathPrefix, upstream: upstreams.get(route.upstream) as Upstream })));
-  const health = [...upstreams.entries()].map(([name, upstream]) => {
+  const health = deps.healthChecks === false ? [] : [...upstreams.entries()].map(([name, upstream]) => {
     const check = (config.upstreams[name] as UpstreamConfig).healthCheck;
     return new ActiveHealthChecker(upstream.backends, resolveHealthOptions(check), deps.logger);
   });
@@ -102,6 +115,7 @@ function buildUpstream(name: string, spec: UpstreamConfig, previous: Upstream | 
     queue: { size: spec.queue.size, timeoutMs: spec.queue.timeout },
     logger: deps.logger,
     clock: deps.clock,
+    ...(deps.onBackendState === undefined ? {} : { onBackendState: deps.onBackendState }),
     ...(spec.maxInFlight === undefined ? {} : { maxInFlight: spec.maxInFlight }),
     ...(deps.random === undefined ? {} : { random: deps.random }),
     ...(sticky === undefined ? {} : { sticky }),

@@ -25,8 +25,9 @@ export const dashboardTunnels = String.raw`  function fmtBytes(v) {
     view.line.title = 'WebSocket tunnels: ' + open + ' open, ' + num(t.total) + ' opened since start\nin: client to backend ' + num(t.bytesIn) + ' bytes\nout: backend to client ' + num(t.bytesOut) + ' bytes';
   }
   var listenerViews = new Map();
-  function renderListeners(box, listeners) {
-    var keep = new Set();
+  // Listeners served by worker processes carry no tunnel figures: those are left out.
+  function renderListeners(box, all) {
+    var keep = new Set(), listeners = all.filter(function (l) { return l.tunnels; });
     listeners.forEach(function (l, i) {
       var key = l.url || l.address + ':' + l.port, v = listenerViews.get(key);
       if (!v) {

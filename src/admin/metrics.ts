@@ -28,6 +28,8 @@ export interface Metrics {
   /** Content-Type of `text()`: the Prometheus text exposition format 0.0.4. */
   readonly contentType: string;
   text(): Promise<string>;
+  /** The same as prom-client's JSON, which AggregatorRegistry merges across worker processes. */
+  json(): Promise<unknown[]>;
   /** Stops listening to events and sampling the process; `text()` then reports the final counts. */
   close(): void;
 }
@@ -153,6 +155,10 @@ export class SwitchyardMetrics implements Metrics {
     return this.registry.metrics();
   }
 
+  json(): Promise<unknown[]> {
+    return this.registry.getMetricsAsJSON();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -261,7 +267,15 @@ function newSeries(upstream: string, backend: string): Series {
   };
 }
 
-/** Creates the metrics of one Switchyard; `close()` it with the Switchyard. */
-export function createMetrics(source: MetricsSource): Metrics {
-  return new SwitchyardMetrics(source);
+/**
+ * What the primary of several workers reports alone (docs/workers.md): backend state, health
+ * checks, reloads and certificates. Summed over workers they would count once per process.
+ */
+const primaryOnly = ['backend_up', 'backend_down_reasons', 'health_checks_total', 'backend_state_changes_total', 'reloads_total', 'config_last_reload_successful', 'config_last_reload_success_timestamp_seconds', 'tls_certificate_expiry_timestamp_seconds'];
+
+/** Creates the metrics of one Switchyard; `close()` it with the Switchyard. A worker's leave out what the primary reports. */
+export function createMetrics(source: MetricsSource, options: { readonly scope?: 'all' | 'worker' } = {}): Metrics {
+  const metrics = new SwitchyardMetrics(source);
+  if (options.scope === 'worker') for (const name of primaryOnly) metrics.registry.removeSingleMetric(prefix + name);
+  return metrics;
 }

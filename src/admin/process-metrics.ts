@@ -60,11 +60,13 @@ export function registerProcessMetrics(registry: Registry, prefix: string): () =
   // Delay since the previous scrape (the sampler is reset after each), as prom-client reports it.
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
-  const lag = lagStats.map(([stat]) => new Gauge({ name: `${prefix}nodejs_eventloop_lag_${stat}_seconds`, help: `Event-loop delay since the previous scrape: ${stat}.`, registers: [registry] }));
+  const lag = lagStats.map(([stat]) => new Gauge({ name: `${prefix}nodejs_eventloop_lag_${stat}_seconds`, help: `Event-loop delay since the previous scrape: ${stat}.`, registers: [registry], aggregator: 'max' }));
   new Gauge({
     name: `${prefix}nodejs_eventloop_lag_seconds`,
     help: 'Event-loop delay since the previous scrape: mean.',
     registers: [registry],
+    // Merged across worker processes (docs/workers.md): the worst one's.
+    aggregator: 'max',
     collect() {
       // Before the first sample the histogram reports NaN (mean) and 9.2e18 (min): report 0.
       const empty = delay.count === 0;

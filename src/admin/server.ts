@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { urlOf, type ReloadResult, type Runtime } from '../runtime.js';
 import { applyAction, backendActions, backendView, upstreamView, upstreamsView, type BackendAction } from './api.js';
 import { dashboardHtml } from './dashboard-page.js';
+import { withFigures, type BackendFigures } from './worker-figures.js';
 
 /** What /metrics serves; see metrics.ts. */
 export interface MetricsExporter {
@@ -26,6 +27,27 @@ export interface AdminServerOptions {
   readonly configSource: string;
   readonly reload: () => Promise<ReloadResult>;
   readonly metrics?: MetricsExporter;
+  /** What GET /ready answers: 200 when ok, else 503 with the reason (see docs/observability.md). */
+  readonly ready: () => Readiness;
+  /** Worker processes, when several serve: their listeners, summed figures and a sync after actions. */
+  readonly workers?: WorkersView;
+}
+
+/** Whether this process should get traffic now, and why not. */
+export interface Readiness {
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+/** What the admin API reads from the worker processes of a primary (src/cluster/primary.ts). */
+export interface WorkersView {
+  /** The listeners the workers share. */
+  listeners(): readonly { readonly address: string; readonly port: number; readonly url: string }[];
+  list(): readonly { readonly id: number; readonly pid: number | null; readonly serving: boolean; readonly startedAt: string }[];
+  /** Every worker's live backend figures, summed (a worker that does not answer in time is left out). */
+  figures(): Promise<ReadonlyMap<string, BackendFigures>>;
+  /** Resolves once every worker has applied the backend states sent so far. */
+  sync(): Promise<void>;
 }
 
 // The admin-token rule lives with the config checks so `validate` applies it too.
@@ -98,6 +120,14 @@ export class AdminServer {
       res.end(method === 'HEAD' ? undefined : dashboardHtml);
       return;
     }
+    // Orchestrator probes carry no credentials, so these two answer without the token; they
+    // reveal only whether the process is up and ready, nothing about backends.
+    if (path === '/live' || path === '/ready') {
+      if (method !== 'GET' && method !== 'HEAD') return this.send(res, methodNotAllowed('GET'));
+      if (path === '/live') return this.send(res, { status: 200, body: { live: true } });
+      const { ok, reason } = this.options.ready();
+      return this.send(res, { status: ok ? 200 : 503, body: { ready: ok, reason } });
+    }
     if (!this.authorized(req)) {
       res.setHeader('www-authenticate', 'Bearer realm="switchyard"');
       return this.send(res, { status: 401, body: { error: 'missing or wrong bearer token' } });
@@ -128,10 +158,11 @@ export class AdminServer {
       return { status: 200, body: result.ignored.length === 0 ? body : { ...body, warning: `not applied until a restart: ${result.ignored.join(', ')}` } };
     }
     if (resource !== 'upstreams' || rest.length > 0) return notFound(`no such endpoint: ${path}`);
-    if (name === undefined || name === '') return method === 'GET' ? { status: 200, body: upstreamsView(runtime) } : methodNotAllowed('GET');
+    const sums = method === 'GET' && action === undefined ? await this.options.workers?.figures() : undefined;
+    if (name === undefined || name === '') return method === 'GET' ? { status: 200, body: summed(upstreamsView(runtime), sums) } : methodNotAllowed('GET');
     const upstream = runtime.snapshot.upstreams.get(decodeURIComponent(name));
     if (upstream === undefined) return notFound(`no upstream named "${decodeURIComponent(name)}"`);
-    if (sub === undefined) return method === 'GET' ? { status: 200, body: upstreamView(upstream) } : methodNotAllowed('GET');
+    if (sub === undefined) return method === 'GET' ? { status: 200, body: summed({ upstreams: [upstreamView(upstream)] }, sums).upstreams[0] } : methodNotAllowed('GET');
     if (sub !== 'backends' || id === undefined) return notFound(`no such endpoint: ${path}`);
     let url: string;
     try {
@@ -141,10 +172,12 @@ export class AdminServer {
     }
     const backend = upstream.backends.find((b) => b.url === url);
     if (backend === undefined) return notFound(`upstream "${upstream.name}" has no backend ${url}`);
-    if (action === undefined) return method === 'GET' ? { status: 200, body: backendView(backend) } : methodNotAllowed('GET');
+    if (action === undefined) return method === 'GET' ? { status: 200, body: sums === undefined ? backendView(backend) : withFigures(backendView(backend), upstream.name, sums) } : methodNotAllowed('GET');
     if (!(backendActions as readonly string[]).includes(action)) return notFound(`unknown action "${action}" (known: ${backendActions.join(', ')})`);
     if (method !== 'POST') return methodNotAllowed('POST');
     applyAction(backend, action as BackendAction);
+    // With workers, the reply waits until every one of them has the new state.
+    await this.options.workers?.sync();
     this.options.logger.warn({ upstream: upstream.name, backend: backend.url, action }, `admin: ${action} ${backend.url}`);
     return { status: 200, body: { ok: true, backend: backendView(backend) } };
   }
@@ -158,7 +191,9 @@ export class AdminServer {
       uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 100) / 10,
       startedAt: this.startedAt.toISOString(),
       // Each listener's WebSocket tunnels: open, total, bytes each way (in: client to backend).
-      listeners: runtime.addresses.map((a, i) => ({ address: a.address, port: a.port, url: runtime.urls[i] ?? urlOf(a), tunnels: tunnels[i]?.tunnels ?? null })),
+      // Workers' listeners carry no tunnel figures yet: their backends' figures are summed.
+      listeners: this.options.workers?.listeners() ?? runtime.addresses.map((a, i) => ({ address: a.address, port: a.port, url: runtime.urls[i] ?? urlOf(a), tunnels: tunnels[i]?.tunnels ?? null })),
+      ...(this.options.workers === undefined ? {} : { workers: this.options.workers.list() }),
       config: { digest: snapshot.digest, source: this.options.configSource, loadedAt: runtime.loadedAt.toISOString() },
       reloads: runtime.reloads,
       // HTTPS listeners' certificates (issue 11); the dashboard warns 14 days before expiry.
@@ -181,4 +216,10 @@ export class AdminServer {
       this.server.closeAllConnections();
     });
   }
+}
+
+/** Upstream views with the workers' summed figures, when there are workers. */
+function summed(view: ReturnType<typeof upstreamsView>, sums: ReadonlyMap<string, BackendFigures> | undefined): ReturnType<typeof upstreamsView> {
+  if (sums === undefined) return view;
+  return { upstreams: view.upstreams.map((u) => ({ ...u, backends: u.backends.map((b) => withFigures(b, u.name, sums)) })) };
 }

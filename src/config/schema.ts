@@ -9,6 +9,7 @@ import { parseBackendUrl } from '../upstream/backend.js';
 import { BackendTlsError, loadBackendTls } from '../upstream/tls.js';
 import { ListenerTlsError, loadCertificate } from '../server/tls-certificates.js';
 import { configErrors, didYouMean, duration, editDistance, parsed, size, strict, unknownKeyMessage } from './schema-support.js';
+import { adminSchema, workersSchema } from './process-schema.js';
 
 export { configErrors, didYouMean, editDistance, unknownKeyMessage };
 
@@ -253,12 +254,6 @@ const upstreamSchema = strict({
     .describe('Timeouts towards the backends.'),
 });
 
-const adminSchema = strict({
-  host: z.string().default('127.0.0.1').describe('Address the admin API binds. Anything but loopback requires a token.'),
-  port: port.default(9901).describe('Port of the admin API.'),
-  token: z.string().min(1).optional().describe('Bearer token the admin API requires. Default: $SWITCHYARD_ADMIN_TOKEN. Needed when bound to anything but loopback.'),
-});
-
 export const configSchema = strict({
   listeners: z.array(listenerSchema).min(1).default([{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16 * 1024, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0, ambiguousPaths: 'reject', redirectHttps: false }]).describe('Where Switchyard listens. Default: one listener on port 3030, every interface.'),
   routes: z.array(routeSchema).default([]).describe('Host and path-prefix rules that send requests to upstreams. Default: everything to the only upstream.'),
@@ -273,6 +268,7 @@ export const configSchema = strict({
   admin: z.union([z.literal(false), adminSchema], { error: 'admin is false or { host, port, token }' }).default({ host: '127.0.0.1', port: 9901 }).describe('Admin API, metrics and dashboard listener, or `false` for none.'),
   watch: z.boolean().default(true).describe('Reload when this file changes (debounced). SIGHUP and `POST /api/reload` reload in any case.'),
   gracePeriod: duration().default(10_000).describe('On SIGTERM/SIGINT, time in-flight requests get to finish.'),
+  workers: workersSchema,
 }).superRefine((config, ctx) => {
   const names = Object.keys(config.upstreams);
   if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'at least one upstream is required' });

@@ -5,7 +5,7 @@ import { handleRequest } from '../proxy/admission.js';
 import { handleUpgrade } from '../proxy/tunnel-admission.js';
 import { tunnelFilteringMessage } from '../proxy/tunnel-request.js';
 import type { ProxyContext } from '../proxy/context.js';
-import { listenBatched } from './accept-fds.js';
+import { listenBatched, type AcceptMode } from './accept-fds.js';
 import { continueUnlessTooLarge, limitConnections, serverLimitOptions, type ConnectionCount } from './limits.js';
 import { createListenerServer, type TlsTermination } from './tls-server.js';
 
@@ -24,6 +24,8 @@ export interface ListenerOptions {
   readonly acceptBatch: number;
   /** TLS termination (an HTTPS listener), or null for cleartext HTTP. */
   readonly tls: TlsTermination | null;
+  /** How extra accepts are made; default: the platform's best (accept-fds.ts). */
+  readonly acceptMode?: AcceptMode;
 }
 
 const rejections = {
@@ -100,7 +102,8 @@ export class Listener {
 
   async listen(): Promise<AddressInfo> {
     const server = this.server;
-    this.extraListeners = await listenBatched(server, this.options, this.options.acceptBatch, (socket) => server.emit('connection', socket));
+    const { acceptBatch, acceptMode } = this.options;
+    this.extraListeners = await listenBatched(server, this.options, acceptBatch, (socket) => server.emit('connection', socket), acceptMode);
     const held = this.held ?? [];
     this.held = null;
     for (const [req, res] of held) handleRequest(this.ctx, req, res);

@@ -53,6 +53,8 @@ export interface UpstreamSpec {
   readonly logger?: Logger;
   readonly clock?: Clock;
   readonly random?: Random;
+  /** Told after every down-reason change of one of its backends. */
+  readonly onBackendState?: (backend: Backend) => void;
   /**
    * Backends of the previous snapshot by URL (config reload). One with the same URL and pool
    * settings is kept, live state and all; its weight and in-flight cap take the new values.
@@ -104,6 +106,7 @@ export class Upstream {
   panic = false;
   private readonly clock: Clock;
   private readonly logger: Logger | null;
+  private readonly observer: ((backend: Backend) => void) | null;
 
   constructor(spec: UpstreamSpec) {
     const factory = balancers[spec.balancer];
@@ -160,6 +163,7 @@ export class Upstream {
     this.clock = clock;
     this.logger = spec.logger ?? null;
     this.panicThresholdPercent = panicThresholdPercent;
+    this.observer = spec.onBackendState ?? null;
     const outlier = spec.outlier ?? null;
     this.outlier = outlier === null || (outlier.consecutiveFailures === 0 && outlier.consecutive5xx === 0) ? null : new OutlierDetector(backends, outlier, clock, this.logger);
     this.queue = spec.queue === undefined || spec.queue.size === 0 ? null : new RequestQueue(spec.queue, balancer, backends, clock);
@@ -174,6 +178,7 @@ export class Upstream {
     if (this.panicThresholdPercent > 0) this.updatePanic();
     this.balancer.onBackendState?.(backend);
     if (this.queue !== null && backend.available) this.queue.wake();
+    if (this.observer !== null) this.observer(backend);
   };
 
   /**

@@ -1,0 +1,4 @@
+import { runWorker } from './worker.js';
+
+/** The entry point of worker processes (node:cluster forks this file). */
+runWorker();
