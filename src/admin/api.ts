@@ -9,7 +9,7 @@ export type BackendStateName = 'up' | 'down' | 'draining' | 'disabled';
 /** An operator's word for a backend's down reasons: disabled and draining win over failures. */
 export function stateName(downReasons: number): BackendStateName {
   if ((downReasons & DownReason.disabled) !== 0) return 'disabled';
-  if ((downReasons & DownReason.draining) !== 0) return 'draining';
+  if ((downReasons & (DownReason.draining | DownReason.terminating)) !== 0) return 'draining';
   return downReasons === 0 ? 'up' : 'down';
 }
 
