@@ -101,7 +101,7 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
   let watcher: ConfigWatcher | null = null;
   try {
     if (config.admin !== false) {
-      const metrics = createMetrics({ upstreams: () => runtime.snapshot.upstreams.values(), certificates: () => runtime.certificates() });
+      const metrics = createMetrics({ upstreams: () => runtime.snapshot.upstreams.values(), certificates: () => runtime.certificates(), discoveries: () => runtime.discoveries.all() });
       admin = new AdminServer({ runtime, logger, version, host: config.admin.host, port: config.admin.port, token, configSource: file ?? 'flags', reload: () => reload('api'), metrics });
       await admin.listen();
     }

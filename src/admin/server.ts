@@ -131,7 +131,7 @@ export class AdminServer {
     if (name === undefined || name === '') return method === 'GET' ? { status: 200, body: upstreamsView(runtime) } : methodNotAllowed('GET');
     const upstream = runtime.snapshot.upstreams.get(decodeURIComponent(name));
     if (upstream === undefined) return notFound(`no upstream named "${decodeURIComponent(name)}"`);
-    if (sub === undefined) return method === 'GET' ? { status: 200, body: upstreamView(upstream) } : methodNotAllowed('GET');
+    if (sub === undefined) return method === 'GET' ? { status: 200, body: upstreamView(upstream, runtime) } : methodNotAllowed('GET');
     if (sub !== 'backends' || id === undefined) return notFound(`no such endpoint: ${path}`);
     let url: string;
     try {
@@ -161,6 +161,8 @@ export class AdminServer {
       reloads: runtime.reloads,
       // HTTPS listeners' certificates (issue 11); the dashboard warns 14 days before expiry.
       certificates: runtime.certificates().map((c) => ({ port: c.port, cert: c.cert, names: c.names, expiresAt: new Date(c.expiresAtMs).toISOString() })),
+      // Per upstream with a discovery source (issue 13): its source, state, generation, last update and error.
+      discovery: Object.fromEntries([...runtime.discoveries.all()].map((d) => [d.upstream, d.view()])),
     };
   }
 

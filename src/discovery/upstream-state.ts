@@ -159,6 +159,11 @@ export class UpstreamDiscovery implements DiscoverySink {
     };
   }
 
+  /** The source's kind: `dns`, `kubernetes` or `consul`. */
+  get kind(): string {
+    return this.source.kind;
+  }
+
   /** True while the last refresh failed (the set in force is the last good one). */
   get failing(): boolean {
     return this.ok === false;
