@@ -1,36 +1,13 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { request } from 'undici';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startConfigured } from '../helpers/config.js';
-import { startDnsmasq } from '../helpers/dnsmasq.js';
+import { startAddressBackends, startDnsmasq } from '../helpers/dnsmasq.js';
 import { startLoad } from '../helpers/load.js';
 import { byKey, parseExposition } from '../helpers/prometheus.js';
-import { closeServer, until } from '../helpers/servers.js';
-
-/** HTTP backends on 127.0.0.2, .3, … all on one port (an A record carries no port); each answers its address. */
-export async function startAddressBackends(count: number, cleanup: (fn: () => unknown) => void): Promise<{ port: number; hosts: string[]; hits: Map<string, number> }> {
-  const hits = new Map<string, number>();
-  const hosts = Array.from({ length: count }, (_, i) => `127.0.0.${i + 2}`);
-  let port = 0;
-  for (const host of hosts) {
-    const server = http.createServer((req, res) => {
-      hits.set(host, (hits.get(host) ?? 0) + 1);
-      req.resume();
-      req.on('end', () => res.writeHead(200, { 'x-backend': host }).end(host));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, resolve);
-    });
-    port = (server.address() as AddressInfo).port;
-    cleanup(() => closeServer(server));
-  }
-  return { port, hosts, hits };
-}
+import { until } from '../helpers/servers.js';
 
 async function json(url: string): Promise<Record<string, unknown>> {
   const res = await request(url);

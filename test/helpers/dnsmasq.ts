@@ -1,9 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import { promises as dns } from 'node:dns';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
+import { closeServer } from './servers.js';
 
 /**
  * A real dnsmasq (Debian's dnsmasq-base) on a loopback UDP/TCP port, authoritative for `.test`.
@@ -27,19 +30,28 @@ export interface Dnsmasq {
 /** Where Debian installs it (.ci/run installs dnsmasq-base). */
 export const dnsmasqPath = ['/usr/sbin/dnsmasq', '/usr/bin/dnsmasq', '/sbin/dnsmasq'].find((file) => existsSync(file)) ?? 'dnsmasq';
 
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
+/** A port free for both UDP and TCP on 127.0.0.1 (dnsmasq listens on both). */
+async function freeDnsPort(): Promise<number> {
+  for (;;) {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const port = socket.address().port;
+    const tcp = net.createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (free) await closeServer(tcp);
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    if (free) return port;
+  }
 }
 
 export async function startDnsmasq(cleanup: (fn: () => unknown) => void): Promise<Dnsmasq> {
   const dir = mkdtempSync(path.join(tmpdir(), 'swy-dnsmasq-'));
   cleanup(() => rmSync(dir, { recursive: true, force: true }));
   const hostsFile = path.join(dir, 'hosts');
-  const port = await freeUdpPort();
+  const port = await freeDnsPort();
   const resolver = new dns.Resolver({ timeout: 300, tries: 1 });
   resolver.setServers([`127.0.0.1:${port}`]);
   let version = 0;
@@ -111,3 +123,25 @@ export async function startDnsmasq(cleanup: (fn: () => unknown) => void): Promis
     start,
   };
 }
+
+/** HTTP backends on 127.0.0.2, .3, … all on one port (an A record carries no port); each answers its address. */
+export async function startAddressBackends(count: number, cleanup: (fn: () => unknown) => void): Promise<{ port: number; hosts: string[]; hits: Map<string, number> }> {
+  const hits = new Map<string, number>();
+  const hosts = Array.from({ length: count }, (_, i) => `127.0.0.${i + 2}`);
+  let port = 0;
+  for (const host of hosts) {
+    const server = http.createServer((req, res) => {
+      hits.set(host, (hits.get(host) ?? 0) + 1);
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'x-backend': host }).end(host));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, resolve);
+    });
+    port = (server.address() as AddressInfo).port;
+    cleanup(() => closeServer(server));
+  }
+  return { port, hosts, hits };
+}
+
