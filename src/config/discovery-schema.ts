@@ -67,3 +67,5 @@ export type DnsDiscoveryConfig = z.output<typeof dnsDiscoverySchema>;
 export type KubernetesDiscoveryConfig = z.output<typeof kubernetesDiscoverySchema>;
 export type ConsulDiscoveryConfig = z.output<typeof consulDiscoverySchema>;
 export type DiscoveryConfig = z.output<typeof discoverySchema>;
+/** The `discover:` section as written (durations as text or numbers). */
+export type DiscoveryConfigInput = z.input<typeof discoverySchema>;
