@@ -119,7 +119,8 @@ export class Discoveries {
 
   /** A partial reload: one upstream's backends replaced, the rest of the snapshot as it is. */
   private apply(state: UpstreamDiscovery): void {
-    if (this.states.get(state.upstream) !== state) return;
+    // Stopped (the runtime closed) or replaced by a reload since it was queued: nothing to do.
+    if (!this.live || this.states.get(state.upstream) !== state) return;
     const set = state.take();
     if (set === null) return;
     const host = this.host;

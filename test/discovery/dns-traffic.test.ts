@@ -83,3 +83,30 @@ test('dns discovery with traffic flowing: scale up, scale down, the DNS server a
   assert.equal(res.statusCode, 503);
   assert.equal((await status()).generation, generation + 1);
 });
+
+test('dns discovery: a burst of record changes is applied once or twice, ending on the last set', async (t) => {
+  const cleanup = cleanupFor(t);
+  const dnsmasq = await startDnsmasq(cleanup);
+  const { port, hosts } = await startAddressBackends(6, cleanup);
+  await dnsmasq.setHosts({ 'web.test': hosts.slice(0, 1) });
+  const config: ConfigInput = {
+    listeners: [{ host: '127.0.0.1', port: 0 }],
+    admin: { host: '127.0.0.1', port: 0 },
+    upstreams: { web: { discover: { dns: { name: 'web.test', port, servers: [dnsmasq.server], minInterval: '10ms', maxInterval: '1s' } } } },
+  };
+  const lb = await startConfigured({ config });
+  cleanup(() => lb.close());
+  const status = async (): Promise<DiscoveryStatus> => ((await json(`${lb.adminUrl}/api/status`))['discovery'] as Record<string, DiscoveryStatus>)['web'] as DiscoveryStatus;
+  const generation = (await status()).generation;
+  // Ten changes, each served by dnsmasq before the next, well inside one 100 ms debounce window
+  // of each other; the source sees several of them.
+  const started = performance.now();
+  for (let i = 0; i < 10; i++) await dnsmasq.setHosts({ 'web.test': hosts.slice(0, 1 + (i % 6)) });
+  const burstMs = performance.now() - started;
+  await until(() => lb.upstream.backends.length === 4, 10_000, 'the last set (10th change: 4 addresses)');
+  await new Promise((resolve) => setTimeout(resolve, 300)); // a debounce window and a few refreshes: nothing more comes
+  const applied = (await status()).generation - generation;
+  t.diagnostic(`10 changes in ${Math.round(burstMs)} ms applied as ${applied} update(s)`);
+  assert.ok(applied >= 1 && applied <= Math.ceil(burstMs / 100) + 1, `${applied} updates for a burst of ${Math.round(burstMs)} ms`);
+  assert.equal(lb.upstream.backends.length, 4);
+});
