@@ -47,8 +47,10 @@ test('dns discovery with traffic flowing: scale up, scale down, the DNS server a
   const kept = lb.upstream.backends.find((b) => b.url.includes('127.0.0.2'));
 
   // Scale down: the removed ones drain, no request fails.
+  const leaving = lb.upstream.backends.find((b) => b.url.includes('127.0.0.3'));
   await dnsmasq.setHosts({ 'web.test': ['127.0.0.2', '127.0.0.4'] });
   await until(() => lb.upstream.backends.length === 2, 10_000, 'scaled down');
+  await until(() => leaving?.inFlight === 0, 10_000, 'requests in flight to the removed backend done');
   assert.equal(lb.upstream.backends.find((b) => b.url.includes('127.0.0.2')), kept, 'the kept backend is the same object');
   const gone = hits.get('127.0.0.3');
   await until(() => (hits.get('127.0.0.4') ?? 0) > (before.get('127.0.0.4') ?? 0) + 50, 10_000, 'more traffic');
