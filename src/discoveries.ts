@@ -96,7 +96,12 @@ export class Discoveries {
       const set = state.take();
       if (set !== null) state.applied(set);
     });
-    if (states.length > 0) build(new Map(states.map((state) => [state.upstream, state.current])));
+    if (states.length === 0) return;
+    build(new Map(states.map((state) => [state.upstream, state.current])));
+    for (const state of states) {
+      const shown = `discovery for upstream ${state.upstream} (${state.source.description}): ${plural(state.current.length, 'backend')}`;
+      this.logger.info({ upstream: state.upstream, source: state.source.description, backends: state.current.map((b) => b.url) }, shown);
+    }
   }
 
   /** Per upstream: its source, state, generation, last update and last error. */

@@ -1,9 +1,7 @@
 import type { DiscoveryConfig } from '../config/discovery-schema.js';
 import { ConfigError } from '../errors.js';
-import { DnsSource, type DiscoveryDeps } from './dns.js';
-import type { DiscoverySource } from './source.js';
-
-export type { DiscoveryDeps } from './dns.js';
+import { DnsSource } from './dns.js';
+import type { DiscoveryDeps, DiscoverySource } from './source.js';
 
 /**
  * The source an upstream's `discover:` section describes. Each source class takes

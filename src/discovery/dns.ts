@@ -1,14 +1,7 @@
 import { promises as dns, type SrvRecord } from 'node:dns';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { DnsDiscoveryConfig } from '../config/discovery-schema.js';
-import type { Logger } from '../log.js';
-import type { DiscoveredBackend, DiscoverySink, DiscoverySource } from './source.js';
-
-export interface DiscoveryDeps {
-  readonly logger: Logger;
-  /** Schedules re-resolution and retries. Default: the system clock. */
-  readonly clock?: Clock;
-}
+import type { DiscoveredBackend, DiscoveryDeps, DiscoverySink, DiscoverySource } from './source.js';
 
 /** One query's limit: c-ares tries each server `tries` times, waiting this long for each. */
 const queryTimeoutMs = 2000;

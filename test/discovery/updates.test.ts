@@ -144,3 +144,19 @@ test('a burst of updates is applied once, after the debounce; an unchanged answe
   assert.equal(state.view().state, 'error');
   assert.deepEqual(state.current.map((b) => b.url), ['http://10.0.0.1:8080', 'http://10.0.0.2:8080'], 'the last good set stays');
 });
+
+test('every balancer, sticky sessions and the queue take an upstream emptied by discovery: 503, then the next set serves', async (t) => {
+  const cleanup = cleanupFor(t);
+  const a = await startBackend('a');
+  cleanup(() => a.close());
+  for (const balancer of ['round-robin', 'weighted-round-robin', 'least-conn', 'p2c', 'ewma', 'random', 'ip-hash', 'ring-hash', 'maglev'] as const) {
+    const { sink, find, get } = await discoveringRuntime(cleanup, { balancer, sticky: true, maxInFlight: 5, queue: { size: 10, timeout: '50ms' } });
+    assert.equal(await get(), 503, balancer);
+    sink.update([entry(a.url)]);
+    await until(() => find(a.url)?.available === true, 5000, `${balancer}: a discovered`);
+    assert.equal(await get(), 200, balancer);
+    sink.update([]);
+    await until(() => find(a.url) === undefined, 5000, `${balancer}: emptied`);
+    assert.equal(await get(), 503, balancer);
+  }
+});
