@@ -140,8 +140,11 @@ export class Discoveries {
     host.snapshot = next;
     state.applied(set);
     const index = [...next.upstreams.keys()].indexOf(state.upstream);
-    void old.health[index]?.stop();
-    void next.health[index]?.start();
+    // Kept backends go on with their check counts and schedule; new ones are checked at once.
+    const previous = old.health[index];
+    void previous?.stop();
+    if (previous === undefined) void next.health[index]?.start();
+    else void next.health[index]?.continueFrom(previous);
     const before = old.upstreams.get(state.upstream)?.backends ?? [];
     const after = new Set(next.upstreams.get(state.upstream)?.backends ?? []);
     const removed = before.filter((b) => !after.has(b));

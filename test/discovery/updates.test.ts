@@ -67,12 +67,15 @@ test('an update keeps the backends that stay (live state and all), checks new on
   kept.markDown(DownReason.disabled);
 
   // New backends start down until a health check passes: c waits for its check, the dead one never passes.
+  const checksOfA = (): number => a.seen.filter((r) => r.url === '/health').length;
+  const aChecked = checksOfA();
   sink.update([entry(a.url), entry(dead), entry(c.url, false, 3)]);
   await until(() => find(c.url) !== undefined, 5000, 'c discovered');
   assert.equal((find(c.url) as Backend).downReasons, DownReason.healthCheck);
   assert.equal(await get(), 503, 'a disabled, c not checked yet, dead never passes');
   passHealth();
   await until(() => find(c.url)?.available === true, 5000, 'c checked');
+  assert.equal(checksOfA(), aChecked, 'a kept backend goes on at its own interval, not checked again by the update');
   assert.equal(find(a.url), kept, 'the same Backend object');
   assert.equal(kept.downReasons, DownReason.disabled, "the operator's disable survives");
   assert.equal(find(c.url)?.weight, 3);
