@@ -134,6 +134,8 @@ export class UpstreamDiscovery implements DiscoverySink {
     this.timer = null;
     const set = this.pending;
     this.pending = null;
+    // A change and its undoing inside one debounce window: nothing to apply.
+    if (set !== null && this.generation > 0 && sameSet(set, this.current)) return null;
     return set;
   }
 

@@ -143,6 +143,12 @@ test('a burst of updates is applied once, after the debounce; an unchanged answe
   // The same set in another order, a URL spelt with a trailing slash: nothing to do.
   state.update([entry('http://10.0.0.2:8080/'), entry('http://10.0.0.1:8080')]);
   assert.equal(clock.pending().length, 0);
+  // A change and its undoing within one window: the timer fires, nothing is applied.
+  state.update([entry('http://10.0.0.3:8080')]);
+  state.update([entry('http://10.0.0.1:8080'), entry('http://10.0.0.2:8080')]);
+  clock.fire(clock.pending()[0] as never);
+  assert.equal(state.take(), null);
+  assert.equal(state.generation, 1);
   state.error(new Error('timeout'));
   assert.equal(state.view().state, 'error');
   assert.deepEqual(state.current.map((b) => b.url), ['http://10.0.0.1:8080', 'http://10.0.0.2:8080'], 'the last good set stays');
