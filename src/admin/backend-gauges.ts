@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { DownReason, downReasonNames, type Backend } from '../upstream/backend.js';
+import type { DiscoveryMetricsSource } from './discovery-metrics.js';
 
 /** Where scrape-time gauges read live backend state: the upstreams in force now. */
 export interface MetricsSource {
@@ -8,6 +9,8 @@ export interface MetricsSource {
   certificates?(): Iterable<{ readonly port: number; readonly cert: string; readonly expiresAtMs: number }>;
   /** Each listener (`host:port`) and its WebSocket tunnel figures; absent: none. */
   listenerTunnels?(): Iterable<{ readonly listener: string; readonly tunnels: ListenerTunnels }>;
+  /** Upstreams' discovery sources; absent: none. */
+  discoveries?(): Iterable<DiscoveryMetricsSource>;
 }
 
 export interface ListenerTunnels {

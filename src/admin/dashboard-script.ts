@@ -206,7 +206,9 @@ ${dashboardTunnels}
         updateCard(c, b, now);
         if (b.state === 'up') up++;
       });
-      setText(s.meta, u.balancer + ' \u00b7 ' + up + ' of ' + backends.length + ' up');
+      var d = u.discovery, found = d ? ' \u00b7 ' + d.source + ' gen ' + d.generation + (d.state === 'error' ? ' \u00b7 discovery failing, last good set kept' : '') : '';
+      setText(s.meta, u.balancer + ' \u00b7 ' + up + ' of ' + backends.length + ' up' + found);
+      s.meta.title = d ? 'updated ' + (d.lastUpdate ? ago(d.lastUpdate) : 'never') + (d.lastError ? '\nlast error: ' + d.lastError.message + ' (' + ago(d.lastError.at) + ')' : '') : '';
     });
     sections.forEach(function (s, name) { if (!keep.has(s)) { s.root.remove(); sections.delete(name); } });
     cards.forEach(function (c, key) { if (!keep.has(c)) { c.root.remove(); cards.delete(key); } });

@@ -17,6 +17,7 @@ import {
 import { registerBackendGauges, registerCertificateGauge, type MetricsSource } from './backend-gauges.js';
 import { registerListenerGauges } from './listener-gauges.js';
 import { attemptOutcomeLabels, codeClassIndex, codeClassLabels, methodIndex, methodLabels, none, outcomeIndex } from './metric-labels.js';
+import { registerDiscoveryMetrics } from './discovery-metrics.js';
 import { registerProcessMetrics } from './process-metrics.js';
 import { RequestDurations } from './request-durations.js';
 
@@ -136,6 +137,7 @@ export class SwitchyardMetrics implements Metrics {
     registerBackendGauges(this.registry, source, prefix);
     registerCertificateGauge(this.registry, source, prefix);
     registerListenerGauges(this.registry, source, prefix);
+    registerDiscoveryMetrics(this.registry, () => source.discoveries?.() ?? [], prefix);
     this.stopProcessMetrics = registerProcessMetrics(this.registry, prefix);
 
     requestChannel.subscribe(this.onRequest);

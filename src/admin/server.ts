@@ -162,7 +162,7 @@ export class AdminServer {
     if (name === undefined || name === '') return method === 'GET' ? { status: 200, body: summed(upstreamsView(runtime), sums) } : methodNotAllowed('GET');
     const upstream = runtime.snapshot.upstreams.get(decodeURIComponent(name));
     if (upstream === undefined) return notFound(`no upstream named "${decodeURIComponent(name)}"`);
-    if (sub === undefined) return method === 'GET' ? { status: 200, body: summed({ upstreams: [upstreamView(upstream)] }, sums).upstreams[0] } : methodNotAllowed('GET');
+    if (sub === undefined) return method === 'GET' ? { status: 200, body: summed({ upstreams: [upstreamView(upstream, runtime)] }, sums).upstreams[0] } : methodNotAllowed('GET');
     if (sub !== 'backends' || id === undefined) return notFound(`no such endpoint: ${path}`);
     let url: string;
     try {
@@ -198,6 +198,8 @@ export class AdminServer {
       reloads: runtime.reloads,
       // HTTPS listeners' certificates (issue 11); the dashboard warns 14 days before expiry.
       certificates: runtime.certificates().map((c) => ({ port: c.port, cert: c.cert, names: c.names, expiresAt: new Date(c.expiresAtMs).toISOString() })),
+      // Per upstream with a discovery source (issue 13): its source, state, generation, last update and error.
+      discovery: Object.fromEntries([...runtime.discoveries.all()].map((d) => [d.upstream, d.view()])),
     };
   }
 

@@ -145,10 +145,9 @@ export async function startPrimary(config: Config, options: LaunchOptions): Prom
       await workers.ask('ping', askTimeoutMs);
     },
   };
-  // GET /ready: the first health round is done before the admin listener opens; discovery joins
-  // in awaitingDiscovery as in the single process.
+  // GET /ready: the first health round is done before the admin listener opens.
   const phase = { draining: false };
-  const ready = () => readinessOf({ draining: phase.draining, listening: workers.slots.some((s) => s.ready), firstHealthRoundDone: true, awaitingDiscovery: [] });
+  const ready = () => readinessOf({ draining: phase.draining, listening: workers.slots.some((s) => s.ready), firstHealthRoundDone: true, awaitingDiscovery: runtime.discoveries.awaiting() });
   let admin: AdminServer | null = null;
   let watcher: ConfigWatcher | null = null;
   try {

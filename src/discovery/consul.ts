@@ -10,13 +10,13 @@ export interface ConsulOptions {
   /** Service name, as registered in Consul. */
   readonly service: string;
   /** Consul HTTP API, default `http://127.0.0.1:8500` (the local agent). */
-  readonly address?: string;
+  readonly address?: string | undefined;
   /** ACL token, sent as `X-Consul-Token`. */
-  readonly token?: string;
+  readonly token?: string | undefined;
   /** Datacenter to ask about; default the agent's own. */
-  readonly datacenter?: string;
+  readonly datacenter?: string | undefined;
   /** Only instances whose checks all pass (default true); false keeps warning and critical ones. */
-  readonly passingOnly?: boolean;
+  readonly passingOnly?: boolean | undefined;
 }
 
 export interface ConsulDeps {
