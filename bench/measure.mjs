@@ -327,6 +327,7 @@ async function main() {
         if (metric === 'time') {
           result.cpuMsPer10k = Math.round(ticks * 10 * per);
           result.contextSwitchesPer10k = Math.round(switches * per);
+          result.peakRssMiB = Math.round(Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${proxy.child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
           result.wallMs = run.ms;
         }
         if (metric === 'gc') {
