@@ -85,6 +85,9 @@ export function writeHeldHead(x: ExchangeState): boolean {
 
 /** One body chunk to the client; false pauses the backend until the client drains. */
 export function relayChunk(x: ExchangeState, chunk: Buffer): boolean {
+  // undici hands over an empty chunk each time it resumes after a pause: writing it would cost
+  // a write(fd, NULL, 0) and a pass through node:http's write path per 64 KiB of a large body.
+  if (chunk.length === 0) return true;
   if (x.headFields !== null) {
     // The whole body in its first chunk: undici's onComplete follows in the same parse, and
     // res.end(chunk) then writes head and body without a cork, an uncork tick and a second write.

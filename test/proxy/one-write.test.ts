@@ -13,12 +13,15 @@ import { startBackend, startLb } from '../helpers/servers.js';
  * that arrives in pieces still streams: its first piece reaches the client before the rest.
  */
 
-/** Counts res.write calls on responses of the listener on `port` (not the test backend's). */
-function countWrites(port: () => number, cleanup: (fn: () => unknown) => void): { calls: number } {
-  const counter = { calls: 0 };
+/** Counts res.write calls (and those of an empty chunk) on responses of the listener on `port`, not the test backend's. */
+function countWrites(port: () => number, cleanup: (fn: () => unknown) => void): { calls: number; empty: number } {
+  const counter = { calls: 0, empty: 0 };
   const original = http.ServerResponse.prototype.write;
   http.ServerResponse.prototype.write = function (this: http.ServerResponse, ...args: unknown[]) {
-    if (this.socket?.localPort === port()) counter.calls++;
+    if (this.socket?.localPort === port()) {
+      counter.calls++;
+      if ((args[0] as { length?: number } | undefined)?.length === 0) counter.empty++;
+    }
     return (original as (...a: unknown[]) => boolean).apply(this, args);
   } as typeof original;
   cleanup(() => {
@@ -91,4 +94,25 @@ test('a known-length body sent in two pieces streams: the first piece reaches th
   await whole;
   assert.ok(received.startsWith('HTTP/1.1 200'), received);
   assert.ok(received.endsWith('\r\n\r\n1234567890'), received);
+});
+
+test('a 1 MiB body relayed through backpressure pauses: no empty chunk is written', async (t) => {
+  const cleanup = cleanupFor(t);
+  const body = Buffer.alloc(1024 * 1024, 'y');
+  const backend = await startBackend('b1', (_req, res) => {
+    res.writeHead(200, { 'content-length': String(body.length) });
+    res.end(body);
+  });
+  cleanup(() => backend.close());
+  const lb = await startLb({ backends: [backend.url] });
+  cleanup(() => lb.close());
+  const writes = countWrites(() => lb.address.port, cleanup);
+
+  const res = await request(`http://127.0.0.1:${lb.address.port}/big`);
+  let received = 0;
+  for await (const chunk of res.body) received += (chunk as Buffer).length;
+  assert.equal(received, body.length);
+  // 64 KiB chunks fill the socket's buffer, so the relay pauses undici and resumes it on drain.
+  assert.ok(writes.calls >= 8, `the body went out in many writes (${writes.calls})`);
+  assert.equal(writes.empty, 0);
 });
