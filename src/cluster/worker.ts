@@ -21,6 +21,11 @@ class Worker {
   private applyingRemote = false;
   /** Worker-decided bits last reported or received, per backend. */
   private readonly synced = new WeakMap<Backend, number>();
+  /**
+   * The primary's latest bits by upstream and URL, kept for backends a queued discovered set has
+   * yet to create: they get these bits once it is applied, however the messages interleave.
+   */
+  private readonly latest = new Map<string, Map<string, number>>();
   private stopping = false;
 
   constructor(init: Extract<ToWorker, { type: 'swy:init' }>) {
@@ -34,6 +39,7 @@ class Worker {
       onBackendState: this.report,
       acceptShare: init.workers,
       announce: false,
+      discovery: { follow: new Map(init.discovered) },
     });
     this.applyStates(init.states);
     // Per-request metrics are counted here; the primary merges every worker's at scrape.
@@ -49,6 +55,7 @@ class Worker {
 
   readonly onMessage = (message: ToWorker): void => {
     if (message.type === 'swy:state') this.applyStates(message.states);
+    else if (message.type === 'swy:discovered') this.followSet(message);
     else if (message.type === 'swy:apply') void this.apply(message);
     else if (message.type === 'swy:ask') void this.answer(message.id, message.question);
     else if (message.type === 'swy:stop') this.stop(message.graceMs);
@@ -68,11 +75,26 @@ class Worker {
     send({ type: 'swy:answer', id, value });
   }
 
+  /**
+   * A set the primary's discovery applied: queued behind this worker's reloads, then its backends
+   * take the primary's latest states (a state sent before the set was applied here is not lost).
+   */
+  private followSet(message: Extract<ToWorker, { type: 'swy:discovered' }>): void {
+    this.latest.set(message.upstream, new Map());
+    this.applyStates(message.states);
+    this.runtime.discoveries.follow(message.upstream, message.set, () => {
+      const latest = this.latest.get(message.upstream);
+      const backends = this.runtime.snapshot.upstreams.get(message.upstream)?.backends ?? [];
+      this.applyStates(backends.flatMap((b) => (latest?.has(b.url) === true ? [{ upstream: b.upstream, url: b.url, bits: latest.get(b.url) as number }] : [])));
+    });
+  }
+
   /** Sets each backend's down reasons to the primary's, through markDown/markUp so balancers hear of it. */
   private applyStates(states: readonly BackendState[]): void {
     this.applyingRemote = true;
     try {
       for (const state of states) {
+        this.latest.get(state.upstream)?.set(state.url, state.bits);
         const backend = this.runtime.snapshot.upstreams.get(state.upstream)?.backends.find((b) => b.url === state.url);
         if (backend === undefined) continue;
         for (let bit = 1; bit <= 16; bit <<= 1) {
