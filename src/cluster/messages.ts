@@ -1,4 +1,4 @@
-import type { BackendFigures } from '../admin/worker-figures.js';
+import type { BackendFigures, ListenerTunnelFigures } from '../admin/worker-figures.js';
 import type { Config } from '../config/schema.js';
 import type { DiscoveredBackend } from '../discovery/source.js';
 import type { LogFormat } from '../log.js';
@@ -28,6 +28,8 @@ export interface Answers {
   /** prom-client's getMetricsAsJSON() of the worker's registry. */
   readonly metrics: unknown[];
   readonly figures: BackendFigures[];
+  /** Each listener's WebSocket tunnel figures in this worker. */
+  readonly listeners: ListenerTunnelFigures[];
   /** Nothing: the answer shows every message sent before it has been handled. */
   readonly ping: null;
 }

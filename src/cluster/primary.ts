@@ -3,7 +3,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { createMetrics } from '../admin/metrics.js';
 import { readinessOf } from '../readiness.js';
 import { AdminServer, adminToken, type MetricsExporter, type WorkersView } from '../admin/server.js';
-import { sumFigures } from '../admin/worker-figures.js';
+import { sumFigures, sumListenerTunnels } from '../admin/worker-figures.js';
 import { resolveWorkers } from '../config/process-schema.js';
 import type { Config, ConfigInput } from '../config/schema.js';
 import { ConfigWatcher } from '../config/watch.js';
@@ -148,6 +148,7 @@ export async function startPrimary(config: Config, options: LaunchOptions): Prom
     listeners: () => workers.slots.find((s) => s.ready)?.listeners ?? listeners,
     list: () => workers.slots.map((s) => ({ id: s.index + 1, pid: s.worker?.process.pid ?? null, serving: s.ready, startedAt: s.startedAt.toISOString() })),
     figures: async () => sumFigures(await workers.ask('figures', askTimeoutMs)),
+    listenerTunnels: async () => sumListenerTunnels(await workers.ask('listeners', askTimeoutMs)),
     sync: async () => {
       flush();
       await workers.ask('ping', askTimeoutMs);

@@ -43,7 +43,7 @@ class Worker {
     });
     this.applyStates(init.states);
     // Per-request metrics are counted here; the primary merges every worker's at scrape.
-    this.metrics = config.admin === false ? null : createMetrics({ upstreams: () => this.runtime.snapshot.upstreams.values() }, { scope: 'worker' });
+    this.metrics = config.admin === false ? null : createMetrics({ upstreams: () => this.runtime.snapshot.upstreams.values(), listenerTunnels: () => this.runtime.listenerTunnels() }, { scope: 'worker' });
   }
 
   async start(): Promise<void> {
@@ -72,6 +72,7 @@ class Worker {
     let value: Answers[keyof Answers] = null;
     if (question === 'metrics') value = this.metrics === null ? [] : await this.metrics.json();
     else if (question === 'figures') value = [...this.runtime.snapshot.upstreams.values()].flatMap((u) => u.backends.map(figuresOf));
+    else if (question === 'listeners') value = this.runtime.listenerTunnels();
     send({ type: 'swy:answer', id, value });
   }
 
