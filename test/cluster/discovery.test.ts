@@ -5,9 +5,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { ConsulStandIn } from '../helpers/consul-api.js';
+import { byKey, parseExposition } from '../helpers/prometheus.js';
 import type { TestBackend } from '../helpers/servers.js';
 import { until } from '../helpers/servers.js';
-import { countingBackends, freshGet, freshGets, served, startCluster, workersOf } from './cluster-helpers.js';
+import { adminJson, countingBackends, freshGet, freshGets, served, startCluster, workersOf } from './cluster-helpers.js';
 
 /** Fresh-connection GETs, `concurrency` at a time, until stopped: any worker may take each. */
 function freshTraffic(port: number, concurrency = 4) {
@@ -116,4 +117,10 @@ test('2 workers with a Consul source: one query stream, every set and its states
   const reloaded = await freshGets(port, 40);
   assert.deepEqual([...new Set(reloaded.map((r) => `${r.status} ${r.body}`))].sort(), ['200 b', '200 c']);
   assert.equal(streams(), 1, 'still one query stream: workers run no source');
+  // The admin API and /metrics show the primary's source.
+  const status = (await adminJson(admin, '/api/status')) as { discovery: Record<string, { kind: string; state: string; backends: number; generation: number }> };
+  assert.deepEqual([status.discovery['web']?.kind, status.discovery['web']?.state, status.discovery['web']?.backends], ['consul', 'ok', 2]);
+  const metrics = byKey(parseExposition(await (await fetch(`${admin}/metrics`)).text()));
+  assert.equal(metrics.get('switchyard_discovery_updates_total{source="consul",upstream="web"}'), status.discovery['web']?.generation, 'counted once, by the primary');
+  assert.equal(metrics.get('switchyard_discovery_backends{source="consul",upstream="web"}'), 2);
 });
