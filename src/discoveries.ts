@@ -1,9 +1,11 @@
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { createSource } from './discovery/create.js';
+import { FollowedSource } from './discovery/followed.js';
 import type { DiscoveredBackend } from './discovery/source.js';
 import { UpstreamDiscovery, type DiscoveryView } from './discovery/upstream-state.js';
 import type { Logger } from './log.js';
+import type { DiscoveryRole } from './runtime-role.js';
 import { withDiscoveredSet, type DiscoveredSets, type Snapshot, type SnapshotDeps } from './snapshot.js';
 import type { Backend } from './upstream/backend.js';
 import { plural } from './units.js';
@@ -38,11 +40,16 @@ export class Discoveries {
   private readonly host: DiscoveryHost;
   private readonly logger: Logger;
   private readonly clock: Clock;
+  private readonly role: DiscoveryRole;
+  /** A worker's first sets, taken by the first plan. */
+  private initial: DiscoveredSets;
 
-  constructor(host: DiscoveryHost, logger: Logger, clock: Clock = systemClock) {
+  constructor(host: DiscoveryHost, logger: Logger, clock: Clock = systemClock, role: DiscoveryRole = {}) {
     this.host = host;
     this.logger = logger;
     this.clock = clock;
+    this.role = role;
+    this.initial = role.follow ?? new Map();
   }
 
   /**
@@ -61,11 +68,13 @@ export class Discoveries {
         next.set(name, old);
         continue;
       }
-      const source = createSource(spec.discover, { logger: this.logger, clock: this.clock });
-      const state = new UpstreamDiscovery({ upstream: name, source, specKey, onDue: this.onDue, logger: this.logger, initial: old?.current ?? [], clock: this.clock });
+      const source = this.role.follow === undefined ? createSource(spec.discover, { logger: this.logger, clock: this.clock }) : new FollowedSource(spec.discover);
+      const initial = old?.current ?? this.initial.get(name) ?? [];
+      const state = new UpstreamDiscovery({ upstream: name, source, specKey, onDue: this.onDue, logger: this.logger, initial, clock: this.clock });
       next.set(name, state);
       created.push(state);
     }
+    this.initial = new Map();
     const kept = new Set(next.values());
     return { next, created, dropped: [...this.states.values()].filter((state) => !kept.has(state)) };
   }
@@ -88,6 +97,8 @@ export class Discoveries {
    */
   async start(build: (sets: DiscoveredSets) => void): Promise<void> {
     this.live = true;
+    // A worker has its first sets already; the primary sends the next ones.
+    if (this.role.follow !== undefined) return;
     for (const state of this.states.values()) state.start();
     const states = [...this.states.values()];
     const answered = await Promise.all(states.map((state) => state.firstAnswerWithin(firstAnswerTimeoutMs)));
@@ -127,12 +138,30 @@ export class Discoveries {
     if (this.live) this.host.enqueue(async () => this.apply(state));
   };
 
-  /** A partial reload: one upstream's backends replaced, the rest of the snapshot as it is. */
+  /**
+   * A worker: applies `set`, which the primary applied to `upstream`, in turn with reloads, then
+   * calls `then` in the same task (the worker sets the primary's backend states there).
+   */
+  follow(upstream: string, set: readonly DiscoveredBackend[], then: () => void): void {
+    this.host.enqueue(async () => {
+      const state = this.states.get(upstream);
+      if (!this.live || state === undefined) return;
+      this.applySet(state, set);
+      then();
+    });
+  }
+
+  /** A due set of a source, in turn with reloads. */
   private apply(state: UpstreamDiscovery): void {
     // Stopped (the runtime closed) or replaced by a reload since it was queued: nothing to do.
     if (!this.live || this.states.get(state.upstream) !== state) return;
     const set = state.take();
     if (set === null) return;
+    this.applySet(state, set);
+  }
+
+  /** A partial reload: one upstream's backends replaced, the rest of the snapshot as it is. */
+  private applySet(state: UpstreamDiscovery, set: readonly DiscoveredBackend[]): void {
     const host = this.host;
     const old = host.snapshot;
     let next: Snapshot;
@@ -160,5 +189,6 @@ export class Discoveries {
       { upstream: state.upstream, source: state.source.description, generation: state.generation, backends: set.length, added, removed: removed.length, terminating },
       `discovery for upstream ${state.upstream} (${state.source.description}): ${plural(set.length, 'backend')}, ${added} added, ${removed.length} draining${terminating > 0 ? `, ${terminating} terminating` : ''}`,
     );
+    this.role.onApplied?.(state.upstream, set);
   }
 }

@@ -1,3 +1,4 @@
+import type { DiscoveredBackend } from './discovery/source.js';
 import type { Backend } from './upstream/backend.js';
 
 /**
@@ -17,6 +18,19 @@ export interface RuntimeRole {
   readonly acceptShare?: number;
   /** Log "Load Balancer started" per listener (a worker leaves it to the primary). Default true. */
   readonly announce?: boolean;
+  /** Discovery: a worker follows the primary's sources, the primary forwards what it applies. Default: run the sources. */
+  readonly discovery?: DiscoveryRole;
 }
 
 export const oneProcess: RuntimeRole = { listen: true, healthChecks: true };
+
+/** How a process takes part in discovery: a worker follows the primary's sources (src/cluster/). */
+export interface DiscoveryRole {
+  /**
+   * Set in a worker: run no source; start with these sets (the primary's, by upstream) and apply
+   * the ones `follow()` is given.
+   */
+  readonly follow?: ReadonlyMap<string, readonly DiscoveredBackend[]>;
+  /** Told of every set applied to an upstream after start (the primary sends it to its workers). */
+  readonly onApplied?: (upstream: string, set: readonly DiscoveredBackend[]) => void;
+}

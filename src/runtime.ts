@@ -85,7 +85,7 @@ export class Runtime {
     this.role = role;
     const observe = role.onBackendState === undefined ? {} : { onBackendState: role.onBackendState };
     this.deps = { logger, clock, random, stickySecrets: role.stickySecrets ?? new Map(), healthChecks: role.healthChecks, ...observe };
-    this.discoveries = new Discoveries(this, logger, clock);
+    this.discoveries = new Discoveries(this, logger, clock, role.discovery);
     const plan = this.discoveries.plan(config);
     this.snapshot = buildSnapshot(config, null, this.deps, this.discoveries.sets(plan));
     this.discoveries.commit(plan);

@@ -31,6 +31,7 @@ export const dnsDiscoverySchema = strict({
     .describe('DNS servers to ask (`IP` or `IP:PORT`, IPv6 as `[IP]:PORT`). Default: the system\'s (/etc/resolv.conf).'),
   minInterval: duration().default(1000).describe("Shortest time between two resolutions, whatever the answer's TTL (a TTL of 0 re-resolves this often); also the retry delay after a failure."),
   maxInterval: duration().default(30_000).describe('Longest time between two resolutions, whatever the TTL.'),
+  scheme: z.enum(['http', 'https']).default('http').describe('Scheme of the backend URLs: `https` for backends that serve TLS (the upstream\'s `tls` says how they are verified, e.g. `tls.ca` for a private CA).'),
 }).superRefine((dns, ctx) => {
   if (dns.type !== 'SRV' && dns.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: `type ${dns.type} needs a port (SRV records carry their own)` });
   if (dns.type === 'SRV' && dns.port !== undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'SRV records carry their own ports: remove port' });
@@ -52,6 +53,7 @@ export const consulDiscoverySchema = strict({
   token: z.string().min(1).optional().describe('ACL token (sent as `X-Consul-Token`). Default: none.'),
   datacenter: z.string().min(1).optional().describe("Datacenter to ask. Default: the agent's own."),
   passingOnly: z.boolean().default(true).describe('Only instances whose health checks all pass; `false` lists warning and critical ones too.'),
+  scheme: z.enum(['http', 'https']).default('http').describe('Scheme of the backend URLs: `https` for backends that serve TLS (the upstream\'s `tls` says how they are verified, e.g. `tls.ca` for a private CA).'),
 });
 
 export const discoverySchema = strict({

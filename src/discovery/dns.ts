@@ -87,7 +87,7 @@ export class DnsSource implements DiscoverySource {
     if (type !== 'SRV') {
       const records = type === 'A' ? await this.resolver.resolve4(name, { ttl: true }) : await this.resolver.resolve6(name, { ttl: true });
       return {
-        backends: records.map((r) => ({ url: `http://${hostInUrl(r.address)}:${port ?? 80}`, weight: 1, terminating: false })),
+        backends: records.map((r) => ({ url: `${this.options.scheme}://${hostInUrl(r.address)}:${port ?? 80}`, weight: 1, terminating: false })),
         ttlS: minTtl(records.map((r) => r.ttl)),
       };
     }
@@ -104,7 +104,7 @@ export class DnsSource implements DiscoverySource {
     resolved.forEach((addresses, i) => {
       const record = chosen[i] as SrvRecord;
       for (const a of addresses) {
-        backends.push({ url: `http://${hostInUrl(a.address)}:${record.port}`, weight: record.weight === 0 ? 1 : record.weight, terminating: false });
+        backends.push({ url: `${this.options.scheme}://${hostInUrl(a.address)}:${record.port}`, weight: record.weight === 0 ? 1 : record.weight, terminating: false });
         ttls.push(a.ttl);
       }
     });

@@ -19,9 +19,9 @@ function problems(yaml: string): string[] {
 
 test('discover: every field defaulted, and each mistake one line at its position', () => {
   const config = parseConfigInput({ upstreams: { web: { discover: { dns: { name: '_http._tcp.web.test', type: 'SRV' } } } } });
-  assert.deepEqual(config.upstreams['web']?.discover, { dns: { name: '_http._tcp.web.test', type: 'SRV', minInterval: 1000, maxInterval: 30_000 } });
+  assert.deepEqual(config.upstreams['web']?.discover, { dns: { name: '_http._tcp.web.test', type: 'SRV', minInterval: 1000, maxInterval: 30_000, scheme: 'http' } });
   const consul = parseConfigInput({ upstreams: { web: { discover: { consul: { service: 'web' } } } } });
-  assert.deepEqual(consul.upstreams['web']?.discover, { consul: { service: 'web', address: 'http://127.0.0.1:8500', passingOnly: true } });
+  assert.deepEqual(consul.upstreams['web']?.discover, { consul: { service: 'web', address: 'http://127.0.0.1:8500', passingOnly: true, scheme: 'http' } });
   const k8s = parseConfigInput({ upstreams: { web: { discover: { kubernetes: { service: 'web', port: 'http' } } } } });
   assert.deepEqual(k8s.upstreams['web']?.discover, { kubernetes: { service: 'web', port: 'http' } });
 
@@ -49,7 +49,7 @@ test('--discover URIs for the common cases, and one line for a bad one', () => {
   assert.throws(() => parseDiscoverUri('web.internal'), { message: `--discover: "web.internal" is not a discovery URI ${forms}` });
   assert.throws(() => parseDiscoverUri('dns://web.internal'), { message: `--discover: "dns://web.internal" needs a name and a port ${forms}` });
   assert.throws(() => parseDiscoverUri('dns+srv://_x._tcp.a:80'), /needs a name and nothing else/);
-  assert.throws(() => parseDiscoverUri('dns://a:1?ttl=5'), /unknown parameter "ttl" \(known: type, server\)/);
+  assert.throws(() => parseDiscoverUri('dns://a:1?ttl=5'), /unknown parameter "ttl" \(known: type, server, scheme\)/);
   assert.throws(() => parseDiscoverUri('etcd://web'), /unknown scheme "etcd"/);
 });
 
