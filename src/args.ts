@@ -1,4 +1,5 @@
 import { balancerNames, didYouMean } from './config/schema.js';
+import { parseDiscoverUri } from './discovery/uri.js';
 import { ConfigError } from './errors.js';
 import type { StartOptions } from './index.js';
 import type { LogFormat, LogLevel } from './log.js';
@@ -7,13 +8,13 @@ import { parseWorkersFlag } from './config/process-schema.js';
 import { retryOutcomes, type RetryOutcome } from './upstream/retry-options.js';
 import { trustedProxyProblem } from './proxy/trusted.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
-import { BackendTlsError, loadBackendTls } from './upstream/tls.js';
-import { ListenerTlsError, loadCertificate } from './server/tls-certificates.js';
+import { certificatesFromFlags, checkedCaFile } from './tls-flags.js';
 
 /** Command-line flags: what each one takes, and how they become start() options. */
 type FlagKind = 'value' | 'switch' | 'repeat';
 const flagKinds: Readonly<Record<string, FlagKind>> = {
   backends: 'value',
+  discover: 'value',
   balancer: 'value',
   'hash-key': 'value',
   sticky: 'switch',
@@ -179,7 +180,8 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
     .map((s) => s.trim())
     .filter((s) => s !== '')
     .map(parseBackendEntry);
-  if (backends.length === 0) throw new ConfigError('no backends: give --backends URL[,URL...] (see --help)');
+  const discover = flags.get('discover');
+  if (backends.length === 0 && discover === undefined) throw new ConfigError('no backends: give --backends URL[,URL...] or --discover URI (see --help)');
   const flag = (name: string): string | undefined => flags.get(name);
   const duration = (name: string): number | undefined => {
     const text = flag(name);
@@ -207,7 +209,7 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   if (format !== undefined && !logFormats.includes(format)) throw new ConfigError(`--log-format: "${format}" is not one of ${logFormats.join(', ')}`);
 
   const options: Record<string, unknown> = {
-    backends,
+    ...(discover === undefined ? { backends } : { discover: parseDiscoverUri(discover), ...(backends.length === 0 ? {} : { backends }) }),
     port: flag('port') === undefined ? 3030 : integer(flag('port') as string, '--port', 0, 65535),
     retry,
     preserveHost: !flags.has('no-preserve-host'),
@@ -270,32 +272,4 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   }
   if (ambiguousPaths !== undefined) options['ambiguousPaths'] = ambiguousPaths;
   return options as unknown as StartOptions;
-}
-
-/** The --backend-ca file, checked here so a bad one is reported under the flag's name. */
-function checkedCaFile(file: string): string {
-  try {
-    loadBackendTls({ ca: file });
-  } catch (err) {
-    if (err instanceof BackendTlsError) throw new ConfigError(`--backend-ca: ${err.detail}`, { cause: err });
-    throw err;
-  }
-  return file;
-}
-
-/** `--tls-cert FILE --tls-key FILE` pairs, in order, each pair's files checked and named with its flag. */
-function certificatesFromFlags(certs: string | undefined, keys: string | undefined): { cert: string; key: string }[] {
-  const certFiles = certs === undefined ? [] : certs.split('\n');
-  const keyFiles = keys === undefined ? [] : keys.split('\n');
-  if (certFiles.length !== keyFiles.length) throw new ConfigError(`--tls-cert and --tls-key come in pairs: ${certFiles.length} --tls-cert, ${keyFiles.length} --tls-key`);
-  return certFiles.map((cert, i) => {
-    const files = { cert, key: keyFiles[i] as string };
-    try {
-      loadCertificate(files, i);
-    } catch (err) {
-      if (err instanceof ListenerTlsError) throw new ConfigError(`--tls-${err.field}: ${err.detail}`, { cause: err });
-      throw err;
-    }
-    return files;
-  });
 }

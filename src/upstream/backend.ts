@@ -20,6 +20,8 @@ export const DownReason = {
   disabled: 8,
   /** Taken out for a while by passive outlier detection (consecutive failed attempts). */
   ejected: 16,
+  /** Listed by discovery as terminating (a Kubernetes endpoint going away): drains while it stays listed. */
+  terminating: 32,
 } as const;
 export type DownReason = (typeof DownReason)[keyof typeof DownReason];
 
@@ -29,6 +31,7 @@ const reasonNames: Readonly<Record<number, string>> = {
   4: 'draining',
   8: 'disabled',
   16: 'outlier-ejected',
+  32: 'terminating',
 };
 
 /** The reasons that say the backend is unhealthy, which panic mode ignores; draining and disabled stay. */
@@ -36,7 +39,7 @@ export const unhealthyReasons = DownReason.healthCheck | DownReason.failedAttemp
 
 export function downReasonNames(bits: number): string[] {
   const names: string[] = [];
-  for (let bit = 1; bit <= DownReason.ejected; bit <<= 1) if ((bits & bit) !== 0) names.push(reasonNames[bit] ?? String(bit));
+  for (let bit = 1; bit <= DownReason.terminating; bit <<= 1) if ((bits & bit) !== 0) names.push(reasonNames[bit] ?? String(bit));
   return names;
 }
 
