@@ -22,7 +22,7 @@ before(async () => {
 after(() => ca.remove());
 
 /** The code of the session's first GOAWAY, within `timeoutMs`. */
-function goawayOf(session: http2.ClientHttp2Session, timeoutMs = 5000): Promise<number> {
+function goawayOf(session: http2.ClientHttp2Session, timeoutMs = 10_000): Promise<number> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no GOAWAY')), timeoutMs);
     session.once('goaway', (code: number) => {
