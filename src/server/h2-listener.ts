@@ -26,6 +26,6 @@ export function attachHttp2(server: http.Server, ctx: ProxyContext, options: Htt
   );
   const toH2 = sessions.accept.bind(sessions);
   if (tls) routeByAlpn(server, toH2);
-  else routeByPreface(server, toH2, headersTimeoutMs);
+  else routeByPreface(server, toH2, headersTimeoutMs, sessions.undecided);
   return sessions;
 }

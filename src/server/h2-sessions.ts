@@ -154,6 +154,8 @@ export class H2Sessions {
   readonly settings: H2Settings;
   readonly handler: StreamHandler;
   readonly sessions = new Set<SessionState>();
+  /** h2c connections whose first bytes have not said their protocol yet (protocol-switch.ts). */
+  readonly undecided = new Set<net.Socket>();
   /** Requests that arrived before the listener was ready (held as node:http's are); null once released. */
   private held: [H2Request, H2Response][] | null = [];
   private closing = false;
@@ -217,8 +219,9 @@ export class H2Sessions {
     for (const state of this.sessions) if (!state.session.closed) state.session.close();
   }
 
-  /** Closes every connection at once; streams still open are cut. */
+  /** Closes every connection at once, those still undecided too; streams still open are cut. */
   destroy(): void {
     for (const state of [...this.sessions]) state.session.destroy();
+    for (const socket of [...this.undecided]) socket.destroy();
   }
 }

@@ -34,11 +34,13 @@ export function routeByAlpn(server: http.Server, toH2: (socket: net.Socket) => v
  * Cleartext with `h2c`: reads until the bytes differ from the preface (HTTP/1.1, usually at the
  * second byte) or match all 24 of it (HTTP/2), puts them back, and hands the socket on. A
  * connection that sends nothing for `timeoutMs` is closed, as a slow HTTP/1.1 head would be.
+ * `undecided` holds the connections still being read, which neither server knows yet: the
+ * listener's close destroys them.
  */
-export function routeByPreface(server: http.Server, toH2: (socket: net.Socket) => void, timeoutMs: number): void {
+export function routeByPreface(server: http.Server, toH2: (socket: net.Socket) => void, timeoutMs: number, undecided: Set<net.Socket>): void {
   intercept(server, 'connection', (http1, socket) => {
     if (socket.destroyed) return;
-    new PrefaceSniffer(socket, (isH2) => (isH2 ? toH2(socket) : http1.call(server, socket)), timeoutMs);
+    new PrefaceSniffer(socket, (isH2) => (isH2 ? toH2(socket) : http1.call(server, socket)), timeoutMs, undecided);
   });
 }
 
@@ -48,10 +50,13 @@ class PrefaceSniffer {
   private readonly chunks: Buffer[] = [];
   private seen = 0;
   private readonly timer: NodeJS.Timeout;
+  private readonly undecided: Set<net.Socket>;
 
-  constructor(socket: net.Socket, decide: (isH2: boolean) => void, timeoutMs: number) {
+  constructor(socket: net.Socket, decide: (isH2: boolean) => void, timeoutMs: number, undecided: Set<net.Socket>) {
     this.socket = socket;
     this.decide = decide;
+    this.undecided = undecided;
+    undecided.add(socket);
     this.timer = setTimeout(() => socket.destroy(), timeoutMs);
     socket.on('data', this.onData);
     socket.on('error', this.onGone);
@@ -70,12 +75,14 @@ class PrefaceSniffer {
 
   private readonly onGone = (): void => {
     clearTimeout(this.timer);
+    this.undecided.delete(this.socket);
     this.socket.removeListener('data', this.onData);
   };
 
   private done(isH2: boolean): void {
     const socket = this.socket;
     clearTimeout(this.timer);
+    this.undecided.delete(socket);
     socket.removeListener('data', this.onData);
     socket.removeListener('error', this.onGone);
     socket.removeListener('close', this.onGone);

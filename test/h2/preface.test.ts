@@ -48,6 +48,19 @@ describe('h2c: the connection preface', () => {
     assert.equal(answer.length, 0);
   });
 
+  test('close() closes a connection that has not said its protocol yet', async (t) => {
+    const { port, lb } = await startH2(t, { listener: { h2c: true } });
+    const silent = dribble(port, [], 60_000);
+    // The listener has the connection once a request on another one is answered.
+    const res = await dribble(port, ['GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n']);
+    assert.match(res.toString('latin1'), /^HTTP\/1\.1 200 /);
+    const startedMs = performance.now();
+    await lb.close();
+    assert.equal((await silent).length, 0);
+    // Closed by close(), well before clientHeadersTimeout (30 s) would have closed it.
+    assert.ok(performance.now() - startedMs < 10_000);
+  });
+
   test('"PRI * HTTP/2.0" without the rest of the preface is HTTP/1.1, and refused', async (t) => {
     const { port, backend } = await startH2(t, { listener: { h2c: true } });
     const answer = await dribble(port, ['PRI * HTTP/2.0\r\nHost: a.test\r\n\r\n']);
