@@ -4,6 +4,7 @@ import { plural } from '../units.js';
 import { DownReason, type Backend } from '../upstream/backend.js';
 import { answerError, logAttemptFailure, logBudgetSpent, publishAttempt } from './completion.js';
 import { retryNext, retryNone, retrySame, type ExchangeState } from './exchange-state.js';
+import { MultiplexedBody } from './multiplexed-body.js';
 import { classify, errorCodeByKind, statusRetryError } from './outcome.js';
 import { backoffDelayMs, hasIdempotencyKey, isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
@@ -47,14 +48,17 @@ export function dispatchAttempt(x: ExchangeState): void {
   if (balancer.onAttemptStart !== undefined) balancer.onAttemptStart(backend);
   x.attemptStartMs = performance.now();
   const perTryTimeoutMs = x.upstream.retry.perTryTimeoutMs;
+  const multiplexed = backend.multiplexed;
   backend.pool.dispatch(
     {
       path: backend.basePath === '' ? x.target : backend.basePath + x.target,
       method: x.method,
       headers: x.headers,
       // undici streams any async iterable; its types only list Readable.
-      body: x.wholeBody ?? (x.body as unknown as Readable | null),
+      body: x.wholeBody ?? ((multiplexed && x.body !== null ? new MultiplexedBody(x.body) : x.body) as unknown as Readable | null),
       headersTimeout: perTryTimeoutMs > 0 ? Math.min(perTryTimeoutMs, backend.poolOptions.headersTimeoutMs) : null,
+      // The attempt loop decides retries; undici would hold a POST back until an HTTP/2 connection is idle.
+      idempotent: multiplexed || x.method === 'GET' || x.method === 'HEAD',
     },
     // The exchange is its own dispatch handler: no object per attempt.
     x,
