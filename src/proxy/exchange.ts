@@ -8,6 +8,7 @@ import type { ProxyContext } from './context.js';
 import { ExchangeState, kExchange, type ResponseWithExchange } from './exchange-state.js';
 import { acceptHead, cutResponse, relayChunk, relayEnd, relayInterim, writeHeldHead } from './relay.js';
 import { BodyTooLargeError } from './request-body.js';
+import { relayTrailers, type UpstreamTrailers } from './trailers.js';
 
 function onResponseClose(this: ResponseWithExchange): void {
   (this[kExchange] as Exchange | null | undefined)?.onResponseClose();
@@ -70,10 +71,11 @@ export class Exchange extends ExchangeState {
     }
   }
 
-  onComplete(): void {
+  onComplete(trailers: UpstreamTrailers | null): void {
     if (this.headFields !== null && !writeHeldHead(this)) return;
     endAttempt(this, false);
     try {
+      relayTrailers(this.res, trailers);
       relayEnd(this);
     } catch (err) {
       this.internalFailure(err);
