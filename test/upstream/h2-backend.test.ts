@@ -55,6 +55,30 @@ describe('upstream protocol h2c: HTTP/2 over cleartext with prior knowledge', ()
     assert.deepEqual(backend.versions, ['2.0', '2.0']);
   });
 
+  test('connection-specific fields a client sends never reach an HTTP/2 backend (RFC 9113 §8.2.2)', async (t) => {
+    const cleanup = cleanupFor(t);
+    const seen: Record<string, unknown>[] = [];
+    const backend = await startH2Backend('b', {
+      handler: (req, res) => {
+        seen.push({ ...req.headers });
+        res.end('ok');
+      },
+    });
+    cleanup(() => backend.close());
+    const lb = await proxyTo({ backends: [backend.url], protocol: 'h2c' });
+    cleanup(() => lb.close());
+    // node:http2 throws on HTTP2-Settings (a leftover of an h2c upgrade): it must be dropped, not crash the proxy.
+    const raw = await rawExchange(
+      lb.address.port,
+      'GET /s HTTP/1.1\r\nHost: a.test\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\nKeep-Alive: timeout=5\r\nTE: gzip, trailers\r\nX-Mixed-Case: 1\r\nX-Mixed-Case: 2\r\nConnection: close\r\n\r\n',
+    );
+    assert.equal(raw.status, 200);
+    assert.equal(seen[0]?.['http2-settings'], undefined);
+    assert.equal(seen[0]?.['keep-alive'], undefined);
+    assert.equal(seen[0]?.['te'], 'trailers');
+    assert.equal(seen[0]?.['x-mixed-case'], '1, 2');
+  });
+
   test('concurrent requests share HTTP/2 connections, and a long upload in flight holds nothing back', async (t) => {
     const cleanup = cleanupFor(t);
     let releaseUpload: () => void = () => {};
