@@ -214,6 +214,26 @@ describe('upstream protocol: configuration', () => {
     );
   });
 
+  test('a reload that changes the protocol builds a new pool; the same protocol keeps it', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await startH2Backend('b', { cert: pki.local, allowHTTP1: true });
+    cleanup(() => backend.close());
+    const upstream: UpstreamInput = { backends: [backend.url], tls: { ca: pki.ca.caFile } };
+    const lb = await proxyTo(upstream);
+    cleanup(() => lb.close());
+    await (await request(`${lb.url}/one`)).body.text();
+    const before = lb.upstream.backends[0];
+    const result = await lb.reload(localConfig({ web: { ...upstream, protocol: 'h2' } }));
+    assert.equal(result.ok, true, result.error);
+    const after = lb.upstream.backends[0];
+    assert.notEqual(after, before, 'new protocol, new pool');
+    assert.equal(after?.protocol, 'h2');
+    await (await request(`${lb.url}/two`)).body.text();
+    assert.deepEqual(backend.versions, ['1.1', '2.0']);
+    assert.equal((await lb.reload(localConfig({ web: { ...upstream, protocol: 'h2' } }))).ok, true);
+    assert.equal(lb.upstream.backends[0], after, 'same protocol: the backend and its pool are kept');
+  });
+
   test('--backend-protocol h2c proxies over HTTP/2; a bad value is one line and exit 2', async (t) => {
     const cleanup = cleanupFor(t);
     const backend = await startH2Backend('cli');
