@@ -194,9 +194,10 @@ export class Backend implements BackendTarget {
     this.weight = weight;
     this.maxInFlight = maxInFlight;
     const https = target.origin.startsWith('https:');
-    const tlsOptions = https ? backendTlsConnectOptions(target.hostname, pool.tls ?? defaultBackendTls) : null;
-    this.tlsConnectOptions = tlsOptions;
     const protocol = pool.protocol ?? 'http1';
+    // h2 offers both by ALPN, in TLS health checks too: an h2-only backend may refuse http/1.1 alone.
+    const tlsOptions = https ? backendTlsConnectOptions(target.hostname, pool.tls ?? defaultBackendTls, protocol === 'h2') : null;
+    this.tlsConnectOptions = tlsOptions;
     this.protocol = protocol;
     this.multiplexed = protocol !== 'http1';
     // The per-request name only has to be constant and non-empty; the connector sends the real one.

@@ -104,13 +104,14 @@ export interface BackendTlsConnectOptions {
 /**
  * Options for tls.connect to one backend. The server name comes from the backend, never from a
  * request: the configured servername, else the URL's hostname; an IP literal sends no SNI
- * (RFC 6066 §3) and Node then checks the certificate against the IP (an IP SAN).
+ * (RFC 6066 §3) and Node then checks the certificate against the IP (an IP SAN). `h2` offers
+ * HTTP/2 before HTTP/1.1 by ALPN.
  */
-export function backendTlsConnectOptions(hostname: string, options: BackendTlsOptions): BackendTlsConnectOptions {
+export function backendTlsConnectOptions(hostname: string, options: BackendTlsOptions, h2 = false): BackendTlsConnectOptions {
   const servername = options.servername ?? (net.isIP(hostname) === 0 ? hostname : null);
   return {
     rejectUnauthorized: options.verify,
-    ALPNProtocols: ['http/1.1'],
+    ALPNProtocols: h2 ? ['h2', 'http/1.1'] : ['http/1.1'],
     ...(servername === null ? {} : { servername }),
     ...(options.ca === null ? {} : { ca: options.ca }),
     ...(options.cert === null || options.key === null ? {} : { cert: options.cert, key: options.key }),

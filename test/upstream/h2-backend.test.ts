@@ -200,6 +200,22 @@ describe('upstream protocol h2: HTTP/2 over TLS by ALPN', () => {
     assert.ok(h2.versions.length >= 4 && h2.versions.every((v) => v === '2.0'), h2.versions.join());
     assert.ok(h2.paths.includes('/healthz'));
   });
+
+  test('the default TCP check of an h2-only backend offers h2 by ALPN, so the backend stays up', async (t) => {
+    const cleanup = cleanupFor(t);
+    const h2only = await startH2Backend('h2only', { cert: pki.local, allowHTTP1: false });
+    cleanup(() => h2only.close());
+    let alpnOffered: string[] = [];
+    (h2only.server as import('node:tls').Server).prependListener('secureConnection', (socket: import('node:tls').TLSSocket) => {
+      alpnOffered = [String(socket.alpnProtocol)];
+    });
+    const lb = await proxyTo({ backends: [h2only.url], protocol: 'h2', tls: { ca: pki.ca.caFile } });
+    cleanup(() => lb.close());
+    await lb.checkHealth();
+    assert.deepEqual(alpnOffered, ['h2'], 'the check negotiated h2');
+    assert.equal(lb.upstream.backends[0]?.up, true);
+    assert.equal(await (await request(`${lb.url}/x`)).body.text(), 'h2only');
+  });
 });
 
 describe('upstream protocol: configuration', () => {
