@@ -1,4 +1,5 @@
 import { balancerNames, didYouMean } from './config/schema.js';
+import { parseDiscoverUri } from './discovery/uri.js';
 import { ConfigError } from './errors.js';
 import type { StartOptions } from './index.js';
 import type { LogFormat, LogLevel } from './log.js';
@@ -14,6 +15,7 @@ import { ListenerTlsError, loadCertificate } from './server/tls-certificates.js'
 type FlagKind = 'value' | 'switch' | 'repeat';
 const flagKinds: Readonly<Record<string, FlagKind>> = {
   backends: 'value',
+  discover: 'value',
   balancer: 'value',
   'hash-key': 'value',
   sticky: 'switch',
@@ -178,7 +180,8 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
     .map((s) => s.trim())
     .filter((s) => s !== '')
     .map(parseBackendEntry);
-  if (backends.length === 0) throw new ConfigError('no backends: give --backends URL[,URL...] (see --help)');
+  const discover = flags.get('discover');
+  if (backends.length === 0 && discover === undefined) throw new ConfigError('no backends: give --backends URL[,URL...] or --discover URI (see --help)');
   const flag = (name: string): string | undefined => flags.get(name);
   const duration = (name: string): number | undefined => {
     const text = flag(name);
@@ -206,7 +209,7 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   if (format !== undefined && !logFormats.includes(format)) throw new ConfigError(`--log-format: "${format}" is not one of ${logFormats.join(', ')}`);
 
   const options: Record<string, unknown> = {
-    backends,
+    ...(discover === undefined ? { backends } : { discover: parseDiscoverUri(discover), ...(backends.length === 0 ? {} : { backends }) }),
     port: flag('port') === undefined ? 3030 : integer(flag('port') as string, '--port', 0, 65535),
     retry,
     preserveHost: !flags.has('no-preserve-host'),

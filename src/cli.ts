@@ -3,6 +3,7 @@ import { optionsFromFlags, parseArgs } from './args.js';
 import { loadConfig } from './config/load.js';
 import { parseWorkersFlag } from './config/process-schema.js';
 import { ConfigError, ExitCodes } from './errors.js';
+import { tuneGarbageCollector } from './gc-tuning.js';
 import { start, startFromConfig, version, type Switchyard } from './index.js';
 import { guardStream, type LogOptions } from './log.js';
 import { plural } from './units.js';
@@ -24,6 +25,8 @@ Configuration file (YAML or JSON; see README, "Configuration file"):
 Options:
   --backends URL,...      backends to balance over (http:// or https://; a path is a prefix);
                           URL*WEIGHT gives a weight, e.g. http://a:8080*3 (quote it in a shell)
+  --discover URI          find the backends instead: dns://NAME:PORT, dns+srv://NAME,
+                          k8s://NAMESPACE/SERVICE:PORT or consul://SERVICE (docs/discovery.md)
   --balancer NAME         round-robin (default), weighted-round-robin, least-conn, p2c, ewma,
                           random, ip-hash, ring-hash or maglev
   --hash-key KEY          ring-hash/maglev key: client-ip (default), header:NAME, cookie:NAME, path
@@ -84,7 +87,7 @@ single-dash spellings (-backends, -port) work as in the original Go tool.
 
 /** Where each flag's setting lives in a config file, for the "--port conflicts with --config" line. */
 const configPathOfFlag: Readonly<Record<string, string>> = {
-  backends: 'upstreams.NAME.backends', balancer: 'upstreams.NAME.balancer', 'hash-key': 'upstreams.NAME.hashKey',
+  backends: 'upstreams.NAME.backends', discover: 'upstreams.NAME.discover', balancer: 'upstreams.NAME.balancer', 'hash-key': 'upstreams.NAME.hashKey',
   sticky: 'upstreams.NAME.sticky', 'sticky-cookie': 'upstreams.NAME.sticky.cookie', 'sticky-secret': 'upstreams.NAME.sticky.secret',
   'sticky-ttl': 'upstreams.NAME.sticky.ttl', 'slow-start': 'upstreams.NAME.slowStart', 'max-in-flight': 'upstreams.NAME.maxInFlight',
   'ewma-decay': 'upstreams.NAME.ewmaDecay', port: 'listeners[0].port', host: 'listeners[0].host',
@@ -199,7 +202,7 @@ async function main(argv: readonly string[]): Promise<void> {
       throw namedByFlag(err);
     });
     process.stdout.write(
-      `\nSwitchyard demo: ${lb.url} balances over ${plural(options.backends.length, 'demo backend')}.\n` +
+      `\nSwitchyard demo: ${lb.url} balances over ${plural(options.backends?.length ?? 0, 'demo backend')}.\n` +
         `  Try:  curl ${lb.url}/          (repeat it: each backend answers with its own name)\n` +
         `        for i in 1 2 3 4 5 6; do curl -s ${lb.url}/; done\n` +
         (lb.adminUrl === null ? '' : `  Dashboard: ${lb.adminUrl}/   API: ${lb.adminUrl}/api/upstreams   Metrics: ${lb.adminUrl}/metrics\n`) +
@@ -237,6 +240,7 @@ async function main(argv: readonly string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+tuneGarbageCollector();
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError) fail(err.message, ExitCodes.usage);
   fail(`failed to start: ${(err as Error).message ?? String(err)}`, ExitCodes.failure);

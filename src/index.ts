@@ -63,16 +63,16 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
     return result;
   };
 
-  // GET /ready on the admin listener. Discovery joins here: the runtime's list of discovered
-  // upstreams still waiting for their first update goes in awaitingDiscovery.
+  // GET /ready on the admin listener: listening, the first health round done, and every
+  // discovered upstream's first set in (issue 13).
   const phase = { firstHealthRoundDone: false, draining: false };
   const ready = () =>
-    readinessOf({ draining: phase.draining, listening: runtime.addresses.length > 0, firstHealthRoundDone: phase.firstHealthRoundDone, awaitingDiscovery: [] });
+    readinessOf({ draining: phase.draining, listening: runtime.addresses.length > 0, firstHealthRoundDone: phase.firstHealthRoundDone, awaitingDiscovery: runtime.discoveries.awaiting() });
 
   let admin: AdminServer | null = null;
   // The admin listener opens first, so probes get an answer (503) while the rest starts.
   if (config.admin !== false) {
-    const metrics = createMetrics({ upstreams: () => runtime.snapshot.upstreams.values(), certificates: () => runtime.certificates() });
+    const metrics = createMetrics({ upstreams: () => runtime.snapshot.upstreams.values(), certificates: () => runtime.certificates(), listenerTunnels: () => runtime.listenerTunnels(), discoveries: () => runtime.discoveries.all() });
     admin = new AdminServer({ runtime, logger, version, host: config.admin.host, port: config.admin.port, token, configSource: file ?? 'flags', reload: () => reload('api'), metrics, ready });
     await admin.listen().catch(async (err: unknown) => {
       await runtime.close(0);

@@ -12,6 +12,7 @@ import type { BackendTlsConfig } from './upstream/tls.js';
 import type { UpstreamProtocol } from './upstream/protocol.js';
 import type { ListenerTlsConfig } from './server/tls-certificates.js';
 import type { BackendSpec } from './upstream/upstream.js';
+import type { DiscoveryConfigInput } from './config/discovery-schema.js';
 
 /** Admin listener settings; see docs/observability.md. */
 export interface AdminOptions {
@@ -25,8 +26,10 @@ export interface AdminOptions {
 
 /** Options of `start()`; the CLI flags map onto these one to one. */
 export interface StartOptions extends DownstreamOptions {
-  /** Backend URLs (`http://host:port/base`), or `{ url, weight }` objects. Required. */
-  readonly backends: readonly (string | BackendSpec)[];
+  /** Backend URLs (`http://host:port/base`), or `{ url, weight }` objects. Required unless `discover` is given. */
+  readonly backends?: readonly (string | BackendSpec)[];
+  /** Find the backends with a discovery source instead (docs/discovery.md): `{ dns }`, `{ kubernetes }` or `{ consul }`. */
+  readonly discover?: DiscoveryConfigInput;
   /** Port to listen on. Default 3030; 0 picks a free port. */
   readonly port?: number;
   /** Address to bind. Default: every interface. */
@@ -132,7 +135,7 @@ function schemaError(issues: Parameters<typeof configProblems>[0]): ConfigError 
 
 /** Every start() option, so a misspelt one is refused instead of ignored (the compiler keeps it complete). */
 const startOptionNames: Readonly<Record<keyof StartOptions, true>> = {
-  backends: true, port: true, host: true, balancer: true, hashKey: true, sticky: true, slowStartMs: true, maxInFlight: true,
+  backends: true, discover: true, port: true, host: true, balancer: true, hashKey: true, sticky: true, slowStartMs: true, maxInFlight: true,
   ewmaDecayMs: true, healthIntervalMs: true, healthTimeoutMs: true, healthPath: true, retry: true, connectTimeoutMs: true,
   upstreamTimeoutMs: true, upstreamKeepAliveMs: true, tunnelIdleTimeoutMs: true, closeTunnelsOnDown: true, clientKeepAliveMs: true, clientHeadersTimeoutMs: true, acceptBatch: true,
   gracePeriodMs: true, preserveHost: true, admin: true, log: true, accessLog: true, random: true,
@@ -176,8 +179,9 @@ export function configFromStartOptions(options: StartOptions): Config {
   wholeNumber(retry.perTryTimeoutMs, 0, 'retry.perTryTimeoutMs');
   wholeNumber(retry.tryDurationMs, 0, 'retry.tryDurationMs');
   wholeNumber(retry.budgetMinRetries, 0, 'retry.budgetMinRetries');
-  const backends = options.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b));
-  if (backends.length === 0) throw new ConfigError('no backends given');
+  const backends = options.backends?.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b));
+  if (backends !== undefined && options.discover !== undefined) throw new ConfigError('give backends or discover, not both');
+  if (options.discover === undefined && (backends === undefined || backends.length === 0)) throw new ConfigError('no backends given');
   if (options.maxInFlight !== undefined && !(options.maxInFlight >= 1)) throw new ConfigError('maxInFlight must be at least 1');
   if (options.slowStartMs !== undefined && !(options.slowStartMs >= 0 && Number.isFinite(options.slowStartMs))) throw new ConfigError('slowStartMs must be 0 or a positive number of milliseconds');
   const hashKey = options.hashKey === undefined ? undefined : options.hashKey.name === undefined ? options.hashKey.source : `${options.hashKey.source}:${options.hashKey.name}`;
@@ -203,6 +207,7 @@ export function configFromStartOptions(options: StartOptions): Config {
     upstreams: {
       default: defined({
         backends,
+        discover: options.discover,
         balancer: balancer as NonNullable<ConfigInput['upstreams'][string]['balancer']>,
         hashKey,
         sticky: sticky === undefined ? undefined : defined({ cookie: sticky.cookie, secret: sticky.secret, ttl: sticky.ttlMs }),

@@ -4,16 +4,19 @@ import type { Config } from './config/schema.js';
 import { publishReload } from './events.js';
 import { listenError, listenerKey, listenerOptions, settingsNeedingRestart, type ListenerConfig } from './listener-config.js';
 import type { Logger } from './log.js';
-import type { ProxyContext } from './proxy/context.js';
+import type { ProxyContext, TunnelCounts } from './proxy/context.js';
 import { trustedProxiesFrom } from './proxy/trusted.js';
 import { downstreamLimits } from './server/limits.js';
 import { Listener } from './server/listener.js';
 import { TlsTermination } from './server/tls-server.js';
+import { Discoveries } from './discoveries.js';
+import { oneProcess, type RuntimeRole } from './runtime-role.js';
 import { buildSnapshot, viaName, type Snapshot, type SnapshotDeps } from './snapshot.js';
 import { plural } from './units.js';
 import { DownReason, type Backend } from './upstream/backend.js';
 
 export type { Snapshot } from './snapshot.js';
+export type { RuntimeRole } from './runtime-role.js';
 
 /** `http://host:port` (or https) for a bound address, with loopback standing in for a wildcard address. */
 export function urlOf(address: AddressInfo, scheme: 'http' | 'https' = 'http'): string {
@@ -42,26 +45,6 @@ export interface CertificateInfo {
   readonly expiresAtMs: number;
 }
 
-/**
- * What this process does of the work (src/cluster/): everything (one process), the primary's
- * part (health checks, no listeners) or a worker's (listeners, no health checks).
- */
-export interface RuntimeRole {
-  /** Open the config's listeners. */
-  readonly listen: boolean;
-  /** Run active health checks. */
-  readonly healthChecks: boolean;
-  /** Sticky secrets by upstream; a worker gets the primary's so cookies work on every worker. */
-  readonly stickySecrets?: Map<string, string>;
-  /** Told of every down-reason change (the primary broadcasts, a worker reports). */
-  readonly onBackendState?: (backend: Backend) => void;
-  /** Each listener's accept batch is divided by this (workers share the socket). Default 1. */
-  readonly acceptShare?: number;
-  /** Log "Load Balancer started" per listener (a worker leaves it to the primary). Default true. */
-  readonly announce?: boolean;
-}
-
-const oneProcess: RuntimeRole = { listen: true, healthChecks: true };
 
 /** A bound listener with its proxy context (per listener: in-flight count and closing flag). */
 interface LiveListener {
@@ -92,15 +75,20 @@ export class Runtime {
   private readonly listeners = new Map<string, LiveListener>();
   private queue: Promise<unknown> = Promise.resolve();
   /** What snapshots are built with: the logger, the clock and random source tests inject, sticky secrets. */
-  private readonly deps: SnapshotDeps;
+  readonly deps: SnapshotDeps;
   private readonly role: RuntimeRole;
+  /** The discovery sources of upstreams with `discover:` (issue 13). */
+  readonly discoveries: Discoveries;
 
   constructor(config: Config, logger: Logger, random?: Random, clock: Clock = systemClock, role: RuntimeRole = oneProcess) {
     this.logger = logger;
     this.role = role;
     const observe = role.onBackendState === undefined ? {} : { onBackendState: role.onBackendState };
     this.deps = { logger, clock, random, stickySecrets: role.stickySecrets ?? new Map(), healthChecks: role.healthChecks, ...observe };
-    this.snapshot = buildSnapshot(config, null, this.deps);
+    this.discoveries = new Discoveries(this, logger, clock, role.discovery);
+    const plan = this.discoveries.plan(config);
+    this.snapshot = buildSnapshot(config, null, this.deps, this.discoveries.sets(plan));
+    this.discoveries.commit(plan);
     this.started = config;
   }
 
@@ -114,6 +102,14 @@ export class Runtime {
     return [...this.listeners.values()].map((l) => urlOf(l.address, l.tls === null ? 'http' : 'https'));
   }
 
+  /** Each listener (`host:port`) and its WebSocket tunnel figures, in config order (as `addresses`). */
+  listenerTunnels(): { listener: string; tunnels: TunnelCounts }[] {
+    return [...this.listeners.values()].map(({ address: a, ctx }) => ({
+      listener: a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`,
+      tunnels: { ...ctx.tunnelCounts },
+    }));
+  }
+
   /** The certificates of the HTTPS listeners in use now: their files, names and expiry. */
   certificates(): CertificateInfo[] {
     return [...this.listeners.values()].flatMap((live) =>
@@ -124,6 +120,8 @@ export class Runtime {
   /** Binds every listener and runs the first health-check round. On failure closes what it opened. */
   async start(): Promise<void> {
     try {
+      // Backends found before the first request: each source's first answer (bounded) is awaited.
+      await this.discoveries.start((sets) => (this.snapshot = buildSnapshot(this.snapshot.config, this.snapshot, this.deps, sets)));
       const listeners = this.role.listen ? this.snapshot.config.listeners : [];
       for (let i = 0; i < listeners.length; i++) await this.openListener(listeners[i] as ListenerConfig, listenerKey(listeners[i] as ListenerConfig, i));
     } catch (err) {
@@ -147,6 +145,7 @@ export class Runtime {
       redirectHttps: config.redirectHttps && tls === null,
       active: 0,
       tunnels: new Set(),
+      tunnelCounts: { open: 0, total: 0, bytesIn: 0, bytesOut: 0 },
       closing: false,
       onIdle: null,
     };
@@ -180,14 +179,21 @@ export class Runtime {
     return run;
   }
 
+  /** Queues a task (a discovery update) behind the reloads before it. */
+  enqueue(task: () => Promise<void>): void {
+    this.queue = this.queue.then(task).catch((err: unknown) => this.logger.error({ err }, `discovery update failed: ${(err as Error).message}`));
+  }
+
   private async applyNow(config: Config, source: string): Promise<ReloadResult> {
     const old = this.snapshot;
     let next: Snapshot;
     const opened: LiveListener[] = [];
     // Before new listeners open: those are opened with the new settings.
     const ignored = settingsNeedingRestart(config, this.started, new Map([...this.listeners.values()].map((live) => [live.key, live.config])));
+    let plan;
     try {
-      next = buildSnapshot(config, old, this.deps);
+      plan = this.discoveries.plan(config);
+      next = buildSnapshot(config, old, this.deps, this.discoveries.sets(plan));
       for (let i = 0; i < (this.role.listen ? config.listeners.length : 0); i++) {
         const key = listenerKey(config.listeners[i] as ListenerConfig, i);
         if (!this.listeners.has(key)) opened.push(await this.openListener(config.listeners[i] as ListenerConfig, key));
@@ -200,6 +206,7 @@ export class Runtime {
       return this.reloadFailed(source, (err as Error).message);
     }
     this.snapshot = next;
+    this.discoveries.commit(plan);
     for (const live of this.listeners.values()) live.ctx.accessLog = config.log.access ? this.logger : null;
     // Kept HTTPS listeners read their certificates again (issue 11); a bad file keeps the old ones.
     config.listeners.forEach((listener, i) => {
@@ -213,7 +220,7 @@ export class Runtime {
     const removed = [...old.upstreams.values()].flatMap((u) => u.backends).filter((b) => !kept.has(b));
     const before = new Set([...old.upstreams.values()].flatMap((u) => u.backends));
     const added = [...kept].filter((b) => !before.has(b)).length;
-    for (const backend of removed) this.drain(backend, config.gracePeriod);
+    for (const backend of removed) this.drainBackend(backend, config.gracePeriod);
 
     const wanted = new Set(config.listeners.map((listener, i) => listenerKey(listener, i)));
     const grace = config.gracePeriod;
@@ -247,7 +254,7 @@ export class Runtime {
    * A removed backend takes nothing new; its pool closes once its requests are done. Its
    * WebSocket tunnels, which left the pool, run for the grace period and are then closed.
    */
-  private drain(backend: Backend, graceMs: number): void {
+  drainBackend(backend: Backend, graceMs: number): void {
     backend.markDown(DownReason.draining);
     this.logger.info({ backend: backend.url, inFlight: backend.inFlight }, `${backend.url} removed: draining ${backend.inFlight} in-flight`);
     void backend.close();
@@ -270,6 +277,7 @@ export class Runtime {
 
   /** Graceful stop: listeners finish in-flight requests (up to `graceMs`), then pools close. */
   async close(graceMs: number): Promise<void> {
+    await this.discoveries.stop();
     for (const checker of this.snapshot.health) checker.stop();
     await Promise.all([...this.listeners.values()].map((live) => this.closeListener(live, graceMs)));
     this.listeners.clear();

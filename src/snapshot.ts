@@ -10,7 +10,8 @@ import { retryOptionsFromConfig } from './proxy/retry.js';
 import { Router } from './router.js';
 import { loadBackendTls } from './upstream/tls.js';
 import { Upstream } from './upstream/upstream.js';
-import type { Backend } from './upstream/backend.js';
+import type { DiscoveredBackend } from './discovery/source.js';
+import { DownReason, type Backend } from './upstream/backend.js';
 
 type UpstreamConfig = Config['upstreams'][string];
 
@@ -58,15 +59,18 @@ export function ensureStickySecrets(config: Config, secrets: Map<string, string>
   }
 }
 
+/** The backend sets discovery found, by upstream name (issue 13); an upstream with `discover` and no entry has none yet. */
+export type DiscoveredSets = ReadonlyMap<string, readonly DiscoveredBackend[]>;
+
 /**
  * Builds the snapshot a config means, reusing `previous`'s backends by URL (health, counters and
  * pools survive). On failure closes only the pools it created and throws.
  */
-export function buildSnapshot(config: Config, previous: Snapshot | null, deps: SnapshotDeps): Snapshot {
+export function buildSnapshot(config: Config, previous: Snapshot | null, deps: SnapshotDeps, discovered: DiscoveredSets = new Map()): Snapshot {
   const upstreams = new Map<string, Upstream>();
   try {
     for (const [name, spec] of Object.entries(config.upstreams)) {
-      upstreams.set(name, buildUpstream(name, spec, previous?.upstreams.get(name), deps));
+      upstreams.set(name, buildUpstream(name, spec, previous?.upstreams.get(name), deps, discovered.get(name) ?? [], 0));
     }
   } catch (err) {
     // Close only the pools this attempt created; reused backends belong to the live snapshot.
@@ -74,15 +78,34 @@ export function buildSnapshot(config: Config, previous: Snapshot | null, deps: S
     for (const upstream of upstreams.values()) for (const backend of upstream.backends) if (!live.has(backend)) void backend.close();
     throw err;
   }
-  const router = new Router(config.routes.map((route) => ({ host: route.host, pathPrefix: route.pathPrefix, upstream: upstreams.get(route.upstream) as Upstream })));
-  const health = deps.healthChecks === false ? [] : [...upstreams.entries()].map(([name, upstream]) => {
-    const check = (config.upstreams[name] as UpstreamConfig).healthCheck;
-    return new ActiveHealthChecker(upstream.backends, resolveHealthOptions(check), deps.logger);
-  });
+  const router = routerFor(config, upstreams);
+  const health = deps.healthChecks === false ? [] : [...upstreams.entries()].map(([name, upstream]) => checkerFor(config, name, upstream, deps));
   return { config, digest: configDigest(config), router, upstreams, health };
 }
 
-function buildUpstream(name: string, spec: UpstreamConfig, previous: Upstream | undefined, deps: SnapshotDeps): Upstream {
+/**
+ * A discovery update (issue 13): `snapshot` with one upstream's backends replaced by `set`, a
+ * partial reload through the same path (backends reused by URL). Backends new to the upstream
+ * start down for the health check and take traffic once one passes. Throws, creating nothing, on failure.
+ */
+export function withDiscoveredSet(snapshot: Snapshot, name: string, set: readonly DiscoveredBackend[], deps: SnapshotDeps): Snapshot {
+  const spec = snapshot.config.upstreams[name] as UpstreamConfig;
+  const upstream = buildUpstream(name, spec, snapshot.upstreams.get(name), deps, set, DownReason.healthCheck);
+  const upstreams = new Map(snapshot.upstreams);
+  upstreams.set(name, upstream);
+  const health = deps.healthChecks === false ? [] : [...upstreams.keys()].map((key, i) => (key === name ? checkerFor(snapshot.config, name, upstream, deps) : (snapshot.health[i] as ActiveHealthChecker)));
+  return { config: snapshot.config, digest: snapshot.digest, router: routerFor(snapshot.config, upstreams), upstreams, health };
+}
+
+function routerFor(config: Config, upstreams: ReadonlyMap<string, Upstream>): Router {
+  return new Router(config.routes.map((route) => ({ host: route.host, pathPrefix: route.pathPrefix, upstream: upstreams.get(route.upstream) as Upstream })));
+}
+
+function checkerFor(config: Config, name: string, upstream: Upstream, deps: SnapshotDeps): ActiveHealthChecker {
+  return new ActiveHealthChecker(upstream.backends, resolveHealthOptions((config.upstreams[name] as UpstreamConfig).healthCheck), deps.logger);
+}
+
+function buildUpstream(name: string, spec: UpstreamConfig, previous: Upstream | undefined, deps: SnapshotDeps, discovered: readonly DiscoveredBackend[], newBackendDownReasons: number): Upstream {
   let sticky;
   if (spec.sticky !== false) {
     const given = spec.sticky === true ? { cookie: 'swy' } : spec.sticky;
@@ -98,7 +121,7 @@ function buildUpstream(name: string, spec: UpstreamConfig, previous: Upstream | 
   const outlier = spec.outlierDetection;
   return new Upstream({
     name,
-    backends: spec.backends.map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)),
+    backends: spec.discover === undefined ? (spec.backends ?? []).map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)) : discovered,
     balancer: spec.balancer,
     retry: retryOptionsFromConfig(spec.retry),
     pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.responseHeaders ?? spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.bodyIdle ?? spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive, maxHeaderBytes: spec.maxResponseHeaderSize, tls: upstreamTls(name, spec), protocol: spec.protocol },
@@ -120,6 +143,7 @@ function buildUpstream(name: string, spec: UpstreamConfig, previous: Upstream | 
     ...(deps.random === undefined ? {} : { random: deps.random }),
     ...(sticky === undefined ? {} : { sticky }),
     ...(previous === undefined ? {} : { existing: new Map(previous.backends.map((b) => [b.url, b])) }),
+    ...(spec.discover === undefined ? {} : { discovered: true, newBackendDownReasons, terminating: new Set(discovered.filter((b) => b.terminating).map((b) => b.url)) }),
   });
 }
 

@@ -9,7 +9,7 @@ export type BackendStateName = 'up' | 'down' | 'draining' | 'disabled';
 /** An operator's word for a backend's down reasons: disabled and draining win over failures. */
 export function stateName(downReasons: number): BackendStateName {
   if ((downReasons & DownReason.disabled) !== 0) return 'disabled';
-  if ((downReasons & DownReason.draining) !== 0) return 'draining';
+  if ((downReasons & (DownReason.draining | DownReason.terminating)) !== 0) return 'draining';
   return downReasons === 0 ? 'up' : 'down';
 }
 
@@ -50,12 +50,13 @@ export function backendView(backend: Backend) {
   };
 }
 
-export function upstreamView(upstream: Upstream) {
-  return { name: upstream.name, balancer: upstream.balancerName, backends: upstream.backends.map(backendView) };
+/** An upstream and its backends; `discovery` (issue 13) is null for a fixed backend list. */
+export function upstreamView(upstream: Upstream, runtime: Runtime) {
+  return { name: upstream.name, balancer: upstream.balancerName, discovery: runtime.discoveries.view(upstream.name), backends: upstream.backends.map(backendView) };
 }
 
 export function upstreamsView(runtime: Runtime) {
-  return { upstreams: [...runtime.snapshot.upstreams.values()].map(upstreamView) };
+  return { upstreams: [...runtime.snapshot.upstreams.values()].map((upstream) => upstreamView(upstream, runtime)) };
 }
 
 export const backendActions = ['drain', 'disable', 'enable'] as const;

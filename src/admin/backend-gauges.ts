@@ -1,11 +1,23 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { DownReason, downReasonNames, type Backend } from '../upstream/backend.js';
+import type { DiscoveryMetricsSource } from './discovery-metrics.js';
 
 /** Where scrape-time gauges read live backend state: the upstreams in force now. */
 export interface MetricsSource {
   upstreams(): Iterable<{ readonly name: string; readonly backends: readonly Backend[] }>;
   /** HTTPS listeners' certificates in use; absent: none. */
   certificates?(): Iterable<{ readonly port: number; readonly cert: string; readonly expiresAtMs: number }>;
+  /** Each listener (`host:port`) and its WebSocket tunnel figures; absent: none. */
+  listenerTunnels?(): Iterable<{ readonly listener: string; readonly tunnels: ListenerTunnels }>;
+  /** Upstreams' discovery sources; absent: none. */
+  discoveries?(): Iterable<DiscoveryMetricsSource>;
+}
+
+export interface ListenerTunnels {
+  readonly open: number;
+  readonly total: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
 }
 
 const downReasons = Object.values(DownReason).map((bit) => [bit, downReasonNames(bit)[0] ?? String(bit)] as const);

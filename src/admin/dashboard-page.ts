@@ -30,6 +30,7 @@ export const dashboardHtml: string = `<!doctype html>
 </header>
 <div class="banner" data-banner role="alert"></div>
 <main>
+  <div class="listeners" data-listeners hidden></div>
   <div data-upstreams></div>
   <p class="empty" hidden>No upstreams configured.</p>
 </main>

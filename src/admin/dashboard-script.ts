@@ -1,4 +1,6 @@
+import { dashboardCharts } from './dashboard-charts.js';
 import { dashboardHelpers } from './dashboard-helpers.js';
+import { dashboardTunnels } from './dashboard-tunnels.js';
 
 /**
  * The dashboard's browser script (plain ES2020, no build step). It polls the admin JSON API every
@@ -23,12 +25,14 @@ export const dashboardScript = String.raw`
   if (location.search.indexOf('token=') >= 0) history.replaceState(null, '', location.pathname);
 
   var $ = function (sel) { return document.querySelector(sel); };
-  var body = document.body, main = $('main'), board = $('[data-upstreams]'), banner = $('[data-banner]'), dot = $('.brand .dot');
+  var body = document.body, main = $('main'), board = $('[data-upstreams]'), listenerBox = $('[data-listeners]'), banner = $('[data-banner]'), dot = $('.brand .dot');
   var facts = {};
   document.querySelectorAll('[data-fact]').forEach(function (e) { facts[e.getAttribute('data-fact')] = e; });
   var sections = new Map(), cards = new Map(), lastOkAt = 0, polls = 0;
 
 ${dashboardHelpers}
+${dashboardCharts}
+${dashboardTunnels}
 
   async function api(method, path) {
     var headers = { accept: 'application/json' };
@@ -74,6 +78,7 @@ ${dashboardHelpers}
     facts.reload.className = 'v' + (last ? (last.ok ? ' ok' : ' bad') : '');
     facts.reload.title = r.ok + ' ok, ' + r.failed + ' failed' + (last && last.error ? '\nlast error: ' + last.error : '');
     renderCerts(facts.certs, s.certificates || []);
+    renderListeners(listenerBox, s.listeners || []);
   }
 
   function makeSection(name) {
@@ -91,17 +96,6 @@ ${dashboardHelpers}
     v.setAttribute('data-stat', key);
     parent.append(box);
     return v;
-  }
-
-  function makeChart(parent, kind, label) {
-    var box = el('div', 'chart ' + kind), k = el('div', 'k'), max = el('span', '', '');
-    k.append(el('span', '', label), max);
-    var chart = { svg: svg('svg', { viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none', 'data-chart': kind }),
-      area: svg('path', {}), line: svg('polyline', {}), max: max, samples: [] };
-    chart.svg.append(svg('line', { x1: 0, x2: W, y1: H - 1, y2: H - 1 }), chart.area, chart.line);
-    box.append(k, chart.svg);
-    parent.append(box);
-    return chart;
   }
 
   function makeCard(upstream, b) {
@@ -131,26 +125,10 @@ ${dashboardHelpers}
       c.buttons[a[0]] = button;
       actions.append(button);
     });
-    root.append(head, reasons, stats, charts, health, actions);
+    c.tunnels = makeTunnelLine();
+    root.append(head, reasons, stats, c.tunnels.line, charts, health, actions);
     cards.set(upstream + '\n' + b.id, c);
     return c;
-  }
-
-  function draw(chart, value, floor, format) {
-    var s = chart.samples;
-    s.push(value);
-    if (s.length > SAMPLES) s.shift();
-    // Newest sample at the right edge (inset 1 so the stroke is not clipped), oldest to its left.
-    var max = floor, right = W - 1, step = (W - 2) / (SAMPLES - 1), pts = [];
-    for (var i = 0; i < s.length; i++) if (s[i] > max) max = s[i];
-    for (var j = 0; j < s.length; j++) {
-      pts.push((right - (s.length - 1 - j) * step).toFixed(1) + ',' + (H - 1 - (s[j] / max) * (H - 5)).toFixed(1));
-    }
-    chart.line.setAttribute('points', pts.join(' '));
-    var first = (right - (s.length - 1) * step).toFixed(1);
-    chart.area.setAttribute('d', 'M' + first + ',' + (H - 1) + ' L' + pts.join(' L') + ' L' + right + ',' + (H - 1) + ' Z');
-    chart.svg.setAttribute('data-last', String(value));
-    setText(chart.max, 'max ' + format(max));
   }
 
   // Badge, reasons and buttons: everything an action's answer can change.
@@ -196,6 +174,7 @@ ${dashboardHelpers}
     }
     c.prev = cur;
     renderHealth(c, b.health || { last: null, history: [] });
+    renderTunnels(c.tunnels, b.tunnels);
   }
 
   function renderHealth(c, h) {
@@ -227,7 +206,9 @@ ${dashboardHelpers}
         updateCard(c, b, now);
         if (b.state === 'up') up++;
       });
-      setText(s.meta, u.balancer + ' \u00b7 ' + up + ' of ' + backends.length + ' up');
+      var d = u.discovery, found = d ? ' \u00b7 ' + d.source + ' gen ' + d.generation + (d.state === 'error' ? ' \u00b7 discovery failing, last good set kept' : '') : '';
+      setText(s.meta, u.balancer + ' \u00b7 ' + up + ' of ' + backends.length + ' up' + found);
+      s.meta.title = d ? 'updated ' + (d.lastUpdate ? ago(d.lastUpdate) : 'never') + (d.lastError ? '\nlast error: ' + d.lastError.message + ' (' + ago(d.lastError.at) + ')' : '') : '';
     });
     sections.forEach(function (s, name) { if (!keep.has(s)) { s.root.remove(); sections.delete(name); } });
     cards.forEach(function (c, key) { if (!keep.has(c)) { c.root.remove(); cards.delete(key); } });

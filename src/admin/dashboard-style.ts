@@ -11,6 +11,7 @@ export const dashboardCss = String.raw`
   color-scheme: dark;
 }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 html, body { margin: 0; background: var(--bg); color: var(--text); }
 body {
   font: 14px/1.4 system-ui, -apple-system, "Segoe UI", "Liberation Sans", "DejaVu Sans", sans-serif;
@@ -100,6 +101,12 @@ section.upstream { margin-top: 18px; }
 .tick { width: 5px; flex: none; border-radius: 1px; background: var(--up); }
 .tick.fail { background: var(--down); }
 .health .last { color: var(--muted); font-size: 12px; white-space: nowrap; width: 9ch; text-align: right; }
+.tunnels { font-size: 12px; color: var(--muted); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.tunnels .k { font-size: 11px; text-transform: uppercase; letter-spacing: 0.5px; margin-right: 8px; }
+.tunnels b { color: var(--text); font-weight: 600; }
+.tunnels[data-open]:not([data-open="0"]) b { color: var(--accent); }
+.listeners { display: flex; flex-wrap: wrap; gap: 8px 24px; margin: 0 0 18px; }
+.listener { display: flex; gap: 12px; align-items: baseline; background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 6px 12px; }
 .actions { display: flex; gap: 8px; }
 .actions button { flex: 1; }
 .toast {

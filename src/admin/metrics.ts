@@ -15,7 +15,9 @@ import {
   type RequestEvent,
 } from '../events.js';
 import { registerBackendGauges, registerCertificateGauge, type MetricsSource } from './backend-gauges.js';
+import { registerListenerGauges } from './listener-gauges.js';
 import { attemptOutcomeLabels, codeClassIndex, codeClassLabels, methodIndex, methodLabels, none, outcomeIndex } from './metric-labels.js';
+import { registerDiscoveryMetrics } from './discovery-metrics.js';
 import { registerProcessMetrics } from './process-metrics.js';
 import { RequestDurations } from './request-durations.js';
 
@@ -134,6 +136,8 @@ export class SwitchyardMetrics implements Metrics {
     this.reloadSuccessTime.set(Date.now() / 1000);
     registerBackendGauges(this.registry, source, prefix);
     registerCertificateGauge(this.registry, source, prefix);
+    registerListenerGauges(this.registry, source, prefix);
+    registerDiscoveryMetrics(this.registry, () => source.discoveries?.() ?? [], prefix);
     this.stopProcessMetrics = registerProcessMetrics(this.registry, prefix);
 
     requestChannel.subscribe(this.onRequest);

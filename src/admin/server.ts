@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { urlOf, type ReloadResult, type Runtime } from '../runtime.js';
 import { applyAction, backendActions, backendView, upstreamView, upstreamsView, type BackendAction } from './api.js';
 import { dashboardHtml } from './dashboard-page.js';
-import { withFigures, type BackendFigures } from './worker-figures.js';
+import { listenerLabel, withFigures, type BackendFigures, type ListenerTunnelFigures } from './worker-figures.js';
 
 /** What /metrics serves; see metrics.ts. */
 export interface MetricsExporter {
@@ -46,6 +46,8 @@ export interface WorkersView {
   list(): readonly { readonly id: number; readonly pid: number | null; readonly serving: boolean; readonly startedAt: string }[];
   /** Every worker's live backend figures, summed (a worker that does not answer in time is left out). */
   figures(): Promise<ReadonlyMap<string, BackendFigures>>;
+  /** Every worker's listener tunnel figures, summed by listener (`host:port`). */
+  listenerTunnels(): Promise<ReadonlyMap<string, ListenerTunnelFigures['tunnels']>>;
   /** Resolves once every worker has applied the backend states sent so far. */
   sync(): Promise<void>;
 }
@@ -149,7 +151,7 @@ export class AdminServer {
     const parts = path.split('/').slice(1);
     if (parts[0] !== 'api') return notFound(`no such endpoint: ${path}`);
     const [, resource, name, sub, id, action, ...rest] = parts;
-    if (resource === 'status' && parts.length === 2) return method === 'GET' ? { status: 200, body: this.status() } : methodNotAllowed('GET');
+    if (resource === 'status' && parts.length === 2) return method === 'GET' ? { status: 200, body: this.status(await this.options.workers?.listenerTunnels()) } : methodNotAllowed('GET');
     if (resource === 'reload' && parts.length === 2) {
       if (method !== 'POST') return methodNotAllowed('POST');
       const result = await this.options.reload();
@@ -162,7 +164,7 @@ export class AdminServer {
     if (name === undefined || name === '') return method === 'GET' ? { status: 200, body: summed(upstreamsView(runtime), sums) } : methodNotAllowed('GET');
     const upstream = runtime.snapshot.upstreams.get(decodeURIComponent(name));
     if (upstream === undefined) return notFound(`no upstream named "${decodeURIComponent(name)}"`);
-    if (sub === undefined) return method === 'GET' ? { status: 200, body: summed({ upstreams: [upstreamView(upstream)] }, sums).upstreams[0] } : methodNotAllowed('GET');
+    if (sub === undefined) return method === 'GET' ? { status: 200, body: summed({ upstreams: [upstreamView(upstream, runtime)] }, sums).upstreams[0] } : methodNotAllowed('GET');
     if (sub !== 'backends' || id === undefined) return notFound(`no such endpoint: ${path}`);
     let url: string;
     try {
@@ -182,19 +184,28 @@ export class AdminServer {
     return { status: 200, body: { ok: true, backend: backendView(backend) } };
   }
 
-  private status() {
+  /** `workerTunnels`: with workers, their listeners' tunnel figures summed. */
+  private status(workerTunnels?: ReadonlyMap<string, ListenerTunnelFigures['tunnels']>) {
     const runtime = this.options.runtime;
     const snapshot = runtime.snapshot;
+    const tunnels = runtime.listenerTunnels();
+    const workers = this.options.workers;
     return {
       version: this.options.version,
       uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 100) / 10,
       startedAt: this.startedAt.toISOString(),
-      listeners: this.options.workers?.listeners() ?? runtime.addresses.map((a, i) => ({ address: a.address, port: a.port, url: runtime.urls[i] ?? urlOf(a) })),
+      // Each listener's WebSocket tunnels: open, total, bytes each way (in: client to backend), summed over the workers.
+      listeners:
+        workers === undefined
+          ? runtime.addresses.map((a, i) => ({ address: a.address, port: a.port, url: runtime.urls[i] ?? urlOf(a), tunnels: tunnels[i]?.tunnels ?? null }))
+          : workers.listeners().map((l) => ({ ...l, tunnels: workerTunnels?.get(listenerLabel(l)) ?? null })),
       ...(this.options.workers === undefined ? {} : { workers: this.options.workers.list() }),
       config: { digest: snapshot.digest, source: this.options.configSource, loadedAt: runtime.loadedAt.toISOString() },
       reloads: runtime.reloads,
       // HTTPS listeners' certificates (issue 11); the dashboard warns 14 days before expiry.
       certificates: runtime.certificates().map((c) => ({ port: c.port, cert: c.cert, names: c.names, expiresAt: new Date(c.expiresAtMs).toISOString() })),
+      // Per upstream with a discovery source (issue 13): its source, state, generation, last update and error.
+      discovery: Object.fromEntries([...runtime.discoveries.all()].map((d) => [d.upstream, d.view()])),
     };
   }
 

@@ -38,6 +38,27 @@ export function figuresOf(backend: Backend): BackendFigures {
   };
 }
 
+/** A listener's WebSocket tunnel figures in one worker (`listener` is `host:port`, as Runtime.listenerTunnels gives it). */
+export interface ListenerTunnelFigures {
+  readonly listener: string;
+  readonly tunnels: { readonly open: number; readonly total: number; readonly bytesIn: number; readonly bytesOut: number };
+}
+
+/** Sums the listeners' tunnel figures of every worker, by listener (workers share each listener's socket). */
+export function sumListenerTunnels(perWorker: readonly (readonly ListenerTunnelFigures[])[]): Map<string, ListenerTunnelFigures['tunnels']> {
+  const sums = new Map<string, ListenerTunnelFigures['tunnels']>();
+  for (const list of perWorker) {
+    for (const { listener, tunnels: t } of list) {
+      const s = sums.get(listener);
+      sums.set(listener, s === undefined ? { ...t } : { open: s.open + t.open, total: s.total + t.total, bytesIn: s.bytesIn + t.bytesIn, bytesOut: s.bytesOut + t.bytesOut });
+    }
+  }
+  return sums;
+}
+
+/** `host:port` of a listener address, IPv6 in brackets (the label Runtime.listenerTunnels uses). */
+export const listenerLabel = (a: { readonly address: string; readonly port: number }): string => (a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+
 const keyOf = (f: { readonly upstream: string; readonly url: string }): string => `${f.upstream}\n${f.url}`;
 
 /** Sums the figures of every worker, by backend. */

@@ -1,5 +1,6 @@
-import type { BackendFigures } from '../admin/worker-figures.js';
+import type { BackendFigures, ListenerTunnelFigures } from '../admin/worker-figures.js';
 import type { Config } from '../config/schema.js';
+import type { DiscoveredBackend } from '../discovery/source.js';
 import type { LogFormat } from '../log.js';
 import { DownReason } from '../upstream/backend.js';
 
@@ -27,13 +28,20 @@ export interface Answers {
   /** prom-client's getMetricsAsJSON() of the worker's registry. */
   readonly metrics: unknown[];
   readonly figures: BackendFigures[];
+  /** Each listener's WebSocket tunnel figures in this worker. */
+  readonly listeners: ListenerTunnelFigures[];
   /** Nothing: the answer shows every message sent before it has been handled. */
   readonly ping: null;
 }
 export type Question = keyof Answers;
 
+/** The discovered sets in force, by upstream: a worker runs no discovery source (docs/workers.md). */
+export type DiscoveredSetList = readonly (readonly [string, readonly DiscoveredBackend[]])[];
+
 export type ToWorker =
-  | { readonly type: 'swy:init'; readonly workerId: number; readonly workers: number; readonly config: Config; readonly secrets: readonly [string, string][]; readonly states: readonly BackendState[]; readonly logFormat: LogFormat | undefined }
+  | { readonly type: 'swy:init'; readonly workerId: number; readonly workers: number; readonly config: Config; readonly secrets: readonly [string, string][]; readonly states: readonly BackendState[]; readonly discovered: DiscoveredSetList; readonly logFormat: LogFormat | undefined }
+  /** A set the primary's discovery applied to `upstream`, with the states of its backends then. */
+  | { readonly type: 'swy:discovered'; readonly upstream: string; readonly set: readonly DiscoveredBackend[]; readonly states: readonly BackendState[] }
   | { readonly type: 'swy:apply'; readonly id: number; readonly config: Config; readonly secrets: readonly [string, string][]; readonly source: string }
   | { readonly type: 'swy:state'; readonly states: readonly BackendState[] }
   | { readonly type: 'swy:ask'; readonly id: number; readonly question: Question }

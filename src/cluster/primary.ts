@@ -3,7 +3,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { createMetrics } from '../admin/metrics.js';
 import { readinessOf } from '../readiness.js';
 import { AdminServer, adminToken, type MetricsExporter, type WorkersView } from '../admin/server.js';
-import { sumFigures } from '../admin/worker-figures.js';
+import { sumFigures, sumListenerTunnels } from '../admin/worker-figures.js';
 import { resolveWorkers } from '../config/process-schema.js';
 import type { Config, ConfigInput } from '../config/schema.js';
 import { ConfigWatcher } from '../config/watch.js';
@@ -13,7 +13,8 @@ import { nextConfig, type LaunchOptions, type Switchyard } from '../switchyard.j
 import { DownReason, type Backend } from '../upstream/backend.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { version } from '../version.js';
-import { workerDecidedReasons, type BackendState, type ToPrimary, type ToWorker } from './messages.js';
+import type { DiscoveredBackend } from '../discovery/source.js';
+import { workerDecidedReasons, type BackendState, type DiscoveredSetList, type ToPrimary, type ToWorker } from './messages.js';
 import { WorkerSet, type Slot } from './workers.js';
 
 /** How long the admin API waits for workers' figures, metrics and state acks. */
@@ -45,14 +46,21 @@ export async function startPrimary(config: Config, options: LaunchOptions): Prom
     if (changed.size === 0) queueMicrotask(flush);
     changed.add(backend);
   };
-  const runtime = new Runtime(config, logger, options.random, options.clock, { listen: false, healthChecks: true, stickySecrets: secrets, onBackendState });
+  // Discovery runs here alone (one watch per upstream, whatever the number of workers); each set
+  // applied goes to the workers with its backends' states, so a worker never holds a new backend down.
+  const onApplied = (upstream: string, set: readonly DiscoveredBackend[]): void => {
+    const states = (runtime.snapshot.upstreams.get(upstream)?.backends ?? []).map(stateOf);
+    workers.broadcast({ type: 'swy:discovered', upstream, set, states });
+  };
+  const runtime = new Runtime(config, logger, options.random, options.clock, { listen: false, healthChecks: true, stickySecrets: secrets, onBackendState, discovery: { onApplied } });
   const allStates = (): BackendState[] => [...runtime.snapshot.upstreams.values()].flatMap((u) => u.backends.map(stateOf));
+  const allSets = (): DiscoveredSetList => [...runtime.discoveries.all()].map((d) => [d.upstream, d.current] as const);
   const findBackend = (upstream: string, url: string): Backend | undefined => runtime.snapshot.upstreams.get(upstream)?.backends.find((b) => b.url === url);
   /** Worker-decided reasons by backend, and which worker decided them: cleared if it dies. */
   const reportedBy = new Map<Backend, Slot>();
 
   const workers: WorkerSet = new WorkerSet(resolveWorkers(config.workers), logger, {
-    init: (slot): ToWorker => ({ type: 'swy:init', workerId: slot.index + 1, workers: workers.slots.length, config: runtime.snapshot.config, secrets: [...secrets], states: allStates(), logFormat: options.logFormat ?? config.log.format }),
+    init: (slot): ToWorker => ({ type: 'swy:init', workerId: slot.index + 1, workers: workers.slots.length, config: runtime.snapshot.config, secrets: [...secrets], states: allStates(), discovered: allSets(), logFormat: options.logFormat ?? config.log.format }),
     report: (slot, message) => applyReport(slot, message),
     replaced: (slot) => {
       // Started while a reload was applied: it gets the config in force now.
@@ -140,20 +148,20 @@ export async function startPrimary(config: Config, options: LaunchOptions): Prom
     listeners: () => workers.slots.find((s) => s.ready)?.listeners ?? listeners,
     list: () => workers.slots.map((s) => ({ id: s.index + 1, pid: s.worker?.process.pid ?? null, serving: s.ready, startedAt: s.startedAt.toISOString() })),
     figures: async () => sumFigures(await workers.ask('figures', askTimeoutMs)),
+    listenerTunnels: async () => sumListenerTunnels(await workers.ask('listeners', askTimeoutMs)),
     sync: async () => {
       flush();
       await workers.ask('ping', askTimeoutMs);
     },
   };
-  // GET /ready: the first health round is done before the admin listener opens; discovery joins
-  // in awaitingDiscovery as in the single process.
+  // GET /ready: the first health round is done before the admin listener opens.
   const phase = { draining: false };
-  const ready = () => readinessOf({ draining: phase.draining, listening: workers.slots.some((s) => s.ready), firstHealthRoundDone: true, awaitingDiscovery: [] });
+  const ready = () => readinessOf({ draining: phase.draining, listening: workers.slots.some((s) => s.ready), firstHealthRoundDone: true, awaitingDiscovery: runtime.discoveries.awaiting() });
   let admin: AdminServer | null = null;
   let watcher: ConfigWatcher | null = null;
   try {
     if (config.admin !== false) {
-      const own = createMetrics({ upstreams: () => runtime.snapshot.upstreams.values(), certificates: () => runtime.certificates() });
+      const own = createMetrics({ upstreams: () => runtime.snapshot.upstreams.values(), certificates: () => runtime.certificates(), discoveries: () => runtime.discoveries.all() });
       // Every worker's registry merged with the primary's by prom-client's aggregator (counters summed).
       const metrics: MetricsExporter = {
         contentType: own.contentType,

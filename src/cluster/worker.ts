@@ -4,8 +4,9 @@ import { systemClock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import { createLogger, guardStream, type Logger } from '../log.js';
 import { Runtime } from '../runtime.js';
-import { downReasonNames, type Backend, type DownReason } from '../upstream/backend.js';
-import { isMessage, workerDecidedReasons, type Answers, type BackendState, type ToPrimary, type ToWorker } from './messages.js';
+import { downReasonNames, type Backend } from '../upstream/backend.js';
+import { isMessage, workerDecidedReasons, type Answers, type ToPrimary, type ToWorker } from './messages.js';
+import { StateMirror } from './state-mirror.js';
 
 /**
  * A worker process: listeners, pools, balancers and passive outlier counting, on the config the
@@ -17,10 +18,7 @@ class Worker {
   private readonly logger: Logger;
   private readonly secrets: Map<string, string>;
   private readonly metrics: Metrics | null;
-  /** True while the primary's states are applied, so they are not reported back. */
-  private applyingRemote = false;
-  /** Worker-decided bits last reported or received, per backend. */
-  private readonly synced = new WeakMap<Backend, number>();
+  private readonly mirror: StateMirror;
   private stopping = false;
 
   constructor(init: Extract<ToWorker, { type: 'swy:init' }>) {
@@ -34,10 +32,12 @@ class Worker {
       onBackendState: this.report,
       acceptShare: init.workers,
       announce: false,
+      discovery: { follow: new Map(init.discovered) },
     });
-    this.applyStates(init.states);
+    this.mirror = new StateMirror(this.runtime);
+    this.mirror.apply(init.states);
     // Per-request metrics are counted here; the primary merges every worker's at scrape.
-    this.metrics = config.admin === false ? null : createMetrics({ upstreams: () => this.runtime.snapshot.upstreams.values() }, { scope: 'worker' });
+    this.metrics = config.admin === false ? null : createMetrics({ upstreams: () => this.runtime.snapshot.upstreams.values(), listenerTunnels: () => this.runtime.listenerTunnels() }, { scope: 'worker' });
   }
 
   async start(): Promise<void> {
@@ -48,7 +48,8 @@ class Worker {
   }
 
   readonly onMessage = (message: ToWorker): void => {
-    if (message.type === 'swy:state') this.applyStates(message.states);
+    if (message.type === 'swy:state') this.mirror.apply(message.states);
+    else if (message.type === 'swy:discovered') this.mirror.follow(message);
     else if (message.type === 'swy:apply') void this.apply(message);
     else if (message.type === 'swy:ask') void this.answer(message.id, message.question);
     else if (message.type === 'swy:stop') this.stop(message.graceMs);
@@ -65,33 +66,17 @@ class Worker {
     let value: Answers[keyof Answers] = null;
     if (question === 'metrics') value = this.metrics === null ? [] : await this.metrics.json();
     else if (question === 'figures') value = [...this.runtime.snapshot.upstreams.values()].flatMap((u) => u.backends.map(figuresOf));
+    else if (question === 'listeners') value = this.runtime.listenerTunnels();
     send({ type: 'swy:answer', id, value });
-  }
-
-  /** Sets each backend's down reasons to the primary's, through markDown/markUp so balancers hear of it. */
-  private applyStates(states: readonly BackendState[]): void {
-    this.applyingRemote = true;
-    try {
-      for (const state of states) {
-        const backend = this.runtime.snapshot.upstreams.get(state.upstream)?.backends.find((b) => b.url === state.url);
-        if (backend === undefined) continue;
-        for (let bit = 1; bit <= 16; bit <<= 1) {
-          if ((state.bits & bit) !== 0) backend.markDown(bit as DownReason);
-          else backend.markUp(bit as DownReason);
-        }
-        this.synced.set(backend, state.bits & workerDecidedReasons);
-      }
-    } finally {
-      this.applyingRemote = false;
-    }
   }
 
   /** A down reason this worker set or cleared itself goes to the primary, which decides for all. */
   private readonly report = (backend: Backend): void => {
-    if (this.applyingRemote) return;
+    // Undefined while the runtime is built (nothing decided by this worker yet).
+    if ((this.mirror as StateMirror | undefined) === undefined || this.mirror.applying) return;
     const bits = backend.downReasons & workerDecidedReasons;
-    if (bits === (this.synced.get(backend) ?? 0)) return;
-    this.synced.set(backend, bits);
+    if (bits === (this.mirror.synced.get(backend) ?? 0)) return;
+    this.mirror.synced.set(backend, bits);
     this.logger.debug({ backend: backend.url, reasons: downReasonNames(bits) }, `reporting ${backend.url} to the primary`);
     send({ type: 'swy:report', upstream: backend.upstream, url: backend.url, bits });
   };

@@ -9,6 +9,8 @@ export interface Slot {
   readonly index: number;
   worker: Worker | null;
   ready: boolean;
+  /** Sent its init message: from then on it gets every broadcast, in order after the init. */
+  inited: boolean;
   startedAtMs: number;
   startedAt: Date;
   backoffMs: number;
@@ -58,7 +60,7 @@ export class WorkerSet {
   constructor(count: number, logger: Logger, hooks: WorkerSetHooks) {
     this.logger = logger;
     this.hooks = hooks;
-    this.slots = Array.from({ length: count }, (_, index) => ({ index, worker: null, ready: false, startedAtMs: 0, startedAt: new Date(), backoffMs: firstBackoffMs, restartTimer: null, digest: '', listeners: [] }));
+    this.slots = Array.from({ length: count }, (_, index) => ({ index, worker: null, ready: false, inited: false, startedAtMs: 0, startedAt: new Date(), backoffMs: firstBackoffMs, restartTimer: null, digest: '', listeners: [] }));
     // Kernel scheduling: each worker accepts on the shared socket itself (docs/workers.md).
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ exec: workerMain, args: [], serialization: 'advanced' });
@@ -85,6 +87,7 @@ export class WorkerSet {
     const worker = cluster.fork({ SWITCHYARD_WORKER: String(slot.index + 1) });
     slot.worker = worker;
     slot.ready = false;
+    slot.inited = false;
     slot.startedAtMs = performance.now();
     slot.startedAt = new Date();
     worker.on('message', (message: unknown) => {
@@ -95,7 +98,10 @@ export class WorkerSet {
 
   private onMessage(slot: Slot, worker: Worker, message: ToPrimary): void {
     if (slot.worker !== worker) return;
-    if (message.type === 'swy:hello') worker.send(this.hooks.init(slot));
+    if (message.type === 'swy:hello') {
+      slot.inited = true;
+      worker.send(this.hooks.init(slot));
+    }
     else if (message.type === 'swy:ready') {
       slot.ready = true;
       slot.digest = message.digest;
@@ -120,6 +126,7 @@ export class WorkerSet {
     if (slot.worker !== worker) return;
     slot.worker = null;
     slot.ready = false;
+    slot.inited = false;
     for (const pending of this.pending.values()) if (pending.waiting.delete(slot) && pending.waiting.size === 0) pending.done();
     this.hooks.exited(slot);
     if (this.stopping) return;
@@ -132,9 +139,12 @@ export class WorkerSet {
     slot.restartTimer = setTimeout(() => this.fork(slot), delayMs);
   }
 
-  /** Sends `message` to every worker that serves. */
+  /**
+   * Sends `message` to every worker that has its init message, serving or still starting: a state
+   * or a discovered set that changed after the init reaches it too.
+   */
   broadcast(message: ToWorker): void {
-    for (const slot of this.slots) if (slot.ready && slot.worker?.isConnected() === true) slot.worker.send(message);
+    for (const slot of this.slots) if (slot.inited && slot.worker?.isConnected() === true) slot.worker.send(message);
   }
 
   /**

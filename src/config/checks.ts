@@ -14,7 +14,7 @@ export type Report = (path: IssuePath, message: string) => void;
 export interface CheckedConfig {
   readonly listeners: readonly { readonly host?: string | undefined; readonly port: number }[];
   readonly routes: readonly { readonly host?: string | undefined; readonly pathPrefix?: string | undefined }[];
-  readonly upstreams: Readonly<Record<string, { readonly backends: readonly (string | { readonly url: string })[] }>>;
+  readonly upstreams: Readonly<Record<string, { readonly backends?: readonly (string | { readonly url: string })[] | undefined; readonly discover?: object | undefined }>>;
   readonly admin: false | { readonly host: string; readonly port: number; readonly token?: string | undefined };
 }
 
@@ -73,8 +73,11 @@ export function crossFieldChecks(config: CheckedConfig, report: Report): void {
 
   // A backend is its normalised URL: `http://a:1` and `http://a:1/` are one backend.
   for (const [name, upstream] of Object.entries(config.upstreams)) {
+    // Either a fixed list or a discovery source (issue 13), never both.
+    if (upstream.backends === undefined && upstream.discover === undefined) report(['upstreams', name], 'needs backends (a list) or discover (a source)');
+    if (upstream.backends !== undefined && upstream.discover !== undefined) report(['upstreams', name, 'discover'], 'give backends or discover, not both');
     const seen = new Map<string, number>();
-    upstream.backends.forEach((backend, index) => {
+    (upstream.backends ?? []).forEach((backend, index) => {
       const text = typeof backend === 'string' ? backend : backend.url;
       let url: string;
       try {

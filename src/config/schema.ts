@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { crossFieldChecks } from './checks.js';
+import { discoverySchema } from './discovery-schema.js';
 import { healthDefaults, parseStatusRange } from '../health/options.js';
 import { normaliseTarget } from '../proxy/normalise-path.js';
 import { checkHashKey, parseHashKey } from '../upstream/hash-key.js';
@@ -179,7 +180,8 @@ const backendTlsSchema = strict({
 });
 
 const upstreamSchema = strict({
-  backends: z.array(backendSchema).min(1).describe('Backends: URL strings or `{ url, weight }` objects. Required.'),
+  backends: z.array(backendSchema).min(1).optional().describe('Backends: URL strings or `{ url, weight }` objects. Required unless `discover` is given.'),
+  discover: discoverySchema.optional().describe('Find the backends with a discovery source instead of listing them (see docs/discovery.md): `{ dns }`, `{ kubernetes }` or `{ consul }`.'),
   balancer: z.enum(balancerNames).default('round-robin').describe('Balancing algorithm: ' + balancerNames.join(', ') + '.'),
   protocol: protocolSchema,
   hashKey: z

@@ -12,8 +12,9 @@ export const protocolSchema = z
 type Backends = readonly (string | { readonly url: string })[];
 
 /** Each backend whose scheme does not fit the upstream's protocol becomes an issue at its position. */
-export function protocolIssues(upstream: { readonly protocol: (typeof upstreamProtocols)[number]; readonly backends: Backends }, ctx: z.core.$RefinementCtx<unknown>): void {
-  upstream.backends.forEach((backend, i) => {
+export function protocolIssues(upstream: { readonly protocol: (typeof upstreamProtocols)[number]; readonly backends?: Backends | undefined }, ctx: z.core.$RefinementCtx<unknown>): void {
+  // Discovered backends are checked when they arrive (a mismatched one is spoken to as its scheme allows).
+  (upstream.backends ?? []).forEach((backend, i) => {
     const url = typeof backend === 'string' ? backend : backend.url;
     const problem = protocolProblem(upstream.protocol, url);
     if (problem !== null) ctx.addIssue({ code: 'custom', path: ['backends', i, ...(typeof backend === 'string' ? [] : ['url'])], message: problem });

@@ -5,10 +5,10 @@ export class ConsulAnswerError extends Error {}
 
 /**
  * Turns the body of Consul's `GET /v1/health/service/NAME` (an array of `{ Node, Service,
- * Checks }`) into backends. A malformed answer throws: the caller reports it as an error and
+ * Checks }`) into backends, `scheme://ADDRESS:PORT`. A malformed answer throws: the caller reports it as an error and
  * keeps the last good set, rather than applying half of a bad answer.
  */
-export function backendsFromHealthEntries(body: unknown): DiscoveredBackend[] {
+export function backendsFromHealthEntries(body: unknown, scheme: 'http' | 'https' = 'http'): DiscoveredBackend[] {
   if (!Array.isArray(body)) throw new ConsulAnswerError('consul: the answer is not a JSON array');
   const byUrl = new Map<string, DiscoveredBackend>();
   for (let i = 0; i < body.length; i++) {
@@ -20,7 +20,7 @@ export function backendsFromHealthEntries(body: unknown): DiscoveredBackend[] {
     if (address === undefined) throw new ConsulAnswerError(`consul: entry ${i} has neither Service.Address nor Node.Address`);
     const port = service['Port'];
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new ConsulAnswerError(`consul: entry ${i} has no valid Service.Port`);
-    const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+    const url = `${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`;
     // The same address twice (two registrations of one instance): the first one counts.
     if (!byUrl.has(url)) byUrl.set(url, { url, weight: weightOf(service, entry['Checks']), terminating: false });
   }

@@ -10,13 +10,15 @@ export interface ConsulOptions {
   /** Service name, as registered in Consul. */
   readonly service: string;
   /** Consul HTTP API, default `http://127.0.0.1:8500` (the local agent). */
-  readonly address?: string;
+  readonly address?: string | undefined;
   /** ACL token, sent as `X-Consul-Token`. */
-  readonly token?: string;
+  readonly token?: string | undefined;
   /** Datacenter to ask about; default the agent's own. */
-  readonly datacenter?: string;
+  readonly datacenter?: string | undefined;
   /** Only instances whose checks all pass (default true); false keeps warning and critical ones. */
-  readonly passingOnly?: boolean;
+  readonly passingOnly?: boolean | undefined;
+  /** Scheme of the backend URLs (default http): Consul does not say whether an instance serves TLS. */
+  readonly scheme?: 'http' | 'https' | undefined;
 }
 
 export interface ConsulDeps {
@@ -197,7 +199,7 @@ export class ConsulSource implements DiscoverySource {
       } catch {
         throw new ConsulAnswerError(`consul: ${url.pathname} answered something that is not JSON`);
       }
-      const backends = backendsFromHealthEntries(body);
+      const backends = backendsFromHealthEntries(body, this.options.scheme ?? 'http');
       // Consul hides what the token may not read, and says so in this header: with nothing
       // left, that is a token problem, not a service scaled to zero.
       if (backends.length === 0 && response.headers['x-consul-results-filtered-by-acls'] === 'true') {

@@ -5,6 +5,16 @@
  * removed, debouncing) is the runtime's job.
  */
 
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+
+/** What every source class gets besides its options: `new XSource(options, deps)`. */
+export interface DiscoveryDeps {
+  readonly logger: Logger;
+  /** Schedules refreshes, retries and timeouts. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
 /** One backend a source found. */
 export interface DiscoveredBackend {
   /** Backend URL, e.g. `http://10.0.0.7:8080` (IPv6 in brackets). */

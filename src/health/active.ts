@@ -59,6 +59,28 @@ export class ActiveHealthChecker {
   }
 
   /**
+   * Takes over from `previous` (stopped; same options) after a discovery update: backends it
+   * checked keep their counts and go on at their interval; the others are checked now.
+   * Resolves when those are done.
+   */
+  continueFrom(previous: ActiveHealthChecker): Promise<void> {
+    const before = new Map(previous.states.map((state) => [state.backend, state]));
+    const fresh: CheckState[] = [];
+    for (const state of this.states) {
+      const old = before.get(state.backend);
+      if (old === undefined || !old.checked) {
+        fresh.push(state);
+        continue;
+      }
+      state.passes = old.passes;
+      state.fails = old.fails;
+      state.checked = true;
+      this.schedule(state);
+    }
+    return Promise.all(fresh.map((state) => this.check(state))).then(() => undefined);
+  }
+
+  /**
    * Checks every backend now, in parallel (joining a check already in flight), and resolves when
    * all are done. Each backend's next scheduled check counts from the end of this one.
    */

@@ -83,8 +83,8 @@ export async function httpProbe(backend: Backend, options: ActiveHealthOptions, 
   const backstopMs = timeoutMs + 1000;
   const tlsOptions = backend.tlsConnectOptions;
   // The backend's protocol too: HTTP/2 by ALPN (h2) or with prior knowledge (h2c).
-  const h2c = backend.protocol === 'h2c';
-  const connect = tlsOptions === null ? { timeout: backstopMs, ...(h2c ? { useH2c: true } : {}) } : backendConnector(tlsOptions, backstopMs, backend.protocol === 'h2');
+  const h2 = backend.multiplexed;
+  const connect = tlsOptions === null ? { timeout: backstopMs, ...(h2 ? { useH2c: true } : {}) } : backendConnector(tlsOptions, backstopMs, h2);
   const client = new Client(backend.origin, { connect, allowH2: backend.multiplexed, headersTimeout: backstopMs, bodyTimeout: backstopMs });
   try {
     const res = await client.request({

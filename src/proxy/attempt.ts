@@ -41,6 +41,7 @@ export function dispatchAttempt(x: ExchangeState): void {
   x.abortAttempt = null;
   x.responseStarted = false;
   x.headFields = null;
+  x.lastChunk = null;
   backend.inFlight++;
   backend.requestsTotal++;
   x.attempts++;

@@ -10,6 +10,15 @@ export interface OpenTunnel {
   destroy(): void;
 }
 
+/** A listener's WebSocket tunnel figures: open now (past their 101), opened since start, bytes each way. */
+export interface TunnelCounts {
+  open: number;
+  total: number;
+  /** Client to backend. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
 /** What the request path needs from the listener it serves; one per listener. */
 export interface ProxyContext {
   /** Where the current routing table is read from, once per request (a reload swaps the snapshot). */
@@ -33,6 +42,8 @@ export interface ProxyContext {
   active: number;
   /** WebSocket tunnels open or in their handshake; shutdown closes them after the grace period. */
   readonly tunnels: Set<OpenTunnel>;
+  /** This listener's tunnel figures, for the admin API, the dashboard and /metrics. */
+  readonly tunnelCounts: TunnelCounts;
   /** Set when shutting down: responses ask clients to close their connections. */
   closing: boolean;
   /** Called whenever `active` drops, so shutdown can notice 0. */

@@ -97,6 +97,10 @@ export abstract class ExchangeState implements Dispatcher.DispatchHandler, Queue
   headStatus = 0;
   headText = '';
   headFields: string[] | null = null;
+  /** The response's Content-Length, -1 when it has none (chunked, or until the head arrives). */
+  responseLength = -1;
+  /** A first chunk that is the whole body, held so the end writes it (one write, no uncork tick). */
+  lastChunk: Buffer | null = null;
   bytesSent = 0;
 
   // Completion.

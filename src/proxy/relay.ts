@@ -49,6 +49,18 @@ export function acceptHead(x: ExchangeState, statusCode: number, rawHeaders: Buf
   x.headStatus = statusCode;
   x.headText = statusText;
   x.headFields = headers;
+  x.responseLength = contentLengthOf(headers);
+}
+
+/** The Content-Length of a client head (names lower-cased by responseHeadersForClient); -1 for none. */
+function contentLengthOf(headers: readonly string[]): number {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== 'content-length') continue;
+    // llhttp has checked the digits already; anything else means "unknown".
+    const length = Number(headers[i + 1]);
+    return Number.isSafeInteger(length) && length >= 0 ? length : -1;
+  }
+  return -1;
 }
 
 /**
@@ -73,7 +85,25 @@ export function writeHeldHead(x: ExchangeState): boolean {
 
 /** One body chunk to the client; false pauses the backend until the client drains. */
 export function relayChunk(x: ExchangeState, chunk: Buffer): boolean {
-  if (x.headFields !== null && !writeHeldHead(x)) return false;
+  // undici hands over an empty chunk each time it resumes after a pause: writing it would cost
+  // a write(fd, NULL, 0) and a pass through node:http's write path per 64 KiB of a large body.
+  if (chunk.length === 0) return true;
+  if (x.headFields !== null) {
+    // The whole body in its first chunk: undici's onComplete follows in the same parse, and
+    // res.end(chunk) then writes head and body without a cork, an uncork tick and a second write.
+    if (chunk.length === x.responseLength && x.lastChunk === null) {
+      x.lastChunk = chunk;
+      return true;
+    }
+    if (!writeHeldHead(x)) return false;
+    // A body longer than it said (llhttp stops that): the held chunk still goes first.
+    const held = x.lastChunk;
+    if (held !== null) {
+      x.lastChunk = null;
+      x.bytesSent += held.length;
+      x.res.write(held);
+    }
+  }
   x.bytesSent += chunk.length;
   if (x.res.write(chunk)) return true;
   x.res.once('drain', onResponseDrain);
@@ -88,7 +118,13 @@ function onResponseDrain(this: ResponseWithExchange): void {
 /** The backend's response is complete: so is the client's. */
 export function relayEnd(x: ExchangeState): void {
   publishAttempt(x, 'response', false);
-  x.res.end();
+  const last = x.lastChunk;
+  if (last === null) x.res.end();
+  else {
+    x.lastChunk = null;
+    x.bytesSent += last.length;
+    x.res.end(last);
+  }
   finish(x, 'ok');
 }
 

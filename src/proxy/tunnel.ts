@@ -1,6 +1,5 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { writeTunnelLog } from '../access-log.js';
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 import type { Backend } from '../upstream/backend.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -9,11 +8,15 @@ import { requestHeadersForUpstream, responseHeadersForClient } from './headers.j
 import { classify, errorCodeByKind } from './outcome.js';
 import { cookieValue, hashKeyOf } from './request-keys.js';
 import { clientAddress } from './request-target.js';
+import { reportHandshakeAnswer, reportHandshakeFailure } from './tunnel-outcome.js';
 import { answerRaw } from './tunnel-request.js';
+import { TunnelTally } from './tunnel-tally.js';
 
 const keepAliveDelayMs = 60_000;
 
 function ignoreError(): void {}
+
+const noFields: string[] = [];
 
 /**
  * One WebSocket tunnel: the handshake is dispatched to a backend with undici's `upgrade`
@@ -31,17 +34,18 @@ export class Tunnel implements OpenTunnel {
   private abort: ((err?: Error) => void) | null = null;
   /** The handshake's answer has started on the client socket: no retry, no error answer. */
   private answered = false;
+  /** The status of a refusal relayed to the client; 0 before one. */
+  private refusalStatus = 0;
   private upstreamSocket: Socket | null = null;
   private resume: (() => void) | null = null;
   private done = false;
-  /** When the 101 went out, and the bytes each way since. */
-  private openedMs = 0;
-  private bytesIn = 0;
-  private bytesOut = 0;
+  /** The open tunnel's figures, from the 101 on. */
+  private tally: TunnelTally | null = null;
 
   private readonly ctx: ProxyContext;
   private readonly upstream: Upstream;
-  private readonly req: IncomingMessage;
+  /** The handshake's fields, for hash keys and the sticky cookie; let go once the tunnel opens. */
+  private rawHeaders: readonly string[];
   private readonly client: Socket;
   private readonly head: Buffer;
   private readonly target: string;
@@ -50,7 +54,7 @@ export class Tunnel implements OpenTunnel {
   constructor(ctx: ProxyContext, upstream: Upstream, req: IncomingMessage, client: Socket, head: Buffer, target: string, host: string) {
     this.ctx = ctx;
     this.upstream = upstream;
-    this.req = req;
+    this.rawHeaders = req.rawHeaders;
     this.client = client;
     this.head = head;
     this.target = target;
@@ -74,12 +78,12 @@ export class Tunnel implements OpenTunnel {
 
   get hashKey(): string | undefined {
     const spec = this.upstream.hashKey;
-    return spec === null ? undefined : hashKeyOf(spec, this.req.rawHeaders, this.target, this.clientIp);
+    return spec === null ? undefined : hashKeyOf(spec, this.rawHeaders, this.target, this.clientIp);
   }
 
   get stickyId(): string | undefined {
     const sticky = this.upstream.sticky;
-    return sticky === null ? undefined : cookieValue(this.req.rawHeaders, sticky.cookieName);
+    return sticky === null ? undefined : cookieValue(this.rawHeaders, sticky.cookieName);
   }
 
   start(): void {
@@ -127,6 +131,7 @@ export class Tunnel implements OpenTunnel {
     if (this.done) return false;
     if (statusCode < 200) return true;
     this.answered = true;
+    this.refusalStatus = statusCode;
     const fields = this.fieldsForClient(rawHeaders);
     let text = `HTTP/1.1 ${statusCode} ${statusText || STATUS_CODES[statusCode] || ''}\r\n`;
     for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
@@ -140,15 +145,18 @@ export class Tunnel implements OpenTunnel {
   }
 
   onComplete(): void {
+    if (!this.done) reportHandshakeAnswer(this.upstream, this.backend as Backend, this.refusalStatus);
     this.endAttempt(false);
     this.client.end();
     this.finish();
   }
 
   onError(err: Error): void {
-    const kind = classify(err, this.connected);
+    // A refusal cut short after its head is a reset, as for a response (attempt.ts endAttempt).
+    const kind = this.answered ? 'reset' : classify(err, this.connected);
     this.endAttempt(!this.done);
     if (this.done) return;
+    reportHandshakeFailure(this.upstream, this.backend as Backend, kind, this.ctx.logger);
     if (this.answered) return this.close();
     // Nothing reached the backend's application yet: a connect failure moves on to the next backend.
     if (kind === 'connect' && this.backendsTried < this.upstream.retry.maxBackends) {
@@ -180,29 +188,23 @@ export class Tunnel implements OpenTunnel {
     }
     this.upstreamSocket = socket;
     this.answered = true;
+    reportHandshakeAnswer(this.upstream, this.backend as Backend, statusCode);
     const client = this.client;
     const fields = this.fieldsForClient(rawHeaders);
+    // An open tunnel may idle for hours: it keeps nothing of the handshake but what it logs.
+    this.rawHeaders = noFields;
+    this.headers = noFields;
+    this.abort = null;
     let text = `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? ''}\r\nconnection: Upgrade\r\nupgrade: websocket\r\n`;
     for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
     client.write(`${text}\r\n`, 'latin1');
     socket.on('error', ignoreError);
     socket.on('close', () => this.close());
-    const backend = this.backend as Backend;
-    backend.openTunnels.add(this);
-    backend.tunnelsTotal++;
-    this.openedMs = performance.now();
-    client.on('data', (chunk: Buffer) => {
-      this.bytesIn += chunk.length;
-      backend.tunnelBytesIn += chunk.length;
-    });
-    socket.on('data', (chunk: Buffer) => {
-      this.bytesOut += chunk.length;
-      backend.tunnelBytesOut += chunk.length;
-    });
-    if (this.head.length > 0) {
-      this.bytesIn += this.head.length;
-      backend.tunnelBytesIn += this.head.length;
-    }
+    const tally = new TunnelTally(this, this.backend as Backend, this.ctx.tunnelCounts);
+    this.tally = tally;
+    client.on('data', (chunk: Buffer) => tally.in(chunk.length));
+    socket.on('data', (chunk: Buffer) => tally.out(chunk.length));
+    if (this.head.length > 0) tally.in(this.head.length);
     for (const side of [client, socket]) {
       side.setKeepAlive(true, keepAliveDelayMs);
       side.setNoDelay(true);
@@ -247,26 +249,9 @@ export class Tunnel implements OpenTunnel {
     if (this.upstreamSocket !== null && this.attemptActive) {
       this.upstreamSocket.destroy();
       this.endAttempt(false);
-      this.closed();
+      const place = { clientIp: this.clientIp, host: this.host, path: this.target, upstream: this.upstream.name };
+      (this.tally as TunnelTally).closed(this.ctx.accessLog, place);
     }
-  }
-
-  /** An open tunnel closed: counted down and logged. */
-  private closed(): void {
-    const backend = this.backend as Backend;
-    backend.openTunnels.delete(this);
-    const log = this.ctx.accessLog;
-    if (log === null) return;
-    writeTunnelLog(log, {
-      clientIp: this.clientIp,
-      host: this.host,
-      path: this.target,
-      upstream: this.upstream.name,
-      backend: backend.url,
-      durationMs: performance.now() - this.openedMs,
-      bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
-    });
   }
 
   private finish(): void {

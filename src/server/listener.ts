@@ -5,7 +5,8 @@ import { handleRequest } from '../proxy/admission.js';
 import { handleUpgrade } from '../proxy/tunnel-admission.js';
 import { tunnelFilteringMessage } from '../proxy/tunnel-request.js';
 import type { ProxyContext } from '../proxy/context.js';
-import { listenBatched, type AcceptMode } from './accept-fds.js';
+import type { AcceptMode } from './accept-fds.js';
+import { AcceptBatch } from './adaptive-accept.js';
 import { continueUnlessTooLarge, limitConnections, serverLimitOptions, type ConnectionCount } from './limits.js';
 import { createListenerServer, type TlsTermination } from './tls-server.js';
 
@@ -68,7 +69,7 @@ export class Listener {
   private readonly server: http.Server;
   private readonly ctx: ProxyContext;
   private readonly options: ListenerOptions;
-  private extraListeners: net.Server[] = [];
+  private readonly acceptBatch: AcceptBatch;
   /** Requests that arrived while listen() was still setting up; served once it is done. */
   private held: [http.IncomingMessage, http.ServerResponse][] | null = [];
   /** Client connections open now, busy or idle (counted by the connection limit). */
@@ -97,22 +98,23 @@ export class Listener {
     this.server.on('connect', onConnectMethod);
     this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => handleUpgrade(ctx, req, socket, head));
     this.connections = limitConnections(this.server, ctx.limits.maxConnections);
+    const server = this.server;
+    this.acceptBatch = new AcceptBatch(server, options.acceptBatch, (socket) => server.emit('connection', socket));
     this.server.on('checkContinue', continueUnlessTooLarge(this.server, ctx.limits.maxBodyBytes));
   }
 
   async listen(): Promise<AddressInfo> {
     const server = this.server;
-    const { acceptBatch, acceptMode } = this.options;
-    this.extraListeners = await listenBatched(server, this.options, acceptBatch, (socket) => server.emit('connection', socket), acceptMode);
+    await this.acceptBatch.listen(this.options, this.options.acceptMode);
     const held = this.held ?? [];
     this.held = null;
     for (const [req, res] of held) handleRequest(this.ctx, req, res);
     return server.address() as AddressInfo;
   }
 
-  /** Descriptors accepting on the listening port (1 + duplicates or SO_REUSEPORT sockets). */
+  /** Descriptors held for the listening port (1 + duplicates or SO_REUSEPORT sockets). */
   get acceptFds(): number {
-    return 1 + this.extraListeners.length;
+    return this.acceptBatch.descriptors;
   }
 
   /**
@@ -130,7 +132,7 @@ export class Listener {
     // Stop accepting. Not http.Server#close yet: since Node 19 it also drops idle keep-alive
     // connections at once, cutting requests already on their way over them.
     const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
-    for (const extra of this.extraListeners) extra.close();
+    this.acceptBatch.close();
     if (this.connections.open > ctx.active) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(idleLingerMs, graceMs)));
     }

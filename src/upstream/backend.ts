@@ -21,6 +21,8 @@ export const DownReason = {
   disabled: 8,
   /** Taken out for a while by passive outlier detection (consecutive failed attempts). */
   ejected: 16,
+  /** Listed by discovery as terminating (a Kubernetes endpoint going away): drains while it stays listed. */
+  terminating: 32,
 } as const;
 export type DownReason = (typeof DownReason)[keyof typeof DownReason];
 
@@ -30,6 +32,7 @@ const reasonNames: Readonly<Record<number, string>> = {
   4: 'draining',
   8: 'disabled',
   16: 'outlier-ejected',
+  32: 'terminating',
 };
 
 /** The reasons that say the backend is unhealthy, which panic mode ignores; draining and disabled stay. */
@@ -37,7 +40,7 @@ export const unhealthyReasons = DownReason.healthCheck | DownReason.failedAttemp
 
 export function downReasonNames(bits: number): string[] {
   const names: string[] = [];
-  for (let bit = 1; bit <= DownReason.ejected; bit <<= 1) if ((bits & bit) !== 0) names.push(reasonNames[bit] ?? String(bit));
+  for (let bit = 1; bit <= DownReason.terminating; bit <<= 1) if ((bits & bit) !== 0) names.push(reasonNames[bit] ?? String(bit));
   return names;
 }
 
@@ -193,25 +196,24 @@ export class Backend implements BackendTarget {
     this.basePath = target.basePath;
     this.weight = weight;
     this.maxInFlight = maxInFlight;
-    const https = target.origin.startsWith('https:');
     const protocol = pool.protocol ?? 'http1';
-    // h2 offers both by ALPN, in TLS health checks too: an h2-only backend may refuse http/1.1 alone.
-    const tlsOptions = https ? backendTlsConnectOptions(target.hostname, pool.tls ?? defaultBackendTls, protocol === 'h2') : null;
-    this.tlsConnectOptions = tlsOptions;
     this.protocol = protocol;
     this.multiplexed = protocol !== 'http1';
+    // HTTP/2 as the scheme allows (a discovered backend may not match the upstream's protocol):
+    // https by ALPN, offering h2 and http/1.1 in health checks too; http with prior knowledge.
+    const https = target.origin.startsWith('https:');
+    const alpn = this.multiplexed && https;
+    const h2c = this.multiplexed && !https;
+    const tlsOptions = https ? backendTlsConnectOptions(target.hostname, pool.tls ?? defaultBackendTls, alpn) : null;
+    this.tlsConnectOptions = tlsOptions;
     // The per-request name only has to be constant and non-empty; the connector sends the real one.
     const pinned = tlsOptions?.servername ?? target.hostname;
-    const alpn = protocol === 'h2' && tlsOptions !== null;
     this.pool = new Pool(target.origin, {
       connections: null,
-      // h2c is HTTP/2 from the first byte; h2's BackendClient picks per connection once ALPN has chosen.
-      pipelining: protocol === 'h2c' ? h2StreamsPerConnection : 1,
+      // h2c is HTTP/2 from the first byte; with ALPN, BackendClient picks per connection.
+      pipelining: h2c ? h2StreamsPerConnection : 1,
       allowH2: this.multiplexed,
-      connect:
-        tlsOptions === null
-          ? { timeout: pool.connectTimeoutMs, ...(protocol === 'h2c' ? { useH2c: true } : {}) }
-          : backendConnector(tlsOptions, pool.connectTimeoutMs, alpn),
+      connect: tlsOptions === null ? { timeout: pool.connectTimeoutMs, ...(h2c ? { useH2c: true } : {}) } : backendConnector(tlsOptions, pool.connectTimeoutMs, alpn),
       ...(tlsOptions === null ? {} : { factory: (origin: URL, options: object) => new BackendClient(origin, options as ConstructorParameters<typeof BackendClient>[1], pinned, alpn) }),
       headersTimeout: pool.headersTimeoutMs,
       bodyTimeout: pool.bodyTimeoutMs,

@@ -60,6 +60,12 @@ export interface UpstreamSpec {
    * settings is kept, live state and all; its weight and in-flight cap take the new values.
    */
   readonly existing?: ReadonlyMap<string, Backend>;
+  /** Backends come from a discovery source (issue 13): an empty set is allowed (503 until one appears). */
+  readonly discovered?: boolean;
+  /** Down reasons a backend new to this upstream starts with (a discovery update: `healthCheck` until it passes one). */
+  readonly newBackendDownReasons?: number;
+  /** URLs of backends the source lists as terminating: they drain while listed; the others lose that bit. */
+  readonly terminating?: ReadonlySet<string>;
 }
 
 export interface TunnelOptions {
@@ -134,18 +140,29 @@ export class Upstream {
       seen.add(target.url);
       return target;
     });
-    if (targets.length === 0) throw new ConfigError(`upstream "${spec.name}" has no backends`);
+    if (targets.length === 0 && spec.discovered !== true) throw new ConfigError(`upstream "${spec.name}" has no backends`);
     const clock = spec.clock ?? systemClock;
     const random = spec.random ?? systemRandom;
     const options = { clock, random, slowStart: new SlowStart(clock, slowStartMs), ewmaDecayMs };
     const backends = targets.map((target, i) => {
       const weight = (spec.backends[i] as BackendSpec).weight;
       const kept = spec.existing?.get(target.url);
-      if (kept === undefined || !samePool(kept.poolOptions, spec.pool)) return new Backend(target, weight, spec.pool, maxInFlight, spec.name);
+      if (kept === undefined || !samePool(kept.poolOptions, spec.pool)) {
+        const made = new Backend(target, weight, spec.pool, maxInFlight, spec.name);
+        made.downReasons = spec.newBackendDownReasons ?? 0;
+        return made;
+      }
       kept.weight = weight;
       kept.maxInFlight = maxInFlight;
       return kept;
     });
+    // Before the balancer is built, so it starts from the listed state; a kept backend's old upstream hears of it.
+    if (spec.terminating !== undefined) {
+      for (const backend of backends) {
+        if (spec.terminating.has(backend.url)) backend.markDown(DownReason.terminating);
+        else backend.markUp(DownReason.terminating);
+      }
+    }
     // Panic is judged afresh below (updatePanic), after the balancer has been built on plain health.
     for (const backend of backends) backend.ignoredReasons = 0;
     const inner = factory(backends, options);
@@ -193,7 +210,7 @@ export class Upstream {
     let healthy = 0;
     for (let i = 0; i < backends.length; i++) {
       const bits = (backends[i] as Backend).downReasons;
-      if ((bits & (DownReason.draining | DownReason.disabled)) !== 0) continue;
+      if ((bits & (DownReason.draining | DownReason.disabled | DownReason.terminating)) !== 0) continue;
       eligible++;
       if ((bits & unhealthyReasons) === 0) healthy++;
     }

@@ -39,7 +39,7 @@ describe('admin API', () => {
     assert.equal(status, 200);
     assert.equal(json.version, '0.1.0');
     assert.equal(typeof json.uptimeSeconds, 'number');
-    assert.deepEqual(json.listeners, [{ address: '127.0.0.1', port: lb.address.port, url: lb.url }]);
+    assert.deepEqual(json.listeners, [{ address: '127.0.0.1', port: lb.address.port, url: lb.url, tunnels: { open: 0, total: 0, bytesIn: 0, bytesOut: 0 } }]);
     assert.match(json.config.digest, /^[0-9a-f]{64}$/);
     assert.equal(json.config.source, file);
     assert.deepEqual(json.reloads, { ok: 0, failed: 0, last: null });

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { existsSync, mkdirSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startBackend, startLb } from '../helpers/servers.js';
+import { echo, openWs, wsUrl, startWsBackend } from '../helpers/ws.js';
 
 // Debian's Chromium, driven headless; .ci/run installs it. Missing, the test fails: never skips.
 const chromiumPath = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -173,4 +175,43 @@ test('with an admin token the page sends it from ?token=, says when it is missin
   assert.match((await page.textContent('[data-toast]')) ?? '', /^Reload failed: \S/);
   await page.waitForSelector('[data-fact="reload"].bad', { timeout: waitMs });
   assert.match((await page.textContent('[data-fact="reload"]')) ?? '', /^failed/);
+});
+
+test('an open WebSocket tunnel shows on its backend\'s card and its listener, and goes when it closes', async (t) => {
+  const cleanup = cleanupFor(t);
+  const backend = await startWsBackend();
+  cleanup(() => backend.close());
+  const lb = await startLb({ backends: [backend.url], admin: { port: 0 } });
+  cleanup(() => lb.close());
+  const adminUrl = lb.adminUrl;
+  assert.ok(adminUrl !== null);
+  const id = (await backendIds(adminUrl)).get(backend.url);
+  assert.ok(id !== undefined);
+  const browser = await launch(t, cleanup);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  const seen = watch(page, adminUrl);
+  const card = `[data-backend="${id}"]`;
+  const listener = `[data-listener="${lb.url}"]`;
+  await page.goto(`${adminUrl}/`);
+  await page.waitForSelector(`${card} .tunnels[data-open="0"]`, { timeout: waitMs });
+  await page.waitForSelector(`${listener} .tunnels[data-open="0"]`, { timeout: waitMs });
+
+  const ws = await openWs(wsUrl(lb.url));
+  cleanup(() => ws.terminate());
+  assert.equal(await echo(ws, 'hello'), 'hello');
+  await page.waitForSelector(`${card} .tunnels[data-open="1"]`, { timeout: waitMs });
+  await page.waitForSelector(`${listener} .tunnels[data-open="1"]`, { timeout: waitMs });
+  assert.equal(await page.textContent(`${card} [data-tunnels-open]`), '1');
+  // A masked 5-byte client frame is 11 bytes; the echo 7.
+  assert.match((await page.textContent(`${card} .tunnels`)) ?? '', /1 open · 11 B in · 7 B out · 1 total/);
+  assert.match((await page.textContent(`${listener} .tunnels`)) ?? '', /1 open · 11 B in · 7 B out · 1 total/);
+  mkdirSync('test-results', { recursive: true });
+  await page.screenshot({ path: 'test-results/dashboard-tunnels.png', fullPage: true });
+
+  ws.close();
+  await once(ws, 'close');
+  await page.waitForSelector(`${card} .tunnels[data-open="0"]`, { timeout: waitMs });
+  await page.waitForSelector(`${listener} .tunnels[data-open="0"]`, { timeout: waitMs });
+  assert.match((await page.textContent(`${listener} .tunnels`)) ?? '', /0 open · .* · 1 total/);
+  assert.deepEqual(seen.errors, [], 'no script errors');
 });

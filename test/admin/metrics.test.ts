@@ -186,7 +186,7 @@ describe('backend gauges', () => {
     let s = await scrape(metrics);
     assert.equal(value(s, 'backend_up', la), 1);
     assert.equal(value(s, 'backend_down_reasons', { ...la, reason: 'health-check' }), 0);
-    assert.equal(series(s, 'backend_down_reasons').size, 10, 'five reasons for each of two backends');
+    assert.equal(series(s, 'backend_down_reasons').size, 12, 'six reasons for each of two backends');
 
     a.markDown(DownReason.healthCheck);
     a.markDown(DownReason.disabled);
@@ -231,8 +231,8 @@ describe('backend gauges', () => {
     assert.equal(value(s, 'backend_up', la), 0);
     assert.equal(value(s, 'backend_in_flight', la), 2);
     const reasons = series(s, 'backend_down_reasons');
-    assert.equal(reasons.size, 5, [...reasons.keys()].join('\n'));
-    for (const reason of ['health-check', 'failed-attempts', 'draining', 'disabled', 'outlier-ejected']) {
+    assert.equal(reasons.size, 6, [...reasons.keys()].join('\n'));
+    for (const reason of ['health-check', 'failed-attempts', 'draining', 'disabled', 'outlier-ejected', 'terminating']) {
       assert.equal(value(s, 'backend_down_reasons', { ...la, reason }), reason === 'draining' ? 1 : 0, reason);
     }
     a.inFlight = 0;

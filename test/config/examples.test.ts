@@ -31,7 +31,7 @@ describe('examples/', () => {
     const config = loadConfig(join(examplesDir, 'basic.yaml'));
     const [name, upstream] = Object.entries(config.upstreams)[0] ?? [];
     assert.ok(name !== undefined && upstream !== undefined);
-    assert.equal(upstream.backends.length, backends.length);
+    assert.equal(upstream.backends?.length, backends.length);
     // The example as written, on test ports: its own backends swapped for live ones.
     const lb = await startFromConfig(
       { config: { ...config, listeners: [{ ...config.listeners[0], host: '127.0.0.1', port: 0 }], admin: false, upstreams: { [name]: { ...upstream, backends: backends.map((b) => b.url) } } } },

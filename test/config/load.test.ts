@@ -111,7 +111,10 @@ describe('config errors: one FILE:LINE:COL path: message line per problem', () =
 
   test('a missing required field points at its parent object', () => {
     const { file, lines } = problems('upstreams:\n  web:\n    balancer: p2c\n');
-    assert.deepEqual(lines, [`${file}:3:5 upstreams.web.backends: required array is missing`]);
+    // backends or discover (issue 13): the upstream says which it lacks.
+    assert.deepEqual(lines, [`${file}:3:5 upstreams.web: needs backends (a list) or discover (a source)`]);
+    const route = problems('routes:\n  - host: a.example\nupstreams:\n  web:\n    backends: [http://127.0.0.1:1]\n');
+    assert.deepEqual(route.lines, [`${route.file}:2:5 routes.0.upstream: required text is missing`]);
     const top = problems('log: { level: debug }\n');
     assert.deepEqual(top.lines, [`${top.file}:1:1 upstreams: required record is missing`]);
   });

@@ -124,8 +124,7 @@ describe('deploy/kubernetes manifests', () => {
     withEnv('SWITCHYARD_ADMIN_TOKEN', 'from-the-secret', () => parseConfigInput(withBackends));
   });
 
-  // LEAD: once src/config/discovery-schema.ts is merged, drop `todo` so this one counts.
-  test('the ConfigMap config, discover included, passes Switchyard\'s validation', { todo: 'needs the discovery config schema (issue 13)' }, () => {
+  test('the ConfigMap config, discover included, passes Switchyard\'s validation', () => {
     withEnv('SWITCHYARD_ADMIN_TOKEN', 'from-the-secret', () => parseConfigInput(config));
   });
 });

@@ -17,7 +17,7 @@ test('healthPath (--health-path) switches to HTTP checks: a backend whose check 
   cleanup(() => sick.close());
   const options = optionsFromFlags(new Map([['backends', `${healthy.url},${sick.url}`], ['health-path', '/healthz']]));
   assert.equal(options.healthPath, '/healthz');
-  const lb = await startLb({ backends: options.backends, healthPath: '/healthz' });
+  const lb = await startLb({ backends: options.backends ?? [], healthPath: '/healthz' });
   cleanup(() => lb.close());
   const [up, down] = lb.upstream.backends;
   assert.equal(up?.available, true);

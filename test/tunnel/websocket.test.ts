@@ -1,74 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { DownReason } from '../../src/index.js';
 import { rawExchange } from '../helpers/raw.js';
 import { closeServer, deadPort, startLb, until } from '../helpers/servers.js';
-
-/** A ws echo backend on a node:http server (so it can also refuse upgrades and answer plain requests). */
-interface WsBackend {
-  readonly server: http.Server;
-  readonly wss: WebSocketServer;
-  readonly url: string;
-  /** Server-side sockets of tunnels now open. */
-  readonly open: Set<WebSocket>;
-  /** Handshake request headers seen, in order. */
-  readonly handshakes: http.IncomingHttpHeaders[];
-}
-
-async function startWsBackend(): Promise<WsBackend> {
-  const server = http.createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'x-upgrade-seen': String(req.headers.upgrade ?? '') });
-    res.end(`plain ${req.method} ${req.url}`);
-  });
-  const wss = new WebSocketServer({ noServer: true });
-  const open = new Set<WebSocket>();
-  const handshakes: http.IncomingHttpHeaders[] = [];
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    handshakes.push(req.headers);
-    if (req.url === '/private') {
-      socket.end('HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer\r\ncontent-length: 6\r\n\r\nno way');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      open.add(ws);
-      ws.on('close', () => open.delete(ws));
-      ws.on('message', (data, binary) => {
-        const text = data.toString();
-        if (text === 'die') (ws as unknown as { _socket: net.Socket })._socket.destroy();
-        else ws.send(data, { binary });
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, open, handshakes };
-}
-
-function wsUrl(lbUrl: string, path = '/chat'): string {
-  return `${lbUrl.replace('http:', 'ws:')}${path}`;
-}
-
-async function openWs(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  await Promise.race([once(ws, 'open'), once(ws, 'unexpected-response').then(() => Promise.reject(new Error('refused')))]);
-  return ws;
-}
-
-async function echo(ws: WebSocket, text: string): Promise<string> {
-  ws.send(text);
-  const [data] = (await once(ws, 'message')) as [Buffer];
-  return data.toString();
-}
-
-function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
-}
+import { echo, openWs, startWsBackend, wsUrl, type WsBackend } from '../helpers/ws.js';
 
 describe('WebSocket tunnels', () => {
   let backend: WsBackend;
@@ -212,38 +153,6 @@ describe('WebSocket tunnels', () => {
     const res = await rawExchange(lb.address.port, 'GET /chat HTTP/1.1\r\nHost: a b\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
     assert.equal(res.status, 400);
   });
-
-  test('descriptors and counts return to baseline after 300 open/echo/close cycles, refusals, vanishing clients and dying backends in turn', async () => {
-    // Warm-up, so pooled backend connections and lazily opened descriptors are in the baseline.
-    const warm = await openWs(wsUrl(lb.url));
-    warm.close();
-    await once(warm, 'close');
-    await until(() => backend.open.size === 0 && inFlight() === 0, 5000, 'warm-up closed');
-    const baseline = openFds();
-    for (let i = 0; i < 300; i++) {
-      if (i % 10 === 3) {
-        const ws = new WebSocket(wsUrl(lb.url, '/private'));
-        ws.on('error', () => {});
-        await once(ws, 'unexpected-response');
-        ws.terminate();
-        continue;
-      }
-      const ws = await openWs(wsUrl(lb.url));
-      assert.equal(await echo(ws, `m${i}`), `m${i}`);
-      if (i % 10 === 7) {
-        // The backend dies mid-tunnel.
-        ws.on('error', () => {});
-        ws.send('die');
-        await once(ws, 'close');
-      } else if (i % 10 === 5) ws.terminate();
-      else {
-        ws.close();
-        await once(ws, 'close');
-      }
-    }
-    await until(() => backend.open.size === 0 && inFlight() === 0, 10_000, 'every tunnel closed');
-    await until(() => openFds() <= baseline + 2, 10_000, `descriptors back at ${baseline} (now ${openFds()})`);
-  });
 });
 
 describe('WebSocket tunnels: volume', () => {
@@ -353,9 +262,18 @@ describe('WebSocket tunnels: counts, metrics and the access log', () => {
       assert.match(metrics, /backend_tunnels_open\{[^}]*\} 1\n/);
       assert.match(metrics, /backend_tunnels_total\{[^}]*\} 1\n/);
       assert.match(metrics, /backend_tunnel_bytes_total\{[^}]*direction="in"\} 12\n/);
+      // The listener's figures too.
+      const listener = `127.0.0.1:${lb.address.port}`;
+      const status = (await (await fetch(`${lb.adminUrl}/api/status`)).json()) as { listeners: { port: number; tunnels: unknown }[] };
+      assert.deepEqual(status.listeners.map((l) => [l.port, l.tunnels]), [[lb.address.port, { open: 1, total: 1, bytesIn: 12, bytesOut: 8 }]]);
+      assert.ok(metrics.includes(`switchyard_listener_tunnels_open{listener="${listener}"} 1\n`), metrics);
+      assert.ok(metrics.includes(`switchyard_listener_tunnels_total{listener="${listener}"} 1\n`));
+      assert.ok(metrics.includes(`switchyard_listener_tunnel_bytes_total{listener="${listener}",direction="out"} 8\n`));
       ws.close();
       await once(ws, 'close');
       await until(() => b.tunnels === 0 && b.inFlight === 0, 5000, 'tunnel counted down');
+      const closed = (await (await fetch(`${lb.adminUrl}/api/status`)).json()) as { listeners: { tunnels: { open: number; total: number } }[] };
+      assert.deepEqual([closed.listeners[0]?.tunnels.open, closed.listeners[0]?.tunnels.total], [0, 1]);
       await until(() => lb.logs.some((line) => line.tunnel === true), 5000, 'the tunnel\'s access-log line');
       const line = lb.logs.find((l) => l.tunnel === true) as Record<string, unknown>;
       assert.equal(line.path, '/live');
