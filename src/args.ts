@@ -8,7 +8,7 @@ import { parseWorkersFlag } from './config/process-schema.js';
 import { retryOutcomes, type RetryOutcome } from './upstream/retry-options.js';
 import { trustedProxyProblem } from './proxy/trusted.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
-import { BackendTlsError, loadBackendTls } from './upstream/tls.js';
+import { backendProtocolFlag, checkedCaFile } from './backend-flags.js';
 import { ListenerTlsError, loadCertificate } from './server/tls-certificates.js';
 
 /** Command-line flags: what each one takes, and how they become start() options. */
@@ -50,6 +50,7 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   'ambiguous-paths': 'value',
   'no-preserve-host': 'switch',
   'backend-ca': 'value',
+  'backend-protocol': 'value',
   'tls-cert': 'repeat',
   'tls-key': 'repeat',
   'log-level': 'value',
@@ -220,6 +221,7 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   set('host', flag('host'));
   const backendCa = flag('backend-ca');
   if (backendCa !== undefined) options['backendTls'] = { ca: checkedCaFile(backendCa) };
+  set('backendProtocol', backendProtocolFlag(flag('backend-protocol')));
   if (flags.has('tls-cert') || flags.has('tls-key')) options['tls'] = { certificates: certificatesFromFlags(flag('tls-cert'), flag('tls-key')) };
   set('healthIntervalMs', duration('health-interval'));
   set('healthTimeoutMs', duration('health-timeout'));
@@ -269,17 +271,6 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   }
   if (ambiguousPaths !== undefined) options['ambiguousPaths'] = ambiguousPaths;
   return options as unknown as StartOptions;
-}
-
-/** The --backend-ca file, checked here so a bad one is reported under the flag's name. */
-function checkedCaFile(file: string): string {
-  try {
-    loadBackendTls({ ca: file });
-  } catch (err) {
-    if (err instanceof BackendTlsError) throw new ConfigError(`--backend-ca: ${err.detail}`, { cause: err });
-    throw err;
-  }
-  return file;
 }
 
 /** `--tls-cert FILE --tls-key FILE` pairs, in order, each pair's files checked and named with its flag. */
