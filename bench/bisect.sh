@@ -85,7 +85,7 @@ for variant in "${variants[@]}"; do
     bench)
       result="results/bisect-$(date -u +%Y%m%dT%H%M%SZ)-$variant.md"
       echo "== $variant: $cmd" >&2
-      LB_NAME="$variant" LB_CMD="$cmd" BENCH_SCENARIOS=${BENCH_SCENARIOS:-a} BENCH_PROXIES=${BENCH_PROXIES:-nginx,lb} \
+      LB_NAME="$variant" LB_CMD="$cmd" BENCH_SCENARIOS=${BENCH_SCENARIOS:-a} BENCH_PROXIES=${BENCH_PROXIES:-nginx,$variant} \
         BENCH_RESULTS="$result" "$bench_run" || failed=1
       results+=("$result")
       ;;

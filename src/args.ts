@@ -8,7 +8,8 @@ import { parseWorkersFlag } from './config/process-schema.js';
 import { retryOutcomes, type RetryOutcome } from './upstream/retry-options.js';
 import { trustedProxyProblem } from './proxy/trusted.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
-import { certificatesFromFlags, checkedCaFile } from './tls-flags.js';
+import { backendProtocolFlag, checkedCaFile } from './backend-flags.js';
+import { certificatesFromFlags } from './tls-flags.js';
 
 /** Command-line flags: what each one takes, and how they become start() options. */
 type FlagKind = 'value' | 'switch' | 'repeat';
@@ -49,6 +50,7 @@ const flagKinds: Readonly<Record<string, FlagKind>> = {
   'ambiguous-paths': 'value',
   'no-preserve-host': 'switch',
   'backend-ca': 'value',
+  'backend-protocol': 'value',
   'tls-cert': 'repeat',
   'tls-key': 'repeat',
   h2c: 'switch',
@@ -221,6 +223,7 @@ export function optionsFromFlags(flags: ReadonlyMap<string, string>): StartOptio
   set('host', flag('host'));
   const backendCa = flag('backend-ca');
   if (backendCa !== undefined) options['backendTls'] = { ca: checkedCaFile(backendCa) };
+  set('backendProtocol', backendProtocolFlag(flag('backend-protocol')));
   if (flags.has('tls-cert') || flags.has('tls-key')) options['tls'] = { certificates: certificatesFromFlags(flag('tls-cert'), flag('tls-key')) };
   if (flags.has('h2c')) options['h2c'] = true;
   if (flags.has('no-http2')) options['http2'] = false;

@@ -60,6 +60,7 @@ Options:
   --no-preserve-host      send the backend's host:port as Host instead of the client's
   --backend-ca FILE       PEM CAs that sign https backends' certificates (default: system roots);
                           more backend TLS settings (servername, mTLS) in a config file
+  --backend-protocol P    http1 (default), h2 (HTTP/2 over TLS by ALPN) or h2c (HTTP/2 cleartext)
   --tls-cert FILE --tls-key FILE
                           serve HTTPS with this PEM certificate and key; repeat the pair for more
                           certificates (chosen by SNI; the first also serves clients without SNI)
@@ -99,7 +100,7 @@ const configPathOfFlag: Readonly<Record<string, string>> = {
   'retry-on': 'upstreams.NAME.retry.retryOn', 'retry-statuses': 'upstreams.NAME.retry.retryStatuses',
   'per-try-timeout': 'upstreams.NAME.retry.perTryTimeout',
   'connect-timeout': 'upstreams.NAME.timeouts.connect', timeout: 'upstreams.NAME.timeouts.upstream', grace: 'gracePeriod',
-  'accept-batch': 'listeners[0].acceptBatch', 'no-preserve-host': 'upstreams.NAME.preserveHost', 'backend-ca': 'upstreams.NAME.tls.ca',
+  'accept-batch': 'listeners[0].acceptBatch', 'no-preserve-host': 'upstreams.NAME.preserveHost', 'backend-ca': 'upstreams.NAME.tls.ca', 'backend-protocol': 'upstreams.NAME.protocol',
   'tls-cert': 'listeners[0].tls', 'tls-key': 'listeners[0].tls', h2c: 'listeners[0].h2c', 'no-http2': 'listeners[0].http2',
   admin: 'admin', 'no-admin': 'admin',
   'trusted-proxies': 'listeners[0].trustedProxies', 'max-header-size': 'listeners[0].maxHeaderSize',

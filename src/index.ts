@@ -27,6 +27,7 @@ export type { RetryOptions } from './upstream/retry-options.js';
 export type { Logger, LogOptions } from './log.js';
 export type { StartOptions, AdminOptions } from './options.js';
 export type { BackendTlsConfig } from './upstream/tls.js';
+export type { UpstreamProtocol } from './upstream/protocol.js';
 export type { BalancerName, Config, ConfigInput } from './config/schema.js';
 export type { ReloadResult } from './runtime.js';
 export { loadConfig } from './config/load.js';

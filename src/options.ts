@@ -9,6 +9,7 @@ import type { HashKeySpec } from './upstream/hash-key.js';
 import { defaultRetryOptions, type RetryOptions } from './upstream/retry-options.js';
 import type { DownstreamOptions } from './server/limits.js';
 import type { BackendTlsConfig } from './upstream/tls.js';
+import type { UpstreamProtocol } from './upstream/protocol.js';
 import type { ListenerTlsConfig } from './server/tls-certificates.js';
 import type { BackendSpec } from './upstream/upstream.js';
 import type { DiscoveryConfigInput } from './config/discovery-schema.js';
@@ -90,6 +91,8 @@ export interface StartOptions extends DownstreamOptions {
    * `servername`, `cert` + `key` (mTLS), `insecureSkipVerify`. Default: verified against the system roots.
    */
   readonly backendTls?: BackendTlsConfig;
+  /** `http1` (default), `h2` (HTTP/2 over TLS by ALPN) or `h2c` (HTTP/2 over cleartext); see docs/upstream-protocols.md. */
+  readonly backendProtocol?: UpstreamProtocol;
   /**
    * Terminate TLS (HTTPS): PEM `{ cert, key }` files, each serving its subjectAltName names by
    * SNI, the first also clients without SNI; `minVersion` defaults to TLSv1.2. Default: cleartext.
@@ -130,7 +133,7 @@ function schemaError(issues: Parameters<typeof configProblems>[0]): ConfigError 
   const first = configProblems(issues)[0];
   if (first === undefined) return new ConfigError('invalid options');
   // The upstream `tls` section is the backendTls option here, the listener's the tls option.
-  const path = first.path.map(String).join('.').replace(/^upstreams\.default\.tls\b/, 'backendTls').replace(/^listeners\.0\.tls\b/, 'tls');
+  const path = first.path.map(String).join('.').replace(/^upstreams\.default\.tls\b/, 'backendTls').replace(/^upstreams\.default\.protocol\b/, 'backendProtocol').replace(/^listeners\.0\.tls\b/, 'tls');
   return new ConfigError(path === '' ? first.message : `${path}: ${first.message.split('\n')[0] ?? ''}`);
 }
 
@@ -141,7 +144,7 @@ const startOptionNames: Readonly<Record<keyof StartOptions, true>> = {
   upstreamTimeoutMs: true, upstreamKeepAliveMs: true, tunnelIdleTimeoutMs: true, closeTunnelsOnDown: true, clientKeepAliveMs: true, clientHeadersTimeoutMs: true, acceptBatch: true,
   gracePeriodMs: true, preserveHost: true, admin: true, log: true, accessLog: true, random: true,
   maxHeaderBytes: true, requestTimeoutMs: true, maxConnections: true, maxBodyBytes: true, trustedProxies: true,
-  ambiguousPaths: true, maxResponseHeaderBytes: true, backendTls: true, tls: true, http2: true, h2c: true, workers: true,
+  ambiguousPaths: true, maxResponseHeaderBytes: true, backendTls: true, backendProtocol: true, tls: true, http2: true, h2c: true, workers: true,
 };
 
 /** Refuses keys start() does not know, naming the closest known one. */
@@ -221,6 +224,7 @@ export function configFromStartOptions(options: StartOptions): Config {
         closeTunnelsOnDown: options.closeTunnelsOnDown,
         maxResponseHeaderSize: options.maxResponseHeaderBytes,
         tls: options.backendTls === undefined ? undefined : defined({ ...options.backendTls }),
+        protocol: options.backendProtocol,
         healthCheck: defined({
           ...(options.healthPath === undefined ? {} : { type: 'http' as const, path: options.healthPath }),
           interval: positive(options.healthIntervalMs, 'healthIntervalMs'),

@@ -124,7 +124,7 @@ function buildUpstream(name: string, spec: UpstreamConfig, previous: Upstream | 
     backends: spec.discover === undefined ? (spec.backends ?? []).map((b) => (typeof b === 'string' ? { url: b, weight: 1 } : b)) : discovered,
     balancer: spec.balancer,
     retry: retryOptionsFromConfig(spec.retry),
-    pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.responseHeaders ?? spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.bodyIdle ?? spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive, maxHeaderBytes: spec.maxResponseHeaderSize, tls: upstreamTls(name, spec) },
+    pool: { connectTimeoutMs: spec.timeouts.connect, headersTimeoutMs: spec.timeouts.responseHeaders ?? spec.timeouts.upstream, bodyTimeoutMs: spec.timeouts.bodyIdle ?? spec.timeouts.upstream, keepAliveTimeoutMs: spec.timeouts.upstreamKeepAlive, maxHeaderBytes: spec.maxResponseHeaderSize, tls: upstreamTls(name, spec), protocol: spec.protocol },
     forwarding,
     hashKey: spec.hashKey,
     slowStartMs: spec.slowStart,

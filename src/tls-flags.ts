@@ -1,21 +1,10 @@
 import { ConfigError } from './errors.js';
 import { ListenerTlsError, loadCertificate } from './server/tls-certificates.js';
-import { BackendTlsError, loadBackendTls } from './upstream/tls.js';
 
-/** TLS files named on the command line, checked as they are read so a bad one is reported under its flag. */
-
-/** The --backend-ca file, checked here so a bad one is reported under the flag's name. */
-export function checkedCaFile(file: string): string {
-  try {
-    loadBackendTls({ ca: file });
-  } catch (err) {
-    if (err instanceof BackendTlsError) throw new ConfigError(`--backend-ca: ${err.detail}`, { cause: err });
-    throw err;
-  }
-  return file;
-}
-
-/** `--tls-cert FILE --tls-key FILE` pairs, in order, each pair's files checked and named with its flag. */
+/**
+ * `--tls-cert FILE --tls-key FILE` pairs, in order, each pair's files checked as they are read and
+ * a bad one named with its flag.
+ */
 export function certificatesFromFlags(certs: string | undefined, keys: string | undefined): { cert: string; key: string }[] {
   const certFiles = certs === undefined ? [] : certs.split('\n');
   const keyFiles = keys === undefined ? [] : keys.split('\n');

@@ -11,6 +11,7 @@ import { BackendTlsError, loadBackendTls } from '../upstream/tls.js';
 import { ListenerTlsError, loadCertificate } from '../server/tls-certificates.js';
 import { configErrors, didYouMean, duration, editDistance, parsed, size, strict, unknownKeyMessage } from './schema-support.js';
 import { adminSchema, workersSchema } from './process-schema.js';
+import { protocolIssues, protocolSchema } from './upstream-protocol-schema.js';
 
 export { configErrors, didYouMean, editDistance, unknownKeyMessage };
 
@@ -185,6 +186,7 @@ const upstreamSchema = strict({
   backends: z.array(backendSchema).min(1).optional().describe('Backends: URL strings or `{ url, weight }` objects. Required unless `discover` is given.'),
   discover: discoverySchema.optional().describe('Find the backends with a discovery source instead of listing them (see docs/discovery.md): `{ dns }`, `{ kubernetes }` or `{ consul }`.'),
   balancer: z.enum(balancerNames).default('round-robin').describe('Balancing algorithm: ' + balancerNames.join(', ') + '.'),
+  protocol: protocolSchema,
   hashKey: z
     .union([
       z.string().transform((text, ctx) => parsed(parseHashKey, text, ctx)),
@@ -257,7 +259,7 @@ const upstreamSchema = strict({
   })
     .prefault({})
     .describe('Timeouts towards the backends.'),
-});
+}).superRefine(protocolIssues);
 
 export const configSchema = strict({
   listeners: z.array(listenerSchema).min(1).default([{ port: 3030, clientKeepAlive: 60_000, clientHeadersTimeout: 30_000, acceptBatch: 128, trustedProxies: [], maxHeaderSize: 16 * 1024, requestTimeout: 0, maxConnections: 10_000, maxBodySize: 0, ambiguousPaths: 'reject', redirectHttps: false, http2: true, h2c: false, maxConcurrentStreams: 100 }]).describe('Where Switchyard listens. Default: one listener on port 3030, every interface.'),

@@ -67,7 +67,8 @@ const showRanges = (ranges: readonly StatusRange[]): string => ranges.map(([low,
  * Resolves when `method path` on the backend's origin answers with an expected status (and, if
  * set, a body containing `bodyContains`) within `timeoutMs`; rejects with the reason otherwise.
  * Uses a connection of its own, closed after (`Connection: close`, RFC 9112 §9.6), never the
- * backend's proxy pool, so a check neither waits behind nor disturbs client traffic.
+ * backend's proxy pool, so a check neither waits behind nor disturbs client traffic. It speaks
+ * the upstream's protocol (HTTP/1.1, h2 or h2c).
  */
 export async function httpProbe(backend: Backend, options: ActiveHealthOptions, signal: AbortSignal): Promise<void> {
   if (signal.aborted) throw new Error('health check aborted');
@@ -81,8 +82,10 @@ export async function httpProbe(backend: Backend, options: ActiveHealthOptions, 
   // TLS as for requests: the backend's name and verification, never the check's Host option.
   const backstopMs = timeoutMs + 1000;
   const tlsOptions = backend.tlsConnectOptions;
-  const connect = tlsOptions === null ? { timeout: backstopMs } : backendConnector(tlsOptions, backstopMs);
-  const client = new Client(backend.origin, { connect, headersTimeout: backstopMs, bodyTimeout: backstopMs });
+  // The backend's protocol too: HTTP/2 by ALPN (h2) or with prior knowledge (h2c).
+  const h2 = backend.multiplexed;
+  const connect = tlsOptions === null ? { timeout: backstopMs, ...(h2 ? { useH2c: true } : {}) } : backendConnector(tlsOptions, backstopMs, h2);
+  const client = new Client(backend.origin, { connect, allowH2: backend.multiplexed, headersTimeout: backstopMs, bodyTimeout: backstopMs });
   try {
     const res = await client.request({
       path: options.path,

@@ -4,7 +4,8 @@ import { plural } from '../units.js';
 import { DownReason, type Backend } from '../upstream/backend.js';
 import { answerError, logAttemptFailure, logBudgetSpent, publishAttempt } from './completion.js';
 import { retryNext, retryNone, retrySame, type ExchangeState } from './exchange-state.js';
-import { classify, errorCodeByKind, statusRetryError } from './outcome.js';
+import { MultiplexedBody } from './multiplexed-body.js';
+import { classify, errorCodeByKind, isBackendExcused, statusRetryError } from './outcome.js';
 import { backoffDelayMs, hasIdempotencyKey, isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
 /**
@@ -48,14 +49,17 @@ export function dispatchAttempt(x: ExchangeState): void {
   if (balancer.onAttemptStart !== undefined) balancer.onAttemptStart(backend);
   x.attemptStartMs = performance.now();
   const perTryTimeoutMs = x.upstream.retry.perTryTimeoutMs;
+  const multiplexed = backend.multiplexed;
   backend.pool.dispatch(
     {
       path: backend.basePath === '' ? x.target : backend.basePath + x.target,
       method: x.method,
       headers: x.headers,
       // undici streams any async iterable; its types only list Readable.
-      body: x.wholeBody ?? (x.body as unknown as Readable | null),
+      body: x.wholeBody ?? ((multiplexed && x.body !== null ? new MultiplexedBody(x.body) : x.body) as unknown as Readable | null),
       headersTimeout: perTryTimeoutMs > 0 ? Math.min(perTryTimeoutMs, backend.poolOptions.headersTimeoutMs) : null,
+      // The attempt loop decides retries; undici would hold a POST back until an HTTP/2 connection is idle.
+      idempotent: multiplexed || x.method === 'GET' || x.method === 'HEAD',
     },
     // The exchange is its own dispatch handler: no object per attempt.
     x,
@@ -137,7 +141,7 @@ export function afterFailedAttempt(x: ExchangeState, err: Error): void {
     answerError(x, errorCodeByKind[kind]);
     return;
   }
-  runRetry(x, kind, err, planRetry(x, kind));
+  runRetry(x, kind, err, planRetry(x, kind, isBackendExcused(err)));
 }
 
 /** Whether the policy and the request allow retrying this outcome at all. */
@@ -151,8 +155,9 @@ function mayRetry(x: ExchangeState, kind: FailureKind): boolean {
 /**
  * Where a failed attempt goes: the same backend (retrySame), the next (retryNext, nextBackend)
  * or nowhere (retryNone; stopCode and stopWhy say why). Takes a retry-budget slot for a retry.
+ * `excused`: the backend refused or shut the connection gracefully, which never marks it down.
  */
-function planRetry(x: ExchangeState, kind: FailureKind): number {
+function planRetry(x: ExchangeState, kind: FailureKind, excused = false): number {
   const upstream = x.upstream;
   const retry = upstream.retry;
   x.stopCode = errorCodeByKind[kind];
@@ -166,7 +171,7 @@ function planRetry(x: ExchangeState, kind: FailureKind): number {
   // The simple design's "mark down after the retries fail" is for a backend that cannot be
   // reached. A failure after the request was sent may be the request's own doing (a "query of
   // death"): only outlier detection, across different requests, takes the backend out.
-  if (!sent && !same && x.retriesOnBackend >= retry.retriesPerBackend && backend.downReasons === 0) {
+  if (!sent && !same && !excused && x.retriesOnBackend >= retry.retriesPerBackend && backend.downReasons === 0) {
     backend.markDown(DownReason.failedAttempts);
     x.ctx.logger.warn({ backend: backend.url }, `${backend.url} [down] after ${plural(retry.retriesPerBackend + 1, 'failed attempt')}`);
   }

@@ -8,6 +8,7 @@ import type { QueueWaiter } from '../upstream/queue.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { ProxyContext } from './context.js';
 import type { RequestBody } from './request-body.js';
+import type { UpstreamTrailers } from './trailers.js';
 import { cookieValue, hashKeyOf } from './request-keys.js';
 import { clientAddress } from './request-target.js';
 
@@ -128,7 +129,7 @@ export abstract class ExchangeState implements Dispatcher.DispatchHandler, Queue
   abstract onConnect(abort: (err?: Error) => void): void;
   abstract onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
   abstract onData(chunk: Buffer): boolean;
-  abstract onComplete(trailers: string[] | null): void;
+  abstract onComplete(trailers: UpstreamTrailers | null): void;
   abstract onError(err: Error): void;
   abstract onQueueSlot(backend: Backend): void;
   abstract onQueueTimeout(): void;

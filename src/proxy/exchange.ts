@@ -7,7 +7,9 @@ import { answerError, finish, publishAttempt } from './completion.js';
 import type { ProxyContext } from './context.js';
 import { ExchangeState, kExchange, type ResponseWithExchange } from './exchange-state.js';
 import { acceptHead, cutResponse, relayChunk, relayEnd, relayInterim, writeHeldHead } from './relay.js';
+import { isBackendExcused } from './outcome.js';
 import { BodyTooLargeError } from './request-body.js';
+import { relayTrailers, type UpstreamTrailers } from './trailers.js';
 
 function onResponseClose(this: ResponseWithExchange): void {
   (this[kExchange] as Exchange | null | undefined)?.onResponseClose();
@@ -70,10 +72,11 @@ export class Exchange extends ExchangeState {
     }
   }
 
-  onComplete(): void {
+  onComplete(trailers: UpstreamTrailers | null): void {
     if (this.headFields !== null && !writeHeldHead(this)) return;
     endAttempt(this, false);
     try {
+      relayTrailers(this.res, trailers);
       relayEnd(this);
     } catch (err) {
       this.internalFailure(err);
@@ -89,7 +92,8 @@ export class Exchange extends ExchangeState {
     }
     const body = this.body;
     const clientFault = this.clientGone || (body !== null && body.clientError !== null);
-    endAttempt(this, !clientFault, err);
+    // A refused stream or a backend's graceful GOAWAY is no failure of the backend (RFC 9113 §6.8, §8.7).
+    endAttempt(this, !clientFault && !isBackendExcused(err), err);
     if (body !== null) body.abandonAttempt();
     if (this.done) return;
     // Nothing of this response reached the client yet: the failure is answered as any other.

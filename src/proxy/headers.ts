@@ -23,6 +23,7 @@ const Kind = {
   via: 7,
   expect: 8,
   forwarded: 9,
+  te: 10,
 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -30,7 +31,10 @@ const kindByName = new Map<string, Kind>([
   ['connection', Kind.connection],
   ['keep-alive', Kind.hopByHop],
   ['proxy-connection', Kind.hopByHop],
-  ['te', Kind.hopByHop],
+  // Hop-by-hop, but its `trailers` member is forwarded (RFC 9110 §10.1.4): gRPC servers require it.
+  ['te', Kind.te],
+  // Connection-specific in HTTP/2 (RFC 9113 §8.2.2), a leftover of an h2c upgrade in HTTP/1.1.
+  ['http2-settings', Kind.hopByHop],
   ['trailer', Kind.hopByHop],
   ['transfer-encoding', Kind.hopByHop],
   ['upgrade', Kind.hopByHop],
@@ -69,6 +73,13 @@ function extraConnectionTokens(value: string, into: string[] | null): string[] |
     (into ??= []).push(token);
   }
   return into;
+}
+
+/** Whether a TE value lists the `trailers` member (RFC 9110 §10.1.4), in any case. */
+function listsTrailers(value: string): boolean {
+  const parts = value.split(',');
+  for (let i = 0; i < parts.length; i++) if ((parts[i] ?? '').trim().toLowerCase() === 'trailers') return true;
+  return false;
 }
 
 function removeNamed(headers: string[], names: readonly string[]): string[] {
@@ -117,6 +128,7 @@ export function requestHeadersForUpstream(
   let hostSent = !options.preserveHost || host === '';
   let hostLine = false;
   let listed: string[] | null = null;
+  let teTrailers = false;
   const trusted = options.trusted !== null && options.trusted.contains(clientIp);
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -154,6 +166,9 @@ export function requestHeadersForUpstream(
       case Kind.via:
         via = via === undefined ? value : `${via}, ${value}`;
         break;
+      case Kind.te:
+        teTrailers ||= listsTrailers(value);
+        break;
       default:
         // hop-by-hop and expect
         break;
@@ -174,6 +189,8 @@ export function requestHeadersForUpstream(
   const ownVia = httpVersion === '1.1' ? options.via11 : `${httpVersion} ${options.viaName}`;
   // An HTTP/1.0 absolute-form request may have no Host field: generate one (RFC 9112 section 3.2.2).
   if (!hostSent) out.push('host', host);
+  // Other transfer codings the client takes are about its own connection; `trailers` is end to end.
+  if (teTrailers) out.push('te', 'trailers');
   const ownForwarded = forwardedElement(clientIp, proto, host === '' ? undefined : host);
   out.push(
     'x-forwarded-for', forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`,
@@ -254,6 +271,7 @@ export function responseHeadersForClient(raw: readonly Buffer[], viaEntry: strin
         listed = extraConnectionTokens(value, listed);
         break;
       case Kind.hopByHop:
+      case Kind.te:
         break;
       case Kind.via:
         via = via === undefined ? value : `${via}, ${value}`;

@@ -127,20 +127,20 @@ interface ServerWithHandle extends net.Server {
   _handle?: object | null;
 }
 
-/** A raw listening-socket handle (libuv TCP) received from the child: listen on it, or close it. */
-export interface ListeningHandle {
-  close(): void;
-}
-
 /**
- * `count` fresh descriptors of `server`'s listening socket, as raw handles nothing polls yet
- * (fewer, possibly none, if duplication fails). Listening on one makes it accept.
+ * Returns `count` servers listening on duplicates of `server`'s socket, each handing its
+ * connections to `onConnection`. Resolves with fewer (possibly none) if duplication fails.
  */
-export function duplicateHandles(server: net.Server, count: number, timeoutMs = 5000): Promise<ListeningHandle[]> {
+export function duplicateListeners(
+  server: net.Server,
+  count: number,
+  onConnection: (socket: net.Socket) => void,
+  timeoutMs = 5000,
+): Promise<net.Server[]> {
   const handle = (server as ServerWithHandle)._handle;
   if (count <= 0 || handle === undefined || handle === null) return Promise.resolve([]);
   return new Promise((resolve) => {
-    const handles: ListeningHandle[] = [];
+    const extra: net.Server[] = [];
     let settled = false;
     const child = spawn(process.execPath, ['-e', childSource], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
     // Resolves when the child has gone: on its own after 'done', or killed after the timeout.
@@ -148,33 +148,23 @@ export function duplicateHandles(server: net.Server, count: number, timeoutMs = 
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve(handles);
+      resolve(extra);
     };
     const timer = setTimeout(() => child.kill(), timeoutMs);
     timer.unref();
+    const counted = (socket: net.Socket): void => {
+      acceptedOnExtras++;
+      onConnection(socket);
+    };
     child.on('message', (message: unknown, duplicate?: unknown) => {
       if (message !== 'fd' || duplicate === undefined || settled) return;
-      handles.push(duplicate as ListeningHandle);
+      const listener = net.createServer({ noDelay: true }, counted);
+      listener.on('error', () => listener.close());
+      listener.listen(duplicate as net.ListenOptions);
+      extra.push(listener);
     });
     child.on('error', finish);
     child.on('exit', finish);
     child.send({ count }, handle as net.Server);
   });
-}
-
-/** A server accepting on `handle`, handing its connections to `onConnection` (counted as extras). */
-export function listenOnHandle(handle: ListeningHandle, onConnection: (socket: net.Socket) => void): net.Server {
-  const listener = net.createServer({ noDelay: true }, countedAccept(onConnection));
-  listener.on('error', () => listener.close());
-  listener.listen(handle as net.ListenOptions);
-  return listener;
-}
-
-/**
- * Returns `count` servers listening on duplicates of `server`'s socket, each handing its
- * connections to `onConnection`. Resolves with fewer (possibly none) if duplication fails.
- */
-export async function duplicateListeners(server: net.Server, count: number, onConnection: (socket: net.Socket) => void, timeoutMs = 5000): Promise<net.Server[]> {
-  const handles = await duplicateHandles(server, count, timeoutMs);
-  return handles.map((handle) => listenOnHandle(handle, onConnection));
 }

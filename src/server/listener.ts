@@ -5,8 +5,7 @@ import { handleRequest } from '../proxy/admission.js';
 import { handleUpgrade } from '../proxy/tunnel-admission.js';
 import { tunnelFilteringMessage } from '../proxy/tunnel-request.js';
 import type { ProxyContext } from '../proxy/context.js';
-import type { AcceptMode } from './accept-fds.js';
-import { AcceptBatch } from './adaptive-accept.js';
+import { listenBatched, type AcceptMode } from './accept-fds.js';
 import { attachHttp2, type Http2ListenerOptions } from './h2-listener.js';
 import type { H2Sessions } from './h2-sessions.js';
 import { continueUnlessTooLarge, limitConnections, serverLimitOptions, type ConnectionCount } from './limits.js';
@@ -73,7 +72,7 @@ export class Listener {
   private readonly server: http.Server;
   private readonly ctx: ProxyContext;
   private readonly options: ListenerOptions;
-  private readonly acceptBatch: AcceptBatch;
+  private extraListeners: net.Server[] = [];
   /** Requests that arrived while listen() was still setting up; served once it is done. */
   private held: [http.IncomingMessage, http.ServerResponse][] | null = [];
   /** Client connections open now, busy or idle (counted by the connection limit). */
@@ -105,14 +104,12 @@ export class Listener {
     this.server.on('connect', onConnectMethod);
     this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => handleUpgrade(ctx, req, socket, head));
     this.connections = limitConnections(this.server, ctx.limits.maxConnections);
-    const server = this.server;
-    this.acceptBatch = new AcceptBatch(server, options.acceptBatch, (socket) => server.emit('connection', socket));
     this.server.on('checkContinue', continueUnlessTooLarge(this.server, ctx.limits.maxBodyBytes));
   }
 
   async listen(): Promise<AddressInfo> {
     const server = this.server;
-    await this.acceptBatch.listen(this.options, this.options.acceptMode);
+    this.extraListeners = await listenBatched(server, this.options, this.options.acceptBatch, (socket) => server.emit('connection', socket), this.options.acceptMode);
     const held = this.held ?? [];
     this.held = null;
     for (const [req, res] of held) handleRequest(this.ctx, req, res);
@@ -120,9 +117,9 @@ export class Listener {
     return server.address() as AddressInfo;
   }
 
-  /** Descriptors held for the listening port (1 + duplicates or SO_REUSEPORT sockets). */
+  /** Descriptors accepting on the listening port (1 + duplicates or SO_REUSEPORT sockets). */
   get acceptFds(): number {
-    return this.acceptBatch.descriptors;
+    return 1 + this.extraListeners.length;
   }
 
   /**
@@ -140,7 +137,7 @@ export class Listener {
     // Stop accepting. Not http.Server#close yet: since Node 19 it also drops idle keep-alive
     // connections at once, cutting requests already on their way over them.
     const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
-    this.acceptBatch.close();
+    for (const extra of this.extraListeners) extra.close();
     // GOAWAY on HTTP/2 connections: their open streams finish, idle ones close now.
     this.h2?.close();
     if (this.connections.open > ctx.active) {

@@ -1,8 +1,9 @@
-import { Client, Pool, type Dispatcher } from 'undici';
+import { Pool } from 'undici';
 import { ConfigError } from '../errors.js';
 import { publishBackendState } from '../events.js';
 import type { EjectionState } from './ejection-state.js';
 import { LatencyHistogram, RecentLatency } from './latency.js';
+import { BackendClient, h2StreamsPerConnection, type UpstreamProtocol } from './protocol.js';
 import { backendConnector, backendTlsConnectOptions, defaultBackendTls, type BackendTlsConnectOptions, type BackendTlsOptions } from './tls.js';
 
 /**
@@ -106,25 +107,8 @@ export interface PoolOptions {
   readonly maxHeaderBytes?: number;
   /** Certificate verification, CA, client certificate and server name for https backends. Default: defaultBackendTls. */
   readonly tls?: BackendTlsOptions;
-}
-
-/**
- * A connection to an https backend whose requests all carry the backend's server name. undici
- * otherwise takes a request's server name from its Host header, and reconnects whenever it differs
- * from the connection's: with the client's Host preserved, every new Host would cost a handshake.
- */
-class PinnedServernameClient extends Client {
-  private readonly servername: string;
-  constructor(origin: URL, options: object, servername: string) {
-    super(origin, options);
-    this.servername = servername;
-  }
-
-  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    // One field on the caller's per-attempt options object, cheaper than a copy per request.
-    (options as { servername?: string }).servername = this.servername;
-    return super.dispatch(options, handler);
-  }
+  /** HTTP/1.1 (default), HTTP/2 over TLS by ALPN, or HTTP/2 over cleartext with prior knowledge. */
+  readonly protocol?: UpstreamProtocol;
 }
 
 /** Node's and undici's own default for a header block. */
@@ -151,6 +135,9 @@ export class Backend implements BackendTarget {
   readonly poolOptions: PoolOptions;
   /** tls.connect options of an https backend (verification, CA, client certificate, server name); null for http. */
   readonly tlsConnectOptions: BackendTlsConnectOptions | null;
+  readonly protocol: UpstreamProtocol;
+  /** HTTP/2 (h2 or h2c): attempts share connections as streams. */
+  readonly multiplexed: boolean;
 
   /** Bit set of DownReason; 0 means up. */
   downReasons = 0;
@@ -209,16 +196,25 @@ export class Backend implements BackendTarget {
     this.basePath = target.basePath;
     this.weight = weight;
     this.maxInFlight = maxInFlight;
+    const protocol = pool.protocol ?? 'http1';
+    this.protocol = protocol;
+    this.multiplexed = protocol !== 'http1';
+    // HTTP/2 as the scheme allows (a discovered backend may not match the upstream's protocol):
+    // https by ALPN, offering h2 and http/1.1 in health checks too; http with prior knowledge.
     const https = target.origin.startsWith('https:');
-    const tlsOptions = https ? backendTlsConnectOptions(target.hostname, pool.tls ?? defaultBackendTls) : null;
+    const alpn = this.multiplexed && https;
+    const h2c = this.multiplexed && !https;
+    const tlsOptions = https ? backendTlsConnectOptions(target.hostname, pool.tls ?? defaultBackendTls, alpn) : null;
     this.tlsConnectOptions = tlsOptions;
     // The per-request name only has to be constant and non-empty; the connector sends the real one.
     const pinned = tlsOptions?.servername ?? target.hostname;
     this.pool = new Pool(target.origin, {
       connections: null,
-      pipelining: 1,
-      connect: tlsOptions === null ? { timeout: pool.connectTimeoutMs } : backendConnector(tlsOptions, pool.connectTimeoutMs),
-      ...(tlsOptions === null ? {} : { factory: (origin: URL, options: object) => new PinnedServernameClient(origin, options, pinned) }),
+      // h2c is HTTP/2 from the first byte; with ALPN, BackendClient picks per connection.
+      pipelining: h2c ? h2StreamsPerConnection : 1,
+      allowH2: this.multiplexed,
+      connect: tlsOptions === null ? { timeout: pool.connectTimeoutMs, ...(h2c ? { useH2c: true } : {}) } : backendConnector(tlsOptions, pool.connectTimeoutMs, alpn),
+      ...(tlsOptions === null ? {} : { factory: (origin: URL, options: object) => new BackendClient(origin, options as ConstructorParameters<typeof BackendClient>[1], pinned, alpn) }),
       headersTimeout: pool.headersTimeoutMs,
       bodyTimeout: pool.bodyTimeoutMs,
       keepAliveTimeout: pool.keepAliveTimeoutMs,

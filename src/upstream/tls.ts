@@ -104,13 +104,14 @@ export interface BackendTlsConnectOptions {
 /**
  * Options for tls.connect to one backend. The server name comes from the backend, never from a
  * request: the configured servername, else the URL's hostname; an IP literal sends no SNI
- * (RFC 6066 §3) and Node then checks the certificate against the IP (an IP SAN).
+ * (RFC 6066 §3) and Node then checks the certificate against the IP (an IP SAN). `h2` offers
+ * HTTP/2 before HTTP/1.1 by ALPN.
  */
-export function backendTlsConnectOptions(hostname: string, options: BackendTlsOptions): BackendTlsConnectOptions {
+export function backendTlsConnectOptions(hostname: string, options: BackendTlsOptions, h2 = false): BackendTlsConnectOptions {
   const servername = options.servername ?? (net.isIP(hostname) === 0 ? hostname : null);
   return {
     rejectUnauthorized: options.verify,
-    ALPNProtocols: ['http/1.1'],
+    ALPNProtocols: h2 ? ['h2', 'http/1.1'] : ['http/1.1'],
     ...(servername === null ? {} : { servername }),
     ...(options.ca === null ? {} : { ca: options.ca }),
     ...(options.cert === null || options.key === null ? {} : { cert: options.cert, key: options.key }),
@@ -120,10 +121,12 @@ export function backendTlsConnectOptions(hostname: string, options: BackendTlsOp
 /**
  * An undici connector for one https backend. undici passes the server name of the request that
  * opened the connection (derived from its Host header); this connector ignores it and always
- * uses the backend's own (`tlsOptions.servername`, absent for an IP backend).
+ * uses the backend's own (`tlsOptions.servername`, absent for an IP backend). With `allowH2` it
+ * offers HTTP/2 by ALPN (protocol h2).
  */
-export function backendConnector(tlsOptions: BackendTlsConnectOptions, timeoutMs: number): buildConnector.connector {
-  const connect = buildConnector({ ...tlsOptions, ALPNProtocols: [...tlsOptions.ALPNProtocols], timeout: timeoutMs });
+export function backendConnector(tlsOptions: BackendTlsConnectOptions, timeoutMs: number, allowH2 = false): buildConnector.connector {
+  // allowH2 offers `h2` besides `http/1.1` by ALPN (undici then replaces ALPNProtocols).
+  const connect = buildConnector({ ...tlsOptions, ALPNProtocols: [...tlsOptions.ALPNProtocols], timeout: timeoutMs, allowH2 });
   // '' is falsy: undici then falls back to the origin's hostname, which is no name for an IP origin.
   const servername = tlsOptions.servername ?? '';
   return (options, callback) => connect({ ...options, servername }, callback);

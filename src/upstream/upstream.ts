@@ -80,6 +80,7 @@ function samePool(a: PoolOptions, b: PoolOptions): boolean {
     a.bodyTimeoutMs === b.bodyTimeoutMs &&
     a.keepAliveTimeoutMs === b.keepAliveTimeoutMs &&
     a.maxHeaderBytes === b.maxHeaderBytes &&
+    (a.protocol ?? 'http1') === (b.protocol ?? 'http1') &&
     sameBackendTls(a.tls ?? defaultBackendTls, b.tls ?? defaultBackendTls)
   );
 }

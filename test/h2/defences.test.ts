@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import type http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { headersFrame, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, RawH2, rstStreamFrame } from '../helpers/h2.js';
+import { headersFrame, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, RawH2, rstStreamFrame } from '../helpers/h2-frames.js';
 import { deadPort, until } from '../helpers/servers.js';
 import { makeCa, type IssuedCert, type TestCa } from '../helpers/tls.js';
 import { connectH2, h2Request, startH2 } from './support.js';

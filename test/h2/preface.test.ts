@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import { frameType, headersFrame, RawH2 } from '../helpers/h2.js';
+import { frameType, headersFrame, RawH2 } from '../helpers/h2-frames.js';
 import { startH2 } from './support.js';
 
 /** An h2c listener tells HTTP/2 from HTTP/1.1 by the first bytes, however they are cut up. */

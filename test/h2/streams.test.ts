@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { headersFrame, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_PROTOCOL_ERROR, frameType, RawH2 } from '../helpers/h2.js';
+import { headersFrame, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_PROTOCOL_ERROR, frameType, RawH2 } from '../helpers/h2-frames.js';
 import { connectH2, h2Request, startH2 } from './support.js';
 
 /** Streams are requests: their host, their malformed fields, many at once on one connection. */

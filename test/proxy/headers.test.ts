@@ -146,16 +146,23 @@ describe('requestHeadersForUpstream', () => {
       'CONNECTION', 'keep-alive',
       'Keep-Alive', 'timeout=5',
       'Proxy-Connection', 'keep-alive',
-      'TE', 'trailers',
+      'TE', 'gzip, deflate',
       'Trailer', 'X-Sum',
       'Transfer-Encoding', 'chunked',
       'Upgrade', 'h2c',
+      'HTTP2-Settings', 'AAMAAABkAAQAoAAAAAIAAAAA',
       'Proxy-Authorization', 'Basic Zm9vOmJhcg==',
       'Expect', '100-continue',
       'X-Kept', 'yes',
     ];
     const out = fields(forward(raw, '10.0.0.9', 'http', '1.1', forwarding));
     assert.deepEqual([...out.keys()].sort(), ['forwarded', 'host', 'via', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-kept']);
+  });
+
+  test('TE goes on as `trailers` alone when it lists that member (RFC 9110 section 10.1.4), even named in Connection', () => {
+    const out = fields(forward(['Host', 'h', 'Connection', 'TE', 'TE', 'gzip;q=0.5, Trailers', 'TE', 'deflate'], '10.0.0.9', 'http', '1.1', forwarding));
+    assert.deepEqual(out.get('te'), ['trailers']);
+    assert.equal(fields(forward(['Host', 'h', 'TE', 'gzip, trailersx'], '10.0.0.9', 'http', '1.1', forwarding)).get('te'), undefined);
   });
 
   test('drops the fields named in Connection, across several Connection fields and any case', () => {
@@ -345,11 +352,11 @@ describe('forwarding headers end to end', () => {
     const response = await rawExchange(port, [
       'POST /upload HTTP/1.1\r\n' +
         'Host: app.example\r\n' +
-        'Connection: close, X-Secret\r\n' +
+        'Connection: close, X-Secret, TE\r\n' +
         'X-Secret: hunter2\r\n' +
         'Keep-Alive: timeout=5\r\n' +
         'Proxy-Connection: keep-alive\r\n' +
-        'TE: trailers\r\n' +
+        'TE: gzip;q=0.5, Trailers\r\n' +
         'Trailer: X-Sum\r\n' +
         'Upgrade: h2c\r\n' +
         'Proxy-Authorization: Basic Zm9vOmJhcg==\r\n' +
@@ -363,9 +370,11 @@ describe('forwarding headers end to end', () => {
     assert.equal(response.status, 200);
     assert.equal(bodies.at(-1)?.toString(), 'hello world');
     const { headers, rawHeaders } = lastSeen();
-    for (const name of ['x-secret', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization']) {
+    for (const name of ['x-secret', 'keep-alive', 'proxy-connection', 'trailer', 'upgrade', 'proxy-authorization']) {
       assert.equal(headers[name], undefined, `${name} must not be forwarded`);
     }
+    // TE's `trailers` member is end to end (RFC 9110 §10.1.4); the client's codings are not.
+    assert.equal(headers['te'], 'trailers');
     assert.equal(headers['x-kept'], 'yes');
     // The pool frames the body itself: at most its own `chunked`, never a second coding.
     const te = rawHeaders.filter((_, i, a) => i % 2 === 1 && a[i - 1]?.toLowerCase() === 'transfer-encoding');

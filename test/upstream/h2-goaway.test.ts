@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { describe, test } from 'node:test';
+import { request } from 'undici';
+import { cleanupFor } from '../helpers/cleanup.js';
+import { localConfig, startConfigured } from '../helpers/config.js';
+
+interface Arrival {
+  readonly path: string;
+  readonly method: string;
+  readonly body: string;
+  readonly session: number;
+}
+
+/**
+ * An h2c backend (node:http2, stream API) whose `decide` sees each stream with its body read and
+ * answers it or not; sessions are numbered from 1 in the order their first stream arrives.
+ */
+async function h2cBackend(decide: (stream: http2.ServerHttp2Stream, arrival: Arrival, all: Arrival[]) => void) {
+  const server = http2.createServer();
+  const arrivals: Arrival[] = [];
+  const sessions = new Map<http2.ServerHttp2Session, number>();
+  const open = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session) => {
+    open.add(session);
+    session.on('error', () => {});
+  });
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    // Numbered by their first stream: a TCP health check's connection carries none.
+    const session = stream.session as http2.ServerHttp2Session;
+    if (!sessions.has(session)) sessions.set(session, sessions.size + 1);
+    let body = '';
+    stream.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+    stream.on('end', () => {
+      const arrival = { path: String(headers[':path']), method: String(headers[':method']), body, session: sessions.get(stream.session as http2.ServerHttp2Session) ?? 0 };
+      arrivals.push(arrival);
+      decide(stream, arrival, arrivals);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    arrivals,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const session of open) session.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const answer = (stream: http2.ServerHttp2Stream, text: string): void => {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond({ ':status': 200 });
+  stream.end(text);
+};
+
+/** One h2c backend, outlier detection that ejects at the first counted failure, and the request log. */
+async function proxy(url: string) {
+  return startConfigured({
+    config: localConfig({
+      web: { backends: [url], protocol: 'h2c', outlierDetection: { consecutiveFailures: 1 }, retry: { retriesPerBackend: 2, retryDelay: 1 } },
+    }),
+  });
+}
+
+describe('an HTTP/2 backend refusing a stream (RST_STREAM REFUSED_STREAM) is not a failure', () => {
+  test('a refused POST is sent again, whatever its method, and the backend stays in', async (t) => {
+    const cleanup = cleanupFor(t);
+    let refused = 0;
+    const backend = await h2cBackend((stream, arrival) => {
+      if (refused === 0) {
+        refused++;
+        stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
+      answer(stream, `took ${arrival.body}`);
+    });
+    cleanup(() => backend.close());
+    const lb = await proxy(backend.url);
+    cleanup(() => lb.close());
+    const res = await request(`${lb.url}/orders`, { method: 'POST', body: 'order-1' });
+    assert.equal(res.statusCode, 200);
+    assert.equal(await res.body.text(), 'took order-1');
+    assert.deepEqual(backend.arrivals.map((a) => `${a.method} ${a.body}`), ['POST order-1', 'POST order-1']);
+    const [b] = lb.upstream.backends;
+    assert.equal(b?.downReasons, 0);
+    assert.equal(b?.failuresTotal, 0);
+  });
+
+  test('a backend that refuses every stream is answered 503 and is neither ejected nor marked down', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await h2cBackend((stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM));
+    cleanup(() => backend.close());
+    const lb = await proxy(backend.url);
+    cleanup(() => lb.close());
+    const res = await request(`${lb.url}/busy`, { method: 'POST', body: 'x' });
+    await res.body.dump();
+    assert.equal(res.statusCode, 503);
+    assert.equal(backend.arrivals.length, 3);
+    assert.equal(lb.upstream.backends[0]?.downReasons, 0);
+  });
+});
+
+describe('a backend GOAWAY while requests are in flight', () => {
+  test('GETs are retried on a new connection, the POST it took is not replayed (undici fails every stream), nothing counts against the backend', async (t) => {
+    const cleanup = cleanupFor(t);
+    const held: http2.ServerHttp2Stream[] = [];
+    const backend = await h2cBackend((stream, arrival, all) => {
+      if (arrival.session !== 1 || arrival.path === '/warm') return answer(stream, `s${arrival.session} ${arrival.path}`);
+      held.push(stream);
+      if (held.length < 3) return;
+      // The POST's stream is the last-stream-id: the backend took it, and whatever came after it not.
+      const post = held.find((s, i) => all.filter((a) => a.session === 1 && a.path !== '/warm')[i]?.method === 'POST');
+      stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, post?.id ?? 0);
+    });
+    cleanup(() => backend.close());
+    const lb = await proxy(backend.url);
+    cleanup(() => lb.close());
+    assert.equal(await (await request(`${lb.url}/warm`)).body.text(), 's1 /warm');
+    const post = request(`${lb.url}/pay`, { method: 'POST', body: 'pay-1' });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const gets = [request(`${lb.url}/a`), request(`${lb.url}/b`)];
+    const [postRes, ...getRes] = await Promise.all([post, ...gets]);
+    assert.equal(postRes?.statusCode, 502);
+    await postRes?.body.dump();
+    // Answered on a later connection than the one that went away.
+    const answers = await Promise.all(getRes.map((r) => r.body.text()));
+    assert.ok(/^s[2-9] \/a$/.test(answers[0] ?? '') && /^s[2-9] \/b$/.test(answers[1] ?? ''), answers.join());
+    assert.deepEqual(backend.arrivals.filter((a) => a.method === 'POST').length, 1);
+    const [b] = lb.upstream.backends;
+    assert.equal(b?.downReasons, 0, 'not ejected, not marked down');
+    assert.equal(b?.failuresTotal, 0);
+  });
+});
