@@ -10,8 +10,7 @@ import { ConfigError } from './errors.js';
 import { createLogger, type Logger, type LogOptions } from './log.js';
 import { configFromStartOptions, isLogger, type StartOptions } from './options.js';
 import { Runtime, type ReloadResult } from './runtime.js';
-import { nextConfig, type LaunchOptions, type Switchyard } from './switchyard.js';
-import type { Upstream } from './upstream/upstream.js';
+import { nextConfig, switchyardHandle, type LaunchOptions, type Switchyard } from './switchyard.js';
 import { ConfigWatcher } from './config/watch.js';
 import { warnUnresolvedBackends } from './upstream/dns-warning.js';
 import { readinessOf } from './readiness.js';
@@ -88,35 +87,21 @@ async function launch(config: Config, options: LaunchOptions): Promise<Switchyar
   await resolving;
   const watcher = file !== null && options.watch ? new ConfigWatcher(file, () => void reload('file'), logger) : null;
 
-  const addresses = runtime.addresses;
-  const first = addresses[0] as AddressInfo;
-  const urls = runtime.urls;
-  let closing: Promise<void> | null = null;
-  return {
-    address: first,
-    url: urls[0] as string,
-    urls,
-    get upstream() {
-      return runtime.snapshot.upstreams.values().next().value as Upstream;
-    },
-    get upstreams() {
-      return runtime.snapshot.upstreams;
-    },
+  return switchyardHandle({
+    address: runtime.addresses[0] as AddressInfo,
+    urls: runtime.urls,
+    runtime,
     adminUrl: admin === null ? null : admin.url,
     logger,
-    checkHealth: () => runtime.checkHealth(),
-    reload: (input?: ConfigInput, source = 'library') => reload(source, input),
-    close() {
-      closing ??= (async () => {
-        phase.draining = true;
-        watcher?.close();
-        // The admin listener outlives the drain, so /ready answers 503 meanwhile.
-        await runtime.close(runtime.snapshot.config.gracePeriod);
-        await admin?.close();
-      })();
-      return closing;
+    reload,
+    stop: async () => {
+      phase.draining = true;
+      watcher?.close();
+      // The admin listener outlives the drain, so /ready answers 503 meanwhile.
+      await runtime.close(runtime.snapshot.config.gracePeriod);
+      await admin?.close();
     },
-  };
+  });
 }
 
 /** Starts a load balancer from flag-like options. Resolves once it listens and the first health check round is done. */

@@ -3,7 +3,7 @@ import type { Clock, Random } from './clock.js';
 import { loadConfig, parseConfigInput } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import type { LogFormat, Logger } from './log.js';
-import type { ReloadResult } from './runtime.js';
+import type { ReloadResult, Runtime } from './runtime.js';
 import type { Upstream } from './upstream/upstream.js';
 
 /** What start() and startFromConfig() return, whether one process serves or several workers do. */
@@ -54,4 +54,41 @@ export function nextConfig(options: LaunchOptions, input: ConfigInput | undefine
   if (input !== undefined) return options.adjust(parseConfigInput(input));
   if (options.file !== null) return options.adjust(loadConfig(options.file));
   return 'no config file to reload (started from flags or options)';
+}
+
+/** What a handle is made of: a runtime, where it listens, and how it reloads and stops. */
+export interface HandleParts {
+  readonly address: AddressInfo;
+  readonly urls: readonly string[];
+  readonly runtime: Runtime;
+  readonly adminUrl: string | null;
+  readonly logger: Logger;
+  readonly reload: (source: string, input?: ConfigInput) => Promise<ReloadResult>;
+  /** The graceful stop; runs once, however often close() is called. */
+  readonly stop: () => Promise<void>;
+}
+
+/** The handle start() returns, the same for one process and for the primary of workers. */
+export function switchyardHandle(parts: HandleParts): Switchyard {
+  const { runtime } = parts;
+  let closing: Promise<void> | null = null;
+  return {
+    address: parts.address,
+    url: parts.urls[0] ?? '',
+    urls: parts.urls,
+    get upstream() {
+      return runtime.snapshot.upstreams.values().next().value as Upstream;
+    },
+    get upstreams() {
+      return runtime.snapshot.upstreams;
+    },
+    adminUrl: parts.adminUrl,
+    logger: parts.logger,
+    checkHealth: () => runtime.checkHealth(),
+    reload: (input?: ConfigInput, source = 'library') => parts.reload(source, input),
+    close() {
+      closing ??= parts.stop();
+      return closing;
+    },
+  };
 }

@@ -9,9 +9,8 @@ import type { Config, ConfigInput } from '../config/schema.js';
 import { ConfigWatcher } from '../config/watch.js';
 import { Runtime, type ReloadResult } from '../runtime.js';
 import { ensureStickySecrets } from '../snapshot.js';
-import { nextConfig, type LaunchOptions, type Switchyard } from '../switchyard.js';
+import { nextConfig, switchyardHandle, type LaunchOptions, type Switchyard } from '../switchyard.js';
 import { DownReason, type Backend } from '../upstream/backend.js';
-import type { Upstream } from '../upstream/upstream.js';
 import { version } from '../version.js';
 import type { DiscoveredBackend } from '../discovery/source.js';
 import { workerDecidedReasons, type BackendState, type DiscoveredSetList, type ToPrimary, type ToWorker } from './messages.js';
@@ -180,31 +179,20 @@ export async function startPrimary(config: Config, options: LaunchOptions): Prom
 
   const first = listeners[0] ?? { address: '127.0.0.1', port: 0, url: '' };
   const address: AddressInfo = { address: first.address, port: first.port, family: first.address.includes(':') ? 'IPv6' : 'IPv4' };
-  let closing: Promise<void> | null = null;
-  return {
+  return switchyardHandle({
     address,
-    url: first.url,
     urls: listeners.map((l) => l.url),
-    get upstream() {
-      return runtime.snapshot.upstreams.values().next().value as Upstream;
-    },
-    get upstreams() {
-      return runtime.snapshot.upstreams;
-    },
+    runtime,
     adminUrl: admin === null ? null : admin.url,
     logger,
-    checkHealth: () => runtime.checkHealth(),
-    reload: (input?: ConfigInput, source = 'library') => reload(source, input),
-    close() {
-      closing ??= (async () => {
-        phase.draining = true;
-        watcher?.close();
-        await workers.stop(runtime.snapshot.config.gracePeriod);
-        // The admin listener outlives the drain, so /ready answers 503 meanwhile.
-        await runtime.close(0);
-        await admin?.close();
-      })();
-      return closing;
+    reload,
+    stop: async () => {
+      phase.draining = true;
+      watcher?.close();
+      await workers.stop(runtime.snapshot.config.gracePeriod);
+      // The admin listener outlives the drain, so /ready answers 503 meanwhile.
+      await runtime.close(0);
+      await admin?.close();
     },
-  };
+  });
 }
