@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { cleanupFor } from '../helpers/cleanup.js';
-import { startConfigured } from '../helpers/config.js';
 import { ConsulStandIn } from '../helpers/consul-api.js';
 import { startAddressBackends } from '../helpers/dnsmasq.js';
 import { startLoad } from '../helpers/load.js';
 import { until } from '../helpers/servers.js';
-import { discoveryStatus, get, scrape, untilAsync } from './traffic-helpers.js';
+import { get, scrape, startWhileSourceDown, untilAsync } from './traffic-helpers.js';
 
 test('consul discovery with traffic flowing: ready at the first set, scale up and down, failing checks, deregistration drains, Consul away, a burst, zero', { timeout: 90_000 }, async (t) => {
   const cleanup = cleanupFor(t);
@@ -24,15 +23,7 @@ test('consul discovery with traffic flowing: ready at the first set, scale up an
     admin: { host: '127.0.0.1', port: 0 },
     upstreams: { web: { discover: { consul: { service: 'web', address: consul.url } }, healthCheck: { type: 'tcp', interval: '1s' } } },
   };
-  const lb = await startConfigured({ config });
-  cleanup(() => lb.close());
-  const admin = lb.adminUrl as string;
-  const status = () => discoveryStatus(admin, 'web');
-  const [notReady, why] = await get(`${admin}/ready`);
-  assert.equal(notReady, 503);
-  assert.match(why, /waiting for the first discovery update of web/);
-  await consul.up();
-  await untilAsync(async () => (await get(`${admin}/ready`))[0] === 200, 15_000, '/ready once the first set arrived');
+  const { lb, admin, status } = await startWhileSourceDown(config, () => consul.up(), cleanup);
   const backendOf = (host: string) => lb.upstream.backends.find((b) => b.url === `http://${host}:${port}`);
   const hitsOf = (host: string): number => hits.get(host) ?? 0;
 

@@ -3,12 +3,11 @@ import { test } from 'node:test';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { DownReason } from '../../src/upstream/backend.js';
 import { cleanupFor } from '../helpers/cleanup.js';
-import { startConfigured } from '../helpers/config.js';
 import { startAddressBackends } from '../helpers/dnsmasq.js';
 import { startKubeApi, type EndpointSpec } from '../helpers/kube-api.js';
 import { startLoad } from '../helpers/load.js';
 import { until } from '../helpers/servers.js';
-import { adminState, discoveryStatus, get, scrape, untilAsync } from './traffic-helpers.js';
+import { adminState, get, scrape, startWhileSourceDown, untilAsync } from './traffic-helpers.js';
 
 test('kubernetes discovery with traffic flowing: ready at the first set, scale up and down, not-ready, terminating, the API away, 410, a burst, zero', { timeout: 90_000 }, async (t) => {
   const cleanup = cleanupFor(t);
@@ -31,15 +30,7 @@ test('kubernetes discovery with traffic flowing: ready at the first set, scale u
     admin: { host: '127.0.0.1', port: 0 },
     upstreams: { web: { discover: { kubernetes: { namespace: 'default', service: 'web', port: 'http', apiServer: api.url } }, healthCheck: { type: 'tcp', interval: '1s' } } },
   };
-  const lb = await startConfigured({ config });
-  cleanup(() => lb.close());
-  const admin = lb.adminUrl as string;
-  const status = () => discoveryStatus(admin, 'web');
-  const [notReady, why] = await get(`${admin}/ready`);
-  assert.equal(notReady, 503);
-  assert.match(why, /waiting for the first discovery update of web/);
-  await api.up();
-  await untilAsync(async () => (await get(`${admin}/ready`))[0] === 200, 15_000, '/ready once the first set arrived');
+  const { lb, admin, status } = await startWhileSourceDown(config, () => api.up(), cleanup);
   const backendOf = (host: string) => lb.upstream.backends.find((b) => b.url === `http://${host}:${port}`);
   const hitsOf = (host: string): number => hits.get(host) ?? 0;
 

@@ -1,4 +1,8 @@
+import assert from 'node:assert/strict';
 import { request } from 'undici';
+import type { ConfigInput } from '../../src/config/schema.js';
+import type { Switchyard } from '../../src/index.js';
+import { startConfigured } from '../helpers/config.js';
 import { byKey, parseExposition } from '../helpers/prometheus.js';
 
 /** Helpers of the discovery scenarios with traffic flowing (kubernetes-traffic, consul-traffic). */
@@ -42,4 +46,20 @@ export async function untilAsync(predicate: () => Promise<boolean>, timeoutMs: n
     if (leftMs <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, Math.min(20, leftMs)));
   }
+}
+
+/**
+ * Starts Switchyard on a discovered upstream `web` whose source is down: checks that /ready says
+ * it waits for the first set, brings the source up with `up`, and waits for /ready to turn 200.
+ */
+export async function startWhileSourceDown(config: ConfigInput, up: () => Promise<void>, cleanup: (fn: () => unknown) => void): Promise<{ lb: Switchyard; admin: string; status: () => Promise<DiscoveryStatus> }> {
+  const lb = await startConfigured({ config });
+  cleanup(() => lb.close());
+  const admin = lb.adminUrl as string;
+  const [notReady, why] = await get(`${admin}/ready`);
+  assert.equal(notReady, 503);
+  assert.match(why, /waiting for the first discovery update of web/);
+  await up();
+  await untilAsync(async () => (await get(`${admin}/ready`))[0] === 200, 15_000, '/ready once the first set arrived');
+  return { lb, admin, status: () => discoveryStatus(admin, 'web') };
 }
