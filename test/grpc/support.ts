@@ -179,6 +179,7 @@ export async function startResettingServer(): Promise<{ address: string; calls: 
   });
   server.on('stream', (stream) => {
     calls++;
+    stream.on('error', () => {});
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
     const body = Buffer.from(JSON.stringify({ n: 1 }));
     const head = Buffer.alloc(5);
