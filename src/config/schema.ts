@@ -253,7 +253,7 @@ const upstreamSchema = strict({
     connect: duration().default(5000).describe('Time to connect to a backend.'),
     upstream: duration().default(60_000).describe('Time a backend may take to send response headers, and the longest pause inside a body (each overridable below).'),
     responseHeaders: duration().optional().describe('Time a backend may take to send response headers. Default: `upstream`.'),
-    bodyIdle: duration().optional().describe('Longest pause inside a response body. Default: `upstream`.'),
+    bodyIdle: duration().optional().describe('Longest pause inside a response body; a gRPC call with a longer deadline (`grpc-timeout`) waits until it. Default: `upstream`.'),
     upstreamKeepAlive: duration().default(4000).describe("Idle pooled backend connections close after this long (or the backend's shorter Keep-Alive hint)."),
     tunnelIdle: duration().default(3_600_000).describe('A WebSocket tunnel with no bytes either way for this long is closed on both sides (HAProxy\'s `timeout tunnel`).'),
   })

@@ -9,7 +9,7 @@ import { ExchangeState, kExchange, type ResponseWithExchange } from './exchange-
 import { acceptHead, cutResponse, relayChunk, relayEnd, relayInterim, writeHeldHead } from './relay.js';
 import { isBackendExcused } from './outcome.js';
 import { BodyTooLargeError } from './request-body.js';
-import { relayTrailers, type UpstreamTrailers } from './trailers.js';
+import { hasTrailers, relayTrailers, type UpstreamTrailers } from './trailers.js';
 
 function onResponseClose(this: ResponseWithExchange): void {
   (this[kExchange] as Exchange | null | undefined)?.onResponseClose();
@@ -73,7 +73,7 @@ export class Exchange extends ExchangeState {
   }
 
   onComplete(trailers: UpstreamTrailers | null): void {
-    if (this.headFields !== null && !writeHeldHead(this)) return;
+    if (this.headFields !== null && !writeHeldHead(this, this.lastChunk === null && !hasTrailers(trailers))) return;
     endAttempt(this, false);
     try {
       relayTrailers(this.res, trailers);

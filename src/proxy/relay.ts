@@ -67,20 +67,38 @@ function contentLengthOf(headers: readonly string[]): number {
  * Hands the held response head to Node. False when Node refuses the backend's status or a
  * field: the attempt is then aborted as a protocol error, and nothing has reached the client.
  */
-export function writeHeldHead(x: ExchangeState): boolean {
+export function writeHeldHead(x: ExchangeState, headOnly = false): boolean {
   const headers = x.headFields;
   if (headers === null) return true;
   x.headFields = null;
   const res = x.res;
   if (x.ctx.closing) res.shouldKeepAlive = false;
   try {
-    res.writeHead(x.headStatus, x.headText === '' ? undefined : x.headText, headers);
+    if (headOnly && x.req.httpVersionMajor === 2) setHeadOnly(res, x.headStatus, headers);
+    else res.writeHead(x.headStatus, x.headText === '' ? undefined : x.headText, headers);
   } catch (err) {
     x.responseStarted = false;
     x.abortAttempt?.(new RelayRefusedError(err as Error));
     return false;
   }
   return true;
+}
+
+/**
+ * A response with neither body nor trailers to an HTTP/2 client: the head is set, not sent, so
+ * res.end() sends it as one HEADERS frame with END_STREAM. gRPC's trailers-only response (status
+ * in the head) is read as such only then; HEADERS and an empty DATA frame would leave it without status.
+ */
+function setHeadOnly(res: ExchangeState['res'], status: number, headers: readonly string[]): void {
+  res.statusCode = status;
+  const byName = new Map<string, string[]>();
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    const values = byName.get(name);
+    if (values === undefined) byName.set(name, [headers[i + 1] as string]);
+    else values.push(headers[i + 1] as string);
+  }
+  for (const [name, values] of byName) res.setHeader(name, values.length === 1 ? (values[0] as string) : values);
 }
 
 /** One body chunk to the client; false pauses the backend until the client drains. */

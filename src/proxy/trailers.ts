@@ -6,6 +6,11 @@ import type { ServerResponse } from 'node:http';
  */
 export type UpstreamTrailers = readonly (Buffer | string)[] | Readonly<Record<string, string | readonly string[] | undefined>>;
 
+/** Whether the backend sent any trailer field. */
+export function hasTrailers(trailers: UpstreamTrailers | null): trailers is UpstreamTrailers {
+  return trailers !== null && (Array.isArray(trailers) ? trailers.length !== 0 : Object.keys(trailers).length !== 0);
+}
+
 /**
  * Fields that cannot be sent or acted on after the content (RFC 9110 §6.5.1): framing, routing,
  * request modifiers, authentication, response controls and content format; plus hop-by-hop
@@ -58,8 +63,7 @@ export function trailerFieldsForClient(trailers: UpstreamTrailers): [string, str
  * The client's TE is not consulted: a sender may always send trailers (RFC 9110 §6.5).
  */
 export function relayTrailers(res: ServerResponse, trailers: UpstreamTrailers | null): void {
-  if (trailers === null) return;
-  if (Array.isArray(trailers) ? trailers.length === 0 : Object.keys(trailers).length === 0) return;
+  if (!hasTrailers(trailers)) return;
   const chunked = (res as { chunkedEncoding?: boolean }).chunkedEncoding;
   if (chunked === false) return;
   const fields = trailerFieldsForClient(trailers);

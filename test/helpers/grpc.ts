@@ -58,6 +58,15 @@ function failure(code: number): Partial<grpc.StatusObject> {
   return { code, details: `failed with ${code}`, metadata: trailer() };
 }
 
+/** Response header metadata a successful Unary call sends before its message. */
+export const headerKey = 'x-header';
+
+function header(): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set(headerKey, 'hello');
+  return metadata;
+}
+
 function trailer(): grpc.Metadata {
   const metadata = new grpc.Metadata();
   metadata.set(trailerKey, 'done');
@@ -68,6 +77,7 @@ const implementation: grpc.UntypedServiceImplementation = {
   Unary(call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) {
     const request = call.request;
     if (request.fail !== undefined) return callback(failure(request.fail), null);
+    call.sendMetadata(header());
     callback(null, { text: request.text, meta: metaOf(call) }, trailer());
   },
   ServerStream(call: grpc.ServerWritableStream<EchoRequest, EchoReply>) {
@@ -157,6 +167,7 @@ def unary(req, ctx):
     if 'fail' in req:
         done(ctx)
         ctx.abort(grpc.StatusCode(next(c for c in grpc.StatusCode if c.value[0] == req['fail'])), 'failed with %d' % req['fail'])
+    ctx.send_initial_metadata((('x-header', 'hello'),))
     done(ctx)
     return {'text': req['text'], 'meta': meta(ctx)}
 
