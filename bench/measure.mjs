@@ -74,6 +74,9 @@ async function stopGroup(child, signal = 'SIGTERM') {
 process.on('exit', () => {
   for (const child of started) if (child.exitCode === null && child.signalCode === null) try { process.kill(-child.pid, 'SIGKILL'); } catch {}
 });
+// A signal's default action skips 'exit': stopped by Ctrl-C or a timeout, the backends and the
+// proxy it started would outlive it.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1)));
 
 /** Two nginx backends shaped like the shared bench's: `ok from bN`, /64k and /1m files. */
 export async function startBackends(dir) {
