@@ -14,21 +14,31 @@ import { adminJson, countingBackends, freshGet, freshGets, served, startCluster,
 function freshTraffic(port: number, concurrency = 4) {
   let stopped = false;
   let requests = 0;
+  /** Bumped by sinceNow(); each loop notes the epoch its current request started in. */
+  let epoch = 0;
+  const finishedIn = Array.from({ length: concurrency }, () => -1);
   const failures: string[] = [];
-  const loops = Array.from({ length: concurrency }, async () => {
+  const loops = Array.from({ length: concurrency }, async (_, i) => {
     while (!stopped) {
+      const startedIn = epoch;
       try {
         const reply = await freshGet(port);
         if (reply.status !== 200) failures.push(`${reply.status} ${reply.body}`);
       } catch (err) {
         failures.push((err as Error).message);
       }
+      finishedIn[i] = startedIn;
       requests++;
     }
   });
   return {
     get requests() {
       return requests;
+    },
+    /** Resolves once every loop has finished a request started after this call: none from before is still in flight. */
+    async sinceNow(what: string): Promise<void> {
+      const target = ++epoch;
+      await until(() => finishedIn.every((e) => e >= target), 15_000, what);
     },
     async stop() {
       stopped = true;
@@ -89,6 +99,8 @@ test('2 workers with a Consul source: one query stream, every set and its states
   mark = cli.logs().length;
   consul.deregister('web', 'a');
   await everyWorkerApplied(1, mark, 'both workers to apply the set of 1');
+  // Requests the traffic sent before the change may still reach a; those after it may not.
+  await traffic.sinceNow('the requests in flight at the change to finish');
   const aServed = served(a);
   const onlyB = await freshGets(port, 40);
   assert.deepEqual([...new Set(onlyB.map((r) => `${r.status} ${r.body}`))], ['200 b']);
