@@ -59,8 +59,9 @@ export function dispatchAttempt(x: ExchangeState): void {
       // undici streams any async iterable; its types only list Readable.
       body: x.wholeBody ?? ((multiplexed && x.body !== null ? new MultiplexedBody(x.body) : x.body) as unknown as Readable | null),
       headersTimeout: perTryTimeoutMs > 0 ? Math.min(perTryTimeoutMs, backend.poolOptions.headersTimeoutMs) : null,
-      // A gRPC stream within its deadline is not cut by a pause (issue 14).
-      bodyTimeout: bodyIdleMs(x.req, backend.poolOptions.bodyTimeoutMs, x.arrivalMs, x.attemptStartMs),
+      // A gRPC stream within its deadline is not cut by a pause (issue 14). gRPC needs an HTTP/2
+      // backend, and over HTTP/1.1 reading req.headers would build the headers object per request.
+      bodyTimeout: multiplexed ? bodyIdleMs(x.req, backend.poolOptions.bodyTimeoutMs, x.arrivalMs, x.attemptStartMs) : backend.poolOptions.bodyTimeoutMs,
       // The attempt loop decides retries; undici would hold a POST back until an HTTP/2 connection is idle.
       idempotent: multiplexed || x.method === 'GET' || x.method === 'HEAD',
     },
