@@ -51,8 +51,10 @@ test('2 workers under load: SIGHUP reloads every worker and SIGTERM drains them,
   t.diagnostic(describeLoad(report));
   assert.deepEqual({ code, signal }, { code: 0, signal: null }, cli.stderr());
   assert.equal(report.problems, 0, describeLoad(report));
-  // After the listeners close, new connections are refused before anything is sent; nothing else fails.
-  assert.deepEqual(Object.keys(report.errors).filter((name) => name !== 'ECONNREFUSED'), [], describeLoad(report));
+  // After the listeners close, new connections are refused. A connection still in the kernel's
+  // accept queue when the shared socket closes is reset (as with nginx): it never reached a worker,
+  // which the equality below checks (every request a backend got was answered in full).
+  assert.deepEqual(Object.keys(report.errors).filter((name) => name !== 'ECONNREFUSED' && name !== 'ECONNRESET'), [], describeLoad(report));
   assert.deepEqual(Object.keys(report.statuses), ['200']);
   assert.equal(report.statuses[200], backends.reduce((sum, b) => sum + served(b), 0), 'every request the backends got was answered in full');
   assert.ok((report.statuses[200] ?? 0) >= okBeforeSignal);
