@@ -1,6 +1,7 @@
 import { Pool } from 'undici';
 import { ConfigError } from '../errors.js';
 import { publishBackendState } from '../events.js';
+import type { BackendDispatcher } from './dispatcher.js';
 import type { EjectionState } from './ejection-state.js';
 import { LatencyHistogram, RecentLatency } from './latency.js';
 import { BackendClient, h2StreamsPerConnection, type UpstreamProtocol } from './protocol.js';
@@ -130,7 +131,7 @@ export class Backend implements BackendTarget {
   weight: number;
   /** Attempts this backend may have in flight; at the limit it takes no new ones. A reload may change it. */
   maxInFlight: number;
-  readonly pool: Pool;
+  readonly pool: BackendDispatcher;
   /** The pool's settings, so a reload can tell whether this backend can be kept as it is. */
   readonly poolOptions: PoolOptions;
   /** tls.connect options of an https backend (verification, CA, client certificate, server name); null for http. */
