@@ -9,6 +9,8 @@ export interface BackendDispatcher {
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
   /** Lets the requests in flight finish, then closes every connection. */
   close(): Promise<void>;
+  /** Open connections, requests waiting for one (pending) and requests on the wire (running). */
+  readonly stats: { readonly connected: number; readonly pending: number; readonly running: number };
   /** Closes every connection now; the requests in flight fail with `err`. */
   destroy(err?: Error | null): Promise<void>;
 }
