@@ -64,6 +64,7 @@ export function dispatchAttempt(x: ExchangeState): void {
       bodyTimeout: multiplexed ? bodyIdleMs(x.req, backend.poolOptions.bodyTimeoutMs, x.arrivalMs, x.attemptStartMs) : backend.poolOptions.bodyTimeoutMs,
       // The attempt loop decides retries; undici would hold a POST back until an HTTP/2 connection is idle.
       idempotent: multiplexed || x.method === 'GET' || x.method === 'HEAD',
+      trailersFrom: x.req,
     },
     // The exchange is its own dispatch handler: no object per attempt.
     x,
