@@ -89,6 +89,8 @@ export async function startPrimary(config: Config, options: LaunchOptions): Prom
     const replies = await workers.request((id) => ({ type: 'swy:apply', id, config: next, secrets: [...secrets], source }), applyTimeoutMs, slots);
     const asked = slots ?? workers.slots.filter((s) => s.ready);
     const ok: Slot[] = [];
+    /** Asked but silent (stopped, or too slow): it may still apply `next` later. */
+    const silent: Slot[] = [];
     let problem = '';
     let ignored: readonly string[] = [];
     for (const slot of asked) {
@@ -97,9 +99,12 @@ export async function startPrimary(config: Config, options: LaunchOptions): Prom
         ok.push(slot);
         slot.digest = reply.digest;
         ignored = reply.ignored;
-      } else problem ||= `worker ${slot.index + 1}: ${reply === undefined ? `no answer within ${applyTimeoutMs / 1000}s` : reply.error}`;
+      } else {
+        if (reply === undefined) silent.push(slot);
+        problem ||= `worker ${slot.index + 1}: ${reply === undefined ? `no answer within ${applyTimeoutMs / 1000}s` : reply.error}`;
+      }
     }
-    return { ok, problem, ignored };
+    return { ok, silent, problem, ignored };
   };
 
   let reloading: Promise<unknown> = Promise.resolve();
@@ -128,7 +133,9 @@ export async function startPrimary(config: Config, options: LaunchOptions): Prom
         return applied.ignored.length === 0 ? result : { ...result, ignored: [...new Set([...applied.ignored, ...result.ignored])] };
       }
     }
-    // All or none: the workers that took it go back to the config in force.
+    // All or none: the workers that took it go back to the config in force. A silent worker is
+    // sent the same without waiting: it applies messages in order, so it ends on the old config too.
+    if (applied.silent.length > 0) void applyTo(applied.silent, old, `${source}, undone`);
     if (applied.ok.length > 0) await applyTo(applied.ok, old, `${source}, undone`);
     if (result !== null) return result;
     const undone = applied.ok.length > 0 ? ` (${applied.ok.length} other worker${applied.ok.length === 1 ? '' : 's'} went back to the running config)` : '';

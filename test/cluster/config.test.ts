@@ -8,8 +8,8 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { cliPath, spawnCli } from '../helpers/cli.js';
 import { cleanupFor } from '../helpers/cleanup.js';
-import { closeServer } from '../helpers/servers.js';
-import { adminJson, countingBackends, freshGets, startCluster } from './cluster-helpers.js';
+import { closeServer, until } from '../helpers/servers.js';
+import { adminJson, countingBackends, freshGets, served, startCluster, workersOf } from './cluster-helpers.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'swy-workers-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -64,4 +64,35 @@ test('a reload no worker can apply fails as a whole and the running config keeps
   const status = (await adminJson(admin, '/api/status')) as { reloads: { failed: number; ok: number } };
   assert.deepEqual([status.reloads.ok, status.reloads.failed], [0, 1]);
   assert.deepEqual([...new Set((await freshGets(port, 20)).map((r) => r.status))], [200]);
+});
+
+test('a reload one worker never answers is undone on every worker, the silent one included', { timeout: 90_000 }, async (t) => {
+  const cleanup = cleanupFor(t);
+  const [a, b] = await countingBackends(['a', 'b'], cleanup);
+  const file = path.join(dir, 'silent.yaml');
+  const text = (url: string): string => ['workers: 2', 'watch: false', 'listeners: [{ host: 127.0.0.1, port: 0 }]', 'admin: { host: 127.0.0.1, port: 0 }', 'upstreams:', '  web:', `    backends: [${url}]`, ''].join('\n');
+  writeFileSync(file, text(a!.url));
+  const { cli, port, admin } = await startCluster(['--config', file], cleanup);
+  const silent = (await workersOf(admin)).find((w) => w.pid !== null);
+  assert.ok(silent !== undefined);
+  const pid = silent.pid as number;
+  // Stopped, the worker takes no part in the reload; startCluster's clean-up kills it even so.
+  process.kill(pid, 'SIGSTOP');
+  let stopped = true;
+  cleanup(() => stopped && process.kill(pid, 'SIGCONT'));
+  writeFileSync(file, text(b!.url));
+  const res = await fetch(`${admin}/api/reload`, { method: 'POST', signal: AbortSignal.timeout(40_000) });
+  assert.equal(res.status, 422);
+  assert.match(((await res.json()) as { error: string }).error, new RegExp(`^worker ${silent.id}: no answer within \\d+s \\(1 other worker went back to the running config\\)`));
+  process.kill(pid, 'SIGCONT');
+  stopped = false;
+  // Once running, it applies what it was sent in order: the new config, then the old one again.
+  const undone = () => cli.logs().filter((e) => e['worker'] === silent.id && String(e['msg']).startsWith('config reloaded (api'));
+  await until(() => undone().length === 2, 20_000, 'the silent worker to apply the reload and its undoing');
+  assert.deepEqual(undone().map((e) => e['source']), ['api', 'api, undone']);
+  const before = served(a!);
+  const replies = await freshGets(port, 60);
+  assert.deepEqual([...new Set(replies.map((r) => r.status))], [200]);
+  assert.equal(served(b!), 0);
+  assert.equal(served(a!) - before, 60);
 });
