@@ -5,7 +5,6 @@ import { DownReason, type Backend } from '../upstream/backend.js';
 import { answerError, logAttemptFailure, logBudgetSpent, publishAttempt } from './completion.js';
 import { retryNext, retryNone, retrySame, type ExchangeState } from './exchange-state.js';
 import { bodyIdleMs } from './grpc-deadline.js';
-import { MultiplexedBody } from './multiplexed-body.js';
 import { classify, errorCodeByKind, isBackendExcused, statusRetryError } from './outcome.js';
 import { backoffDelayMs, hasIdempotencyKey, isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
@@ -57,13 +56,13 @@ export function dispatchAttempt(x: ExchangeState): void {
       method: x.method,
       headers: x.headers,
       // undici streams any async iterable; its types only list Readable.
-      body: x.wholeBody ?? ((multiplexed && x.body !== null ? new MultiplexedBody(x.body) : x.body) as unknown as Readable | null),
+      body: x.wholeBody ?? (x.body as unknown as Readable | null),
       headersTimeout: perTryTimeoutMs > 0 ? Math.min(perTryTimeoutMs, backend.poolOptions.headersTimeoutMs) : null,
       // A gRPC stream within its deadline is not cut by a pause (issue 14). gRPC needs an HTTP/2
       // backend, and over HTTP/1.1 reading req.headers would build the headers object per request.
       bodyTimeout: multiplexed ? bodyIdleMs(x.req, backend.poolOptions.bodyTimeoutMs, x.arrivalMs, x.attemptStartMs) : backend.poolOptions.bodyTimeoutMs,
-      // The attempt loop decides retries; undici would hold a POST back until an HTTP/2 connection is idle.
-      idempotent: multiplexed || x.method === 'GET' || x.method === 'HEAD',
+      // The attempt loop decides retries.
+      idempotent: x.method === 'GET' || x.method === 'HEAD',
       trailersFrom: x.req,
     },
     // The exchange is its own dispatch handler: no object per attempt.
