@@ -7,7 +7,7 @@ import { bodyOf, requestHead } from './request-head.js';
 import { responseFields } from './response-head.js';
 import { listen, listenForDrain, onAttemptTimer, type AttemptStream, type StreamEvents } from './stream-events.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /** The legacy undici dispatch-handler callbacks the exchange implements. */
 export interface StreamHandler {
@@ -58,6 +58,7 @@ export class StreamAttempt implements StreamEvents {
   private streamError: Error | null = null;
   private wakeWriter: (() => void) | null = null;
   private waitingForHead = true;
+  private responded = false;
 
   /** The exchange's abort(): without an error the client left (undici's RequestAbortedError). */
   readonly abort = (err?: Error): void => this.fail(err ?? new errors.RequestAbortedError(), NGHTTP2_CANCEL);
@@ -137,6 +138,7 @@ export class StreamAttempt implements StreamEvents {
     const status = Number(headers[':status']);
     const raw = responseFields(headers, this.settings.maxHeaderBytes);
     if (raw === null) return this.fail(new errors.HeadersOverflowError(), NGHTTP2_CANCEL);
+    this.responded = true;
     this.arm(this.options.bodyTimeout ?? this.settings.bodyTimeoutMs, false);
     const go = this.handler.onHeaders?.(status, raw as unknown as Buffer[], this.resume, '');
     if (go === false && !this.done) this.pause();
@@ -162,9 +164,12 @@ export class StreamAttempt implements StreamEvents {
 
   onEnd(): void {
     if (this.done) return;
+    const stream = this.stream as AttemptStream;
+    // Node also ends the readable side of a stream reset or cut with its connection: not a complete response.
+    const code = stream.rstCode;
+    if (!this.responded || (code !== undefined && code !== NGHTTP2_NO_ERROR)) return this.fail(this.closeError(), NGHTTP2_CANCEL);
     this.done = true;
     this.clearTimer();
-    const stream = this.stream as AttemptStream;
     // A response complete before the request body (RFC 9113 §8.1): the rest is not wanted.
     if (!stream.writableFinished) stream.close(NGHTTP2_CANCEL);
     this.wake();
