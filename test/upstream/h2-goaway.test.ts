@@ -138,4 +138,30 @@ describe('a backend GOAWAY while requests are in flight', () => {
     assert.equal(b?.downReasons, 0, 'not ejected, not marked down');
     assert.equal(b?.failuresTotal, 0);
   });
+
+  test('after a GOAWAY with an error code, the stream above the last-stream-id is sent again; the one at it fails as a reset', async (t) => {
+    const cleanup = cleanupFor(t);
+    const held: http2.ServerHttp2Stream[] = [];
+    const backend = await h2cBackend((stream, arrival) => {
+      if (arrival.session !== 1 || arrival.path === '/warm') return answer(stream, `s${arrival.session} ${arrival.body}`);
+      held.push(stream);
+      if (held.length < 2) return;
+      stream.session?.goaway(http2.constants.NGHTTP2_INTERNAL_ERROR, Math.min(...held.map((s) => s.id ?? 0)));
+    });
+    cleanup(() => backend.close());
+    const lb = await startConfigured({
+      config: localConfig({ web: { backends: [backend.url], protocol: 'h2c', retry: { retriesPerBackend: 2, retryDelay: 1 } } }),
+    });
+    cleanup(() => lb.close());
+    assert.equal(await (await request(`${lb.url}/warm`)).body.text(), 's1 ');
+    const bodies = ['pay-1', 'pay-2'];
+    const responses = await Promise.all(bodies.map((body) => request(`${lb.url}/pay`, { method: 'POST', body })));
+    const texts = await Promise.all(responses.map((r) => r.body.text()));
+    const statuses = responses.map((r) => r.statusCode).sort();
+    assert.deepEqual(statuses, [200, 502], texts.join());
+    const retried = bodies[responses.findIndex((r) => r.statusCode === 200)];
+    assert.match(texts.find((text) => text.startsWith('s')) ?? '', new RegExp(`^s[2-9] ${retried}$`));
+    assert.equal(backend.arrivals.filter((a) => a.session > 1 && a.method === 'POST').length, 1);
+    assert.equal(lb.upstream.backends[0]?.failuresTotal, 1, 'the stream it took and then dropped is a failure');
+  });
 });

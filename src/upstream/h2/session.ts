@@ -142,7 +142,7 @@ export class H2Session implements StreamOwner {
     this.session = session;
     session.on('connect', () => this.onConnect());
     session.on('remoteSettings', (remote: Settings) => {
-      this.limit = remote.maxConcurrentStreams ?? h2StreamsPerConnection;
+      this.limit = Math.max(1, remote.maxConcurrentStreams ?? h2StreamsPerConnection);
     });
     // RFC 9113 §6.8: no new streams; those up to lastStreamId finish, the others were not processed.
     session.on('goaway', (_code: number, lastStreamId: number) => {
