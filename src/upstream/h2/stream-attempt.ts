@@ -39,7 +39,6 @@ export interface StreamSettings {
   readonly maxHeaderBytes: number;
 }
 
-
 /**
  * One attempt on one HTTP/2 stream: the request (head, body with backpressure, trailers) and the
  * response reported to the exchange with undici's legacy handler callbacks. The stream's
@@ -165,9 +164,11 @@ export class StreamAttempt implements StreamEvents {
   onEnd(): void {
     if (this.done) return;
     const stream = this.stream as AttemptStream;
-    // Node also ends the readable side of a stream reset or cut with its connection: not a complete response.
+    // Node also ends the readable side of a stream reset or cut with its connection: complete only
+    // with a head and END_STREAM seen (trailers, or a head that ended it), or without a reset code.
     const code = stream.rstCode;
-    if (!this.responded || (code !== undefined && code !== NGHTTP2_NO_ERROR)) return this.fail(this.closeError(), NGHTTP2_CANCEL);
+    const reset = code !== undefined && code !== NGHTTP2_NO_ERROR && this.trailers === null && !stream.endAfterHeaders;
+    if (!this.responded || reset) return this.fail(this.closeError(), NGHTTP2_CANCEL);
     this.done = true;
     this.clearTimer();
     // A response complete before the request body (RFC 9113 §8.1): the rest is not wanted.
