@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { request } from 'undici';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { localConfig, startConfigured } from '../helpers/config.js';
+import { echo, openWs, startWsBackend, wsUrl } from '../helpers/ws.js';
 
 /**
  * An h2c backend (stream API) allowing `maxStreams` streams per connection. `onStream` answers
@@ -131,5 +132,19 @@ describe('HTTP/2 connections to a backend', () => {
     const res = await request(`${lb.url}/`);
     assert.equal(res.statusCode, 200);
     await assert.rejects(res.body.text());
+  });
+});
+
+describe('WebSocket upgrades in an HTTP/2 upstream', () => {
+  test('go to the backend over HTTP/1.1 (no extended CONNECT): the tunnel echoes', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await startWsBackend();
+    cleanup(() => backend.close());
+    const lb = await startConfigured({ config: localConfig({ web: { backends: [backend.url], protocol: 'h2c' } }) });
+    cleanup(() => lb.close());
+    const ws = await openWs(wsUrl(lb.url));
+    cleanup(() => ws.terminate());
+    assert.equal(await echo(ws, 'over http/1.1'), 'over http/1.1');
+    assert.equal(backend.handshakes.length, 1);
   });
 });
