@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
 import { cleanupFor } from '../helpers/cleanup.js';
@@ -146,5 +147,45 @@ describe('WebSocket upgrades in an HTTP/2 upstream', () => {
     cleanup(() => ws.terminate());
     assert.equal(await echo(ws, 'over http/1.1'), 'over http/1.1');
     assert.equal(backend.handshakes.length, 1);
+  });
+});
+
+describe('request bodies to an HTTP/2 backend', () => {
+  test('a large upload streams with backpressure: a slow backend holds the client back', async (t) => {
+    const cleanup = cleanupFor(t);
+    const chunk = Buffer.alloc(64 * 1024, 'u');
+    const chunks = 1024; // 64 MiB
+    let produced = 0;
+    let consumed = 0;
+    let maxAhead = 0;
+    const server = http2.createServer();
+    server.on('session', (session) => session.on('error', () => {}));
+    server.on('stream', (stream) => {
+      stream.on('error', () => {});
+      void (async () => {
+        for await (const part of stream) {
+          consumed += (part as Buffer).length;
+          maxAhead = Math.max(maxAhead, produced - consumed);
+          // A slow reader: a few event-loop turns per chunk, time enough for an unchecked proxy to run ahead.
+          for (let i = 0; i < 4; i++) await new Promise((resolve) => setImmediate(resolve));
+        }
+        stream.respond({ ':status': 200 });
+        stream.end(String(consumed));
+      })();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const lb = await startConfigured({ config: localConfig({ web: { backends: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`], protocol: 'h2c' } }) });
+    cleanup(() => lb.close());
+    const body = Readable.from((async function* () {
+      for (let i = 0; i < chunks; i++) {
+        produced += chunk.length;
+        yield chunk;
+      }
+    })());
+    const res = await request(`${lb.url}/upload`, { method: 'POST', body });
+    assert.equal(await res.body.text(), String(chunk.length * chunks));
+    // Flow-control windows and socket buffers along the way, not the whole body.
+    assert.ok(maxAhead < 16 * 1024 * 1024, `the client ran ${(maxAhead / 1048576).toFixed(1)} MiB ahead of the backend`);
   });
 });
