@@ -31,6 +31,7 @@ export function backendView(backend: Backend) {
   return {
     id: backendId(backend),
     url: backend.url,
+    protocol: backend.protocol,
     weight: backend.weight,
     state: stateName(backend.downReasons),
     reasons: downReasonNames(backend.downReasons),

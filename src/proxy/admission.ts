@@ -67,7 +67,8 @@ function admit(x: Exchange): void {
   const { ctx, req, upstream } = x;
   upstream.retryBudget.activeRequests++;
   x.counted = true;
-  if (upstream.retry.tryDurationMs > 0) x.arrivalMs = performance.now();
+  // tryDuration, and a gRPC deadline (grpc-deadline.ts), count from arrival.
+  if (upstream.retry.tryDurationMs > 0 || upstream.multiplexed) x.arrivalMs = performance.now();
   x.headers = requestHeadersForUpstream(req.rawHeaders, x.clientIp, ctx.proto, req.httpVersion, forwardingFor(ctx, upstream), x.host);
   const length = declaredBodyLength(req);
   const maxBodyBytes = ctx.limits.maxBodyBytes;

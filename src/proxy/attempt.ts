@@ -4,8 +4,7 @@ import { plural } from '../units.js';
 import { DownReason, type Backend } from '../upstream/backend.js';
 import { answerError, logAttemptFailure, logBudgetSpent, publishAttempt } from './completion.js';
 import { retryNext, retryNone, retrySame, type ExchangeState } from './exchange-state.js';
-import { bodyIdleMs } from './grpc-deadline.js';
-import { MultiplexedBody } from './multiplexed-body.js';
+import { bodyIdleMs, grpcTimeoutLeft, grpcTimeoutMs, setGrpcTimeout } from './grpc-deadline.js';
 import { classify, errorCodeByKind, isBackendExcused, statusRetryError } from './outcome.js';
 import { backoffDelayMs, hasIdempotencyKey, isIdempotent, isRetryable, type FailureKind } from './retry.js';
 
@@ -51,19 +50,21 @@ export function dispatchAttempt(x: ExchangeState): void {
   x.attemptStartMs = performance.now();
   const perTryTimeoutMs = x.upstream.retry.perTryTimeoutMs;
   const multiplexed = backend.multiplexed;
+  // gRPC needs an HTTP/2 backend, and over HTTP/1.1 reading req.headers would build the headers object per request.
+  const grpcTimeout = multiplexed ? grpcTimeoutMs(x.req) : -1;
+  if (grpcTimeout >= 0) setGrpcTimeout(x.headers as string[], grpcTimeoutLeft(grpcTimeout - (x.attemptStartMs - x.arrivalMs)));
   backend.pool.dispatch(
     {
       path: backend.basePath === '' ? x.target : backend.basePath + x.target,
       method: x.method,
       headers: x.headers,
       // undici streams any async iterable; its types only list Readable.
-      body: x.wholeBody ?? ((multiplexed && x.body !== null ? new MultiplexedBody(x.body) : x.body) as unknown as Readable | null),
+      body: x.wholeBody ?? (x.body as unknown as Readable | null),
       headersTimeout: perTryTimeoutMs > 0 ? Math.min(perTryTimeoutMs, backend.poolOptions.headersTimeoutMs) : null,
-      // A gRPC stream within its deadline is not cut by a pause (issue 14). gRPC needs an HTTP/2
-      // backend, and over HTTP/1.1 reading req.headers would build the headers object per request.
-      bodyTimeout: multiplexed ? bodyIdleMs(x.req, backend.poolOptions.bodyTimeoutMs, x.arrivalMs, x.attemptStartMs) : backend.poolOptions.bodyTimeoutMs,
-      // The attempt loop decides retries; undici would hold a POST back until an HTTP/2 connection is idle.
-      idempotent: multiplexed || x.method === 'GET' || x.method === 'HEAD',
+      // A gRPC stream within its deadline is not cut by a pause (issue 14).
+      bodyTimeout: grpcTimeout >= 0 ? bodyIdleMs(x.req, backend.poolOptions.bodyTimeoutMs, x.arrivalMs, x.attemptStartMs) : backend.poolOptions.bodyTimeoutMs,
+      // The attempt loop decides retries.
+      idempotent: x.method === 'GET' || x.method === 'HEAD',
       trailersFrom: x.req,
     },
     // The exchange is its own dispatch handler: no object per attempt.

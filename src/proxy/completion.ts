@@ -1,3 +1,4 @@
+import http2, { type ServerHttp2Stream } from 'node:http2';
 import { writeAccessLog } from '../access-log.js';
 import { ErrorCodes, httpErrorFor, type ErrorCode } from '../errors.js';
 import { attemptChannel, requestChannel, type AttemptEvent, type RequestEvent } from '../events.js';
@@ -13,7 +14,7 @@ export function answerError(x: ExchangeState, code: ErrorCode): void {
   if (res.headersSent || res.destroyed) {
     // Part of the response is out: the client sees it cut, and the log says so.
     const cut = res.headersSent && !x.clientGone;
-    res.destroy();
+    cutOff(res);
     finish(x, cut ? 'cut' : 'error');
     return;
   }
@@ -31,6 +32,17 @@ export function answerError(x: ExchangeState, code: ErrorCode): void {
   });
   res.end(text);
   finish(x, 'error');
+}
+
+/**
+ * Ends a response part of which is out, so the client sees it incomplete: HTTP/1.1 closes the
+ * connection; HTTP/2 resets the stream with INTERNAL_ERROR (RFC 9113 §8.1: a stream reset
+ * before its end is an incomplete response), where a bare destroy would send NO_ERROR.
+ */
+export function cutOff(res: ExchangeState['res']): void {
+  const stream = (res as { stream?: ServerHttp2Stream }).stream;
+  if (stream !== undefined && !stream.closed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  res.destroy();
 }
 
 /** The request is over for us: releases its budget slots and says what the client got. */

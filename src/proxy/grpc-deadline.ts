@@ -38,3 +38,21 @@ export function bodyIdleMs(req: IncomingMessage, upstreamMs: number, arrivalMs: 
   if (timeoutMs < 0) return upstreamMs;
   return Math.max(upstreamMs, timeoutMs - (nowMs - arrivalMs) + deadlineSlackMs);
 }
+
+/**
+ * The grpc-timeout to send upstream when `leftMs` of the client's deadline are left: the time
+ * already spent in the proxy (a wait in the queue, earlier attempts) is taken off, so the
+ * backend's deadline is the client's. In ms while that fits the 8 digits allowed, else in seconds.
+ */
+export function grpcTimeoutLeft(leftMs: number): string {
+  const ms = Math.max(0, Math.floor(leftMs));
+  return ms <= 99_999_999 ? `${ms}m` : `${Math.min(Math.floor(ms / 1000), 99_999_999)}S`;
+}
+
+/** Replaces the value of the grpc-timeout field in a flat header list (name, value, …). */
+export function setGrpcTimeout(headers: string[], value: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name.length === 12 && name.toLowerCase() === 'grpc-timeout') headers[i + 1] = value;
+  }
+}

@@ -30,27 +30,18 @@ function isProtocolError(err: Error, code: string): boolean {
 }
 
 /**
- * An HTTP/2 backend refused the stream with RST_STREAM REFUSED_STREAM: it did no processing
- * (RFC 9113 §8.7), so the request is as safe to send again as one that never connected.
- * undici hands on Node's ERR_HTTP2_STREAM_ERROR, named by its code only in the message.
+ * An HTTP/2 backend did not process the stream (RFC 9113 §6.8, §8.7): it refused it with
+ * RST_STREAM REFUSED_STREAM, or it was above the last-stream-id of the backend's GOAWAY, or the
+ * connection closed before it was sent. The request is as safe to send again as one that never
+ * connected, whatever its method (Switchyard's HTTP/2 client, src/upstream/h2/).
  */
-export function isRefusedStream(err: Error): boolean {
-  return (err as { code?: string }).code === 'ERR_HTTP2_STREAM_ERROR' && err.message.endsWith('NGHTTP2_REFUSED_STREAM');
-}
-
-/**
- * An HTTP/2 backend sent GOAWAY with NO_ERROR: it is shutting down or rotating connections
- * (RFC 9113 §6.8). undici 7 then fails every stream in flight on that connection with this one
- * error, whether or not the backend had taken it (it closes the socket at once instead of
- * letting streams up to the last-stream-id finish), so it may have been processed.
- */
-export function isGracefulGoaway(err: Error): boolean {
-  return (err as { code?: string }).code === 'UND_ERR_SOCKET' && err.message === 'HTTP/2: "GOAWAY" frame received with code 0';
+export function isUnprocessed(err: Error): boolean {
+  return (err as { code?: string }).code === 'SWY_ERR_UPSTREAM_UNPROCESSED';
 }
 
 /** A failure that says nothing about the backend's health: never counted, never marks it down. */
 export function isBackendExcused(err: Error): boolean {
-  return isRefusedStream(err) || isGracefulGoaway(err);
+  return isUnprocessed(err);
 }
 
 /** What kind of failure an attempt's error is, for the retry rules. */
@@ -58,9 +49,9 @@ export function classify(err: Error, connected: boolean): FailureKind | 'invalid
   const code = (err as { code?: string }).code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   if (code === 'UND_ERR_INVALID_ARG') return 'invalid';
-  // undici calls onConnect only once a connected socket starts writing the request. A refused
-  // stream was not processed either: retried like a connect failure, whatever the method.
-  if (!connected || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED' || isRefusedStream(err)) return 'connect';
+  // onConnect comes only once a connected socket starts writing the request. An unprocessed
+  // stream was not acted on either: retried like a connect failure, whatever the method.
+  if (!connected || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED' || isUnprocessed(err)) return 'connect';
   if (isProtocolError(err, code)) return 'protocol';
   return 'reset';
 }

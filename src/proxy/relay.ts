@@ -1,5 +1,5 @@
 import type { Backend } from '../upstream/backend.js';
-import { finish, logAttemptFailure, publishAttempt } from './completion.js';
+import { cutOff, finish, logAttemptFailure, publishAttempt } from './completion.js';
 import { kExchange, type ExchangeState, type ResponseWithExchange } from './exchange-state.js';
 import { responseHeadersForClient } from './headers.js';
 import { RelayRefusedError } from './outcome.js';
@@ -150,6 +150,6 @@ export function relayEnd(x: ExchangeState): void {
 export function cutResponse(x: ExchangeState, err: Error): void {
   publishAttempt(x, 'reset', false);
   logAttemptFailure(x, err, 'reset', 'response cut short');
-  x.res.destroy();
+  cutOff(x.res);
   finish(x, 'cut');
 }

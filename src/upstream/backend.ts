@@ -4,7 +4,8 @@ import { publishBackendState } from '../events.js';
 import type { BackendDispatcher } from './dispatcher.js';
 import type { EjectionState } from './ejection-state.js';
 import { LatencyHistogram, RecentLatency } from './latency.js';
-import { BackendClient, h2StreamsPerConnection, type UpstreamProtocol } from './protocol.js';
+import { H2Pool } from './h2/pool.js';
+import { BackendClient, type UpstreamProtocol } from './protocol.js';
 import { backendConnector, backendTlsConnectOptions, defaultBackendTls, type BackendTlsConnectOptions, type BackendTlsOptions } from './tls.js';
 
 /**
@@ -203,25 +204,23 @@ export class Backend implements BackendTarget {
     // HTTP/2 as the scheme allows (a discovered backend may not match the upstream's protocol):
     // https by ALPN, offering h2 and http/1.1 in health checks too; http with prior knowledge.
     const https = target.origin.startsWith('https:');
-    const alpn = this.multiplexed && https;
-    const h2c = this.multiplexed && !https;
-    const tlsOptions = https ? backendTlsConnectOptions(target.hostname, pool.tls ?? defaultBackendTls, alpn) : null;
+    const tlsOptions = https ? backendTlsConnectOptions(target.hostname, pool.tls ?? defaultBackendTls, this.multiplexed) : null;
     this.tlsConnectOptions = tlsOptions;
-    // The per-request name only has to be constant and non-empty; the connector sends the real one.
-    const pinned = tlsOptions?.servername ?? target.hostname;
-    this.pool = new Pool(target.origin, {
-      connections: null,
-      // h2c is HTTP/2 from the first byte; with ALPN, BackendClient picks per connection.
-      pipelining: h2c ? h2StreamsPerConnection : 1,
-      allowH2: this.multiplexed,
-      connect: tlsOptions === null ? { timeout: pool.connectTimeoutMs, ...(h2c ? { useH2c: true } : {}) } : backendConnector(tlsOptions, pool.connectTimeoutMs, alpn),
-      ...(tlsOptions === null ? {} : { factory: (origin: URL, options: object) => new BackendClient(origin, options as ConstructorParameters<typeof BackendClient>[1], pinned, alpn) }),
-      headersTimeout: pool.headersTimeoutMs,
-      bodyTimeout: pool.bodyTimeoutMs,
-      keepAliveTimeout: pool.keepAliveTimeoutMs,
-      keepAliveMaxTimeout: Math.max(pool.keepAliveTimeoutMs, 1000) * 10,
-      maxHeaderSize: pool.maxHeaderBytes ?? defaultMaxResponseHeaderBytes,
-    });
+    const http1 = (): BackendDispatcher => http1Pool(target, pool, https ? backendTlsConnectOptions(target.hostname, pool.tls ?? defaultBackendTls) : null);
+    this.pool = this.multiplexed
+      ? new H2Pool({
+          origin: target.origin,
+          hostname: target.hostname,
+          port: target.port,
+          tls: tlsOptions,
+          connectTimeoutMs: pool.connectTimeoutMs,
+          keepAliveTimeoutMs: pool.keepAliveTimeoutMs,
+          maxHeaderBytes: pool.maxHeaderBytes ?? defaultMaxResponseHeaderBytes,
+          headersTimeoutMs: pool.headersTimeoutMs,
+          bodyTimeoutMs: pool.bodyTimeoutMs,
+          http1,
+        })
+      : http1();
   }
 
   /** The one eligibility rule every balancer consults: up, and below its in-flight limit. */
@@ -272,3 +271,20 @@ export class Backend implements BackendTarget {
   }
 }
 
+
+/** An undici Pool speaking HTTP/1.1 to one backend, one request per connection at a time. */
+function http1Pool(target: BackendTarget, pool: PoolOptions, tlsOptions: BackendTlsConnectOptions | null): BackendDispatcher {
+  // The per-request name only has to be constant and non-empty; the connector sends the real one.
+  const pinned = tlsOptions?.servername ?? target.hostname;
+  return new Pool(target.origin, {
+    connections: null,
+    pipelining: 1,
+    connect: tlsOptions === null ? { timeout: pool.connectTimeoutMs } : backendConnector(tlsOptions, pool.connectTimeoutMs),
+    ...(tlsOptions === null ? {} : { factory: (origin: URL, options: object) => new BackendClient(origin, options as ConstructorParameters<typeof BackendClient>[1], pinned) }),
+    headersTimeout: pool.headersTimeoutMs,
+    bodyTimeout: pool.bodyTimeoutMs,
+    keepAliveTimeout: pool.keepAliveTimeoutMs,
+    keepAliveMaxTimeout: Math.max(pool.keepAliveTimeoutMs, 1000) * 10,
+    maxHeaderSize: pool.maxHeaderBytes ?? defaultMaxResponseHeaderBytes,
+  });
+}

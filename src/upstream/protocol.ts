@@ -1,5 +1,4 @@
-import type { Socket } from 'node:net';
-import { Client, type buildConnector, type Dispatcher } from 'undici';
+import { Client, type Dispatcher } from 'undici';
 
 /**
  * How an upstream's backends are spoken to: `http1` (HTTP/1.1, one request per connection at a
@@ -21,34 +20,16 @@ export function protocolProblem(protocol: UpstreamProtocol, url: string): string
 }
 
 /**
- * The undici Client of one backend connection. For https backends it pins the server name: undici
- * otherwise takes a request's server name from its Host header and reconnects whenever it differs
- * from the connection's, so with the client's Host preserved every new Host would cost a handshake.
- * With `alpn` (protocol h2) the connection multiplexes streams when the backend chose h2 and sends
- * one request at a time when it fell back to HTTP/1.1 (undici pipelines whatever it is told to).
+ * The undici Client of one HTTP/1.1 backend connection. For https backends it pins the server
+ * name: undici otherwise takes a request's server name from its Host header and reconnects
+ * whenever it differs from the connection's, so with the client's Host preserved every new Host
+ * would cost a handshake.
  */
 export class BackendClient extends Client {
   private readonly servername: string | null;
 
-  constructor(origin: URL, options: Client.Options & { connect: buildConnector.connector }, servername: string | null, alpn: boolean) {
-    if (!alpn) {
-      super(origin, options);
-    } else {
-      const negotiated = { h2: false };
-      const connect = options.connect;
-      super(origin, {
-        ...options,
-        pipelining: 1,
-        connect: (opts, callback) => connect(opts, (err: Error | null, socket: Socket | null) => {
-          negotiated.h2 = socket !== null && (socket as Socket & { alpnProtocol?: string | false }).alpnProtocol === 'h2';
-          (callback as (err: Error | null, socket: Socket | null) => void)(err, socket);
-        }) as unknown as buildConnector.connector,
-      } as Client.Options);
-      // Emitted once the protocol's context exists, before undici resumes its queue.
-      this.on('connect', () => {
-        this.pipelining = negotiated.h2 ? h2StreamsPerConnection : 1;
-      });
-    }
+  constructor(origin: URL, options: Client.Options, servername: string | null) {
+    super(origin, options);
     this.servername = servername;
   }
 

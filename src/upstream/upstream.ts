@@ -109,6 +109,8 @@ export class Upstream {
   /** Healthy share (percent) below which panic mode starts; 0: never. */
   readonly panicThresholdPercent: number;
   readonly tunnels: TunnelOptions;
+  /** Its backends speak HTTP/2 (protocol h2 or h2c). */
+  readonly multiplexed: boolean;
   /** True while in panic mode. */
   panic = false;
   private readonly clock: Clock;
@@ -129,6 +131,7 @@ export class Upstream {
     const panicThresholdPercent = spec.panicThresholdPercent ?? 0;
     if (!(panicThresholdPercent >= 0 && panicThresholdPercent <= 100)) throw new ConfigError('panicThreshold must be between 0 and 100');
     this.tunnels = spec.tunnels ?? { idleTimeoutMs: 3_600_000, closeOnDown: false };
+    this.multiplexed = (spec.pool.protocol ?? 'http1') !== 'http1';
     const hashKey = spec.hashKey === undefined ? null : checkHashKey(spec.hashKey);
     const stickyChecked = spec.sticky === undefined ? null : stickySettings(spec.sticky);
     // Every URL is checked before any pool is made, so a bad one leaves nothing open.

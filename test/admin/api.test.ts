@@ -6,7 +6,8 @@ import { after, describe, test } from 'node:test';
 import { request } from 'undici';
 import { ConfigError, start } from '../../src/index.js';
 import { cleanupFor } from '../helpers/cleanup.js';
-import { startConfigured } from '../helpers/config.js';
+import { localConfig, startConfigured } from '../helpers/config.js';
+import { startH2Backend } from '../helpers/h2.js';
 import { startBackend } from '../helpers/servers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'swy-admin-'));
@@ -56,6 +57,7 @@ describe('admin API', () => {
     const first = web.backends[0];
     assert.equal(first.url, a.url);
     assert.equal(first.id, encodeURIComponent(a.url));
+    assert.equal(first.protocol, 'http1');
     assert.equal(first.state, 'up');
     assert.deepEqual(first.reasons, []);
     assert.equal(first.requestsTotal, 2);
@@ -64,6 +66,16 @@ describe('admin API', () => {
     assert.equal(first.health.last.ok, true, 'the start-up health check is recorded');
     assert.equal(first.health.history.length, 1);
     assert.equal((await call(`${admin}/api/upstreams/web`)).json.name, 'web');
+  });
+
+  test("each backend shows its upstream's protocol", async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await startH2Backend('h2');
+    cleanup(() => backend.close());
+    const lb = await startConfigured({ config: localConfig({ grpc: { backends: [backend.url], protocol: 'h2c' } }, { admin: { host: '127.0.0.1', port: 0 } }) });
+    cleanup(() => lb.close());
+    const { json } = await call(`${lb.adminUrl}/api/upstreams/grpc`);
+    assert.equal(json.backends[0].protocol, 'h2c');
   });
 
   test('drain, disable and enable a backend; unknown names are 404, wrong methods 405', async (t) => {

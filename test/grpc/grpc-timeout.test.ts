@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
-import { bodyIdleMs, grpcTimeoutMs } from '../../src/proxy/grpc-deadline.js';
+import { bodyIdleMs, grpcTimeoutLeft, grpcTimeoutMs, setGrpcTimeout } from '../../src/proxy/grpc-deadline.js';
 
 const req = (value?: string): IncomingMessage => ({ headers: value === undefined ? {} : { 'grpc-timeout': value } }) as IncomingMessage;
 
@@ -20,4 +20,14 @@ test("the body-idle timeout is the upstream's, or the time left to a longer dead
   assert.equal(bodyIdleMs(req('10S'), 200, 100, 1100), 10_000);
   assert.equal(bodyIdleMs(req('100m'), 60_000, 0, 0), 60_000);
   assert.equal(bodyIdleMs(req('10S'), 0, 0, 0), 0);
+});
+
+test('the grpc-timeout sent upstream is the time left, in ms while 8 digits hold it, never negative', () => {
+  assert.equal(grpcTimeoutLeft(9_700.6), '9700m');
+  assert.equal(grpcTimeoutLeft(-5), '0m');
+  assert.equal(grpcTimeoutLeft(99_999_999), '99999999m');
+  assert.equal(grpcTimeoutLeft(7_200_000_000), '7200000S');
+  const headers = ['content-type', 'application/grpc', 'Grpc-Timeout', '10S', 'te', 'trailers'];
+  setGrpcTimeout(headers, '9990m');
+  assert.deepEqual(headers, ['content-type', 'application/grpc', 'Grpc-Timeout', '9990m', 'te', 'trailers']);
 });

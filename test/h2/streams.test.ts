@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { describe, test } from 'node:test';
 import { headersFrame, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_PROTOCOL_ERROR, frameType, RawH2 } from '../helpers/h2-frames.js';
 import { connectH2, h2Request, startH2 } from './support.js';
@@ -91,5 +92,20 @@ describe('HTTP/2 streams', () => {
     assert.equal(big.rstCode, NGHTTP2_ENHANCE_YOUR_CALM);
     assert.equal((await h2Request(session, { ':path': '/small' })).status, 200);
     assert.deepEqual(backend.seen.map((r) => r.url), ['/small']);
+  });
+
+  test('a response the backend cuts short is reset with INTERNAL_ERROR, not ended as if complete', async (t) => {
+    const { port } = await startH2(t, {
+      listener: { h2c: true },
+      handler: (_req, res) => {
+        res.writeHead(200, { 'content-length': '100' });
+        // Part of the body, then the connection drops (flushed first, so the head reaches the client).
+        res.write('partial', () => res.socket?.destroy());
+      },
+    });
+    const session = await connectH2(t, port);
+    const answer = await h2Request(session, { ':path': '/cut' });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.rstCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
   });
 });

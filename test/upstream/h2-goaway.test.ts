@@ -105,33 +105,63 @@ describe('an HTTP/2 backend refusing a stream (RST_STREAM REFUSED_STREAM) is not
 });
 
 describe('a backend GOAWAY while requests are in flight', () => {
-  test('GETs are retried on a new connection, the POST it took is not replayed (undici fails every stream), nothing counts against the backend', async (t) => {
+  test('POSTs above the last-stream-id are sent again on a new connection, those at or below it finish, nothing counts against the backend', async (t) => {
     const cleanup = cleanupFor(t);
     const held: http2.ServerHttp2Stream[] = [];
-    const backend = await h2cBackend((stream, arrival, all) => {
-      if (arrival.session !== 1 || arrival.path === '/warm') return answer(stream, `s${arrival.session} ${arrival.path}`);
+    const backend = await h2cBackend((stream, arrival) => {
+      if (arrival.session !== 1 || arrival.path === '/warm') return answer(stream, `s${arrival.session} ${arrival.body}`);
       held.push(stream);
       if (held.length < 3) return;
-      // The POST's stream is the last-stream-id: the backend took it, and whatever came after it not.
-      const post = held.find((s, i) => all.filter((a) => a.session === 1 && a.path !== '/warm')[i]?.method === 'POST');
-      stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, post?.id ?? 0);
+      // RFC 9113 §6.8: the backend took the first stream; the two after it it did not process.
+      const lastStreamId = Math.min(...held.map((s) => s.id ?? 0));
+      stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, lastStreamId);
+      for (const s of held) if ((s.id ?? 0) <= lastStreamId) answer(s, 's1 took');
     });
     cleanup(() => backend.close());
     const lb = await proxy(backend.url);
     cleanup(() => lb.close());
-    assert.equal(await (await request(`${lb.url}/warm`)).body.text(), 's1 /warm');
-    const post = request(`${lb.url}/pay`, { method: 'POST', body: 'pay-1' });
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    const gets = [request(`${lb.url}/a`), request(`${lb.url}/b`)];
-    const [postRes, ...getRes] = await Promise.all([post, ...gets]);
-    assert.equal(postRes?.statusCode, 502);
-    await postRes?.body.dump();
+    assert.equal(await (await request(`${lb.url}/warm`)).body.text(), 's1 ');
+    const bodies = ['pay-1', 'pay-2', 'pay-3'];
+    const responses = await Promise.all(bodies.map((body) => request(`${lb.url}/pay`, { method: 'POST', body })));
+    const texts = await Promise.all(responses.map((r) => r.body.text()));
+    assert.deepEqual(responses.map((r) => r.statusCode), [200, 200, 200]);
+    assert.equal(texts.filter((text) => text === 's1 took').length, 1, texts.join());
+    const processed = bodies[texts.indexOf('s1 took')];
+    const unprocessed = bodies.filter((b) => b !== processed);
     // Answered on a later connection than the one that went away.
-    const answers = await Promise.all(getRes.map((r) => r.body.text()));
-    assert.ok(/^s[2-9] \/a$/.test(answers[0] ?? '') && /^s[2-9] \/b$/.test(answers[1] ?? ''), answers.join());
-    assert.deepEqual(backend.arrivals.filter((a) => a.method === 'POST').length, 1);
+    for (const body of unprocessed) assert.match(texts[bodies.indexOf(body)] ?? '', new RegExp(`^s[2-9] ${body}$`));
+    assert.equal(backend.arrivals.filter((a) => a.session === 1 && a.method === 'POST').length, 3);
+    // Each body the backend did not process arrives exactly once more, on a new connection; the processed one never.
+    const later = backend.arrivals.filter((a) => a.session > 1 && a.method === 'POST').map((a) => a.body);
+    assert.deepEqual(later.sort(), unprocessed.sort());
     const [b] = lb.upstream.backends;
     assert.equal(b?.downReasons, 0, 'not ejected, not marked down');
     assert.equal(b?.failuresTotal, 0);
+  });
+
+  test('after a GOAWAY with an error code, the stream above the last-stream-id is sent again; the one at it fails as a reset', async (t) => {
+    const cleanup = cleanupFor(t);
+    const held: http2.ServerHttp2Stream[] = [];
+    const backend = await h2cBackend((stream, arrival) => {
+      if (arrival.session !== 1 || arrival.path === '/warm') return answer(stream, `s${arrival.session} ${arrival.body}`);
+      held.push(stream);
+      if (held.length < 2) return;
+      stream.session?.goaway(http2.constants.NGHTTP2_INTERNAL_ERROR, Math.min(...held.map((s) => s.id ?? 0)));
+    });
+    cleanup(() => backend.close());
+    const lb = await startConfigured({
+      config: localConfig({ web: { backends: [backend.url], protocol: 'h2c', retry: { retriesPerBackend: 2, retryDelay: 1 } } }),
+    });
+    cleanup(() => lb.close());
+    assert.equal(await (await request(`${lb.url}/warm`)).body.text(), 's1 ');
+    const bodies = ['pay-1', 'pay-2'];
+    const responses = await Promise.all(bodies.map((body) => request(`${lb.url}/pay`, { method: 'POST', body })));
+    const texts = await Promise.all(responses.map((r) => r.body.text()));
+    const statuses = responses.map((r) => r.statusCode).sort();
+    assert.deepEqual(statuses, [200, 502], texts.join());
+    const retried = bodies[responses.findIndex((r) => r.statusCode === 200)];
+    assert.match(texts.find((text) => text.startsWith('s')) ?? '', new RegExp(`^s[2-9] ${retried}$`));
+    assert.equal(backend.arrivals.filter((a) => a.session > 1 && a.method === 'POST').length, 1);
+    assert.equal(lb.upstream.backends[0]?.failuresTotal, 1, 'the stream it took and then dropped is a failure');
   });
 });
