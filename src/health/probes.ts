@@ -1,8 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { Client } from 'undici';
 import type { Backend } from '../upstream/backend.js';
-import { backendConnector } from '../upstream/tls.js';
+import { loadUndici } from '../undici-loader.js';
 import { statusExpected, type ActiveHealthOptions, type StatusRange } from './options.js';
 
 /** An HTTP check reads at most this much of a body looking for `bodyContains`. */
@@ -71,6 +70,8 @@ const showRanges = (ranges: readonly StatusRange[]): string => ranges.map(([low,
  * the upstream's protocol (HTTP/1.1, h2 or h2c).
  */
 export async function httpProbe(backend: Backend, options: ActiveHealthOptions, signal: AbortSignal): Promise<void> {
+  // Loaded on the first HTTP check, before its clock starts (see loadUndici); tls.js imports undici.
+  const [{ Client }, { backendConnector }] = await Promise.all([loadUndici(), import('../upstream/tls.js')]);
   if (signal.aborted) throw new Error('health check aborted');
   const { timeoutMs } = options;
   const deadline = new AbortController();
