@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 /**
- * undici is loaded only by what needs it (issue 12, memory): the header rewriting, the health
- * probes and the discovery sources do not load it at import, an HTTP health check loads it on
- * first use. Checked in a child process, whose module cache is its own (undici is CommonJS, so
- * it shows in require.cache once anything has imported it).
+ * Dependencies are loaded only by what needs them (issue 12, memory): the header rewriting, the
+ * health probes and the discovery sources do not load undici at import, an HTTP health check
+ * loads it on first use; yaml is loaded by the first config file parsed. Checked in child
+ * processes, whose module caches are their own (both packages are CommonJS, so they show in
+ * require.cache once anything has imported them).
  */
 const src = new URL('../src/', import.meta.url).href;
 
@@ -33,4 +35,23 @@ test('importing headers, probes and discovery does not load undici; an HTTP chec
   const run = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), { afterImport: false, afterHttpCheck: true });
+});
+
+const example = fileURLToPath(new URL('../../examples/basic.yaml', import.meta.url));
+
+const configProbe = `
+  import { createRequire } from 'node:module';
+  const require = createRequire(import.meta.url);
+  const yamlLoaded = () => Object.keys(require.cache).some((file) => file.includes('/node_modules/yaml/'));
+  const { loadConfig } = await import(${JSON.stringify(src)} + 'config/load.js');
+  await import(${JSON.stringify(src)} + 'index.js');
+  const afterImport = yamlLoaded();
+  const config = loadConfig(${JSON.stringify(example)});
+  console.log(JSON.stringify({ afterImport, afterParse: yamlLoaded(), upstreams: Object.keys(config.upstreams) }));
+`;
+
+test('importing the library does not load yaml; parsing a config file does', () => {
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', configProbe], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout), { afterImport: false, afterParse: true, upstreams: ['web'] });
 });
