@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * Dependencies are loaded only by what needs them (issue 12, memory): the header rewriting, the
- * health probes and the discovery sources do not load undici at import, an HTTP health check
- * loads it on first use; yaml is loaded by the first config file parsed. Checked in child
+ * health probes and the discovery sources do not load undici at import, a plain HTTP/1.1 health
+ * check (node:http) never does, an h2c one on first use; yaml is loaded by the first config file. Checked in child
  * processes, whose module caches are their own (both packages are CommonJS, so they show in
  * require.cache once anything has imported them).
  */
@@ -14,6 +14,7 @@ const src = new URL('../src/', import.meta.url).href;
 
 const probe = `
   import http from 'node:http';
+  import http2 from 'node:http2';
   import { createRequire } from 'node:module';
   const require = createRequire(import.meta.url);
   const undiciLoaded = () => Object.keys(require.cache).some((file) => file.includes('/node_modules/undici/'));
@@ -28,13 +29,19 @@ const probe = `
   const options = { path: '/', method: 'GET', host: '', timeoutMs: 5000, expectStatus: [[200, 399]], bodyContains: 'ok' };
   await httpProbe(backend, options, new AbortController().signal);
   server.close();
-  console.log(JSON.stringify({ afterImport, afterHttpCheck: undiciLoaded() }));
+  const afterHttpCheck = undiciLoaded();
+  const h2c = http2.createServer((req, res) => res.end('ok'));
+  await new Promise((resolve) => h2c.listen(0, '127.0.0.1', resolve));
+  const h2cPort = h2c.address().port;
+  await httpProbe({ ...backend, origin: 'http://127.0.0.1:' + h2cPort, port: h2cPort, multiplexed: true }, options, new AbortController().signal);
+  h2c.close();
+  console.log(JSON.stringify({ afterImport, afterHttpCheck, afterH2cCheck: undiciLoaded() }));
 `;
 
-test('importing headers, probes and discovery does not load undici; an HTTP check loads it', () => {
+test('importing headers, probes and discovery does not load undici, nor does a plain HTTP check; an h2c check does', () => {
   const run = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(run.status, 0, run.stderr);
-  assert.deepEqual(JSON.parse(run.stdout), { afterImport: false, afterHttpCheck: true });
+  assert.deepEqual(JSON.parse(run.stdout), { afterImport: false, afterHttpCheck: false, afterH2cCheck: true });
 });
 
 const example = fileURLToPath(new URL('../../examples/basic.yaml', import.meta.url));
