@@ -1,9 +1,9 @@
 #!/usr/bin/env node
+import './v8-tuned.js';
 import { optionsFromFlags, parseArgs } from './args.js';
 import { loadConfig } from './config/load.js';
 import { parseWorkersFlag } from './config/process-schema.js';
 import { ConfigError, ExitCodes } from './errors.js';
-import { tuneGarbageCollector } from './gc-tuning.js';
 import { start, startFromConfig, version, type Switchyard } from './index.js';
 import { guardStream, type LogOptions } from './log.js';
 import { plural } from './units.js';
@@ -242,7 +242,6 @@ async function main(argv: readonly string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-tuneGarbageCollector();
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError) fail(err.message, ExitCodes.usage);
   fail(`failed to start: ${(err as Error).message ?? String(err)}`, ExitCodes.failure);

@@ -1,6 +1,5 @@
-import { tuneGarbageCollector } from '../gc-tuning.js';
+import '../v8-tuned.js';
 import { runWorker } from './worker.js';
 
 /** The entry point of worker processes (node:cluster forks this file). */
-tuneGarbageCollector();
 runWorker();

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { jsonSyntaxProblem } from './json-syntax.js';
@@ -7,8 +9,17 @@ import { configErrors, configSchema, type Config } from './schema.js';
 
 type PathKey = string | number;
 
+const require = createRequire(import.meta.url);
+let yamlModule: typeof Yaml | null = null;
+
+/** yaml, loaded with the first config file: a process started from flags never needs it (issue 12, memory). */
+function yaml(): typeof Yaml {
+  return (yamlModule ??= require('yaml') as typeof Yaml);
+}
+
 /** Where a problem is: the node at `path`, or the nearest ancestor that exists (a missing field points at its parent). */
 function offsetOf(doc: Document, path: readonly PathKey[], atKey: boolean): number {
+  const { isMap, isPair, isScalar, isSeq } = yaml();
   let node: unknown = doc.contents;
   let offset = (node as Node | null)?.range?.[0] ?? 0;
   for (let i = 0; i < path.length; i++) {
@@ -93,6 +104,7 @@ function deepFreeze<T>(value: T): T {
  * error lines. Throws a ConfigError with one `FILE:LINE:COL path: problem` line per problem.
  */
 export function parseConfig(text: string, file: string): Config {
+  const { LineCounter, parseDocument } = yaml();
   const lines = new LineCounter();
   const at = (offset: number): string => {
     const pos = lines.linePos(offset);

@@ -1,7 +1,8 @@
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import { systemClock, systemRandom, type Clock, type Random, type Timer } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { loadUndici } from '../undici-loader.js';
 import { backendsFromHealthEntries, ConsulAnswerError, setKey } from './consul-entries.js';
 import type { DiscoveredBackend, DiscoverySink, DiscoverySource } from './source.js';
 
@@ -72,7 +73,8 @@ export class ConsulSource implements DiscoverySource {
   private readonly random: Random;
   private readonly tuning: Tuning;
   private readonly base: URL;
-  private readonly agent = new Agent({ headersTimeout: 0, bodyTimeout: 0, connectTimeout: 10_000 });
+  /** Made by the first query, with undici loaded then (see loadUndici). */
+  private agent: Agent | null = null;
   private index = 0;
   /** The set last reported; null before the first one and after an error (recovery reports again). */
   private lastKey: string | null = null;
@@ -123,7 +125,7 @@ export class ConsulSource implements DiscoverySource {
       this.sleeping.wake();
     }
     await this.running;
-    await this.agent.destroy();
+    await this.agent?.destroy();
   }
 
   private async loop(sink: DiscoverySink): Promise<void> {
@@ -190,6 +192,8 @@ export class ConsulSource implements DiscoverySource {
       controller.abort();
     }, limitMs);
     try {
+      const { Agent, request } = await loadUndici();
+      this.agent ??= new Agent({ headersTimeout: 0, bodyTimeout: 0, connectTimeout: 10_000 });
       const response = await request(url, { dispatcher: this.agent, signal: controller.signal, headers });
       const text = await response.body.text();
       if (response.statusCode !== 200) throw new ConsulAnswerError(`consul: ${url.pathname} answered ${response.statusCode}: ${text.trim().split('\n')[0]?.slice(0, 200) ?? ''}`);

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Client, type Dispatcher } from 'undici';
+import type { Client, Dispatcher } from 'undici';
 import { ConfigError } from '../errors.js';
 import { readPemFile } from '../pem-file.js';
+import { loadUndici } from '../undici-loader.js';
 
 /** `discover.kubernetes` as the config schema gives it. */
 export interface KubernetesOptions {
@@ -109,14 +110,22 @@ export function explainStatus(status: number, what: string, message: string, set
 /** One connection to the API server (TLS verified against the CA), sending the current token with every request. */
 export class ApiConnection {
   readonly settings: ConnectionSettings;
-  private readonly client: Client;
+  private readonly requestTimeoutMs: number;
+  /** Made by the first request, with undici loaded then (see loadUndici). */
+  private client: Promise<Client> | null = null;
+  private closed = false;
 
   constructor(settings: ConnectionSettings, requestTimeoutMs: number) {
     this.settings = settings;
-    this.client = new Client(settings.origin, {
+    this.requestTimeoutMs = requestTimeoutMs;
+  }
+
+  private async connect(): Promise<Client> {
+    const { Client } = await loadUndici();
+    return new Client(this.settings.origin, {
       // TCP keep-alive finds a peer that vanished without a FIN; the idle timer covers the rest.
-      connect: { ...(settings.ca === undefined ? {} : { ca: settings.ca }), keepAlive: true, keepAliveInitialDelay: 30_000 },
-      headersTimeout: requestTimeoutMs,
+      connect: { ...(this.settings.ca === undefined ? {} : { ca: this.settings.ca }), keepAlive: true, keepAliveInitialDelay: 30_000 },
+      headersTimeout: this.requestTimeoutMs,
       // A watch is quiet for minutes: the source's idle timer bounds it, not undici's body timeout.
       bodyTimeout: 0,
     });
@@ -134,11 +143,14 @@ export class ApiConnection {
       }
       if (token !== '') headers['authorization'] = `Bearer ${token}`;
     }
-    return this.client.request({ method: 'GET', path: pathAndQuery, headers, signal, bodyTimeout: bodyTimeoutMs });
+    if (this.closed) throw new Error('connection closed');
+    const client = await (this.client ??= this.connect());
+    return client.request({ method: 'GET', path: pathAndQuery, headers, signal, bodyTimeout: bodyTimeoutMs });
   }
 
   /** Closes the connection, aborting what is in flight. */
-  close(): Promise<void> {
-    return this.client.destroy();
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.client !== null) await (await this.client).destroy();
   }
 }

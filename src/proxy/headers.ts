@@ -1,7 +1,7 @@
-import { util as undiciUtil } from 'undici';
 import type { UpstreamForwarding } from '../upstream/forwarding.js';
 import type { Backend } from '../upstream/backend.js';
 import { forwardedElement } from './forwarded.js';
+import { headerNameToString } from './header-names.js';
 import type { TrustedProxies } from './trusted.js';
 
 /**
@@ -202,8 +202,6 @@ export function requestHeadersForUpstream(
   if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
   return out;
 }
-
-const headerNameToString = undiciUtil.headerNameToString as (name: Buffer | string) => string;
 
 /** What a backend's own absolute URLs start with: its origins (lower-cased) and base path. */
 interface SelfAddress {
