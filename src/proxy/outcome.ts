@@ -14,7 +14,8 @@ export class RelayRefusedError extends Error {
 
 /**
  * Responses we cannot accept: a protocol error, 502 and never retried (issue 9). undici 7's
- * parser errors carry no code, only their class name.
+ * parser errors carry no code, only their class name; Switchyard's HTTP/1.1 client keeps
+ * undici's codes where undici has the same error.
  */
 function isProtocolError(err: Error, code: string): boolean {
   return (
@@ -24,6 +25,8 @@ function isProtocolError(err: Error, code: string): boolean {
     code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
     code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' ||
     code === 'SWY_ERR_UPSTREAM_PROTOCOL' ||
+    // Switchyard's HTTP/1.1 client (upstream/h1/errors.ts): a response that breaks RFC 9112.
+    code === 'SWY_ERR_BAD_RESPONSE' ||
     // undici 7 refuses a 100 it did not ask for (we never forward Expect) and a 101 it did not ask for.
     (code === 'UND_ERR_SOCKET' && (err.message === 'bad response' || err.message === 'bad upgrade'))
   );

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { isAllowedTrailerField as allowed, isValidFieldValue } from '../upstream/trailer-fields.js';
 
 /**
  * Response trailers, from the backend to the client. undici gives an HTTP/1.1 backend's chunked
@@ -11,28 +12,8 @@ export function hasTrailers(trailers: UpstreamTrailers | null): trailers is Upst
   return trailers !== null && (Array.isArray(trailers) ? trailers.length !== 0 : Object.keys(trailers).length !== 0);
 }
 
-/**
- * Fields that cannot be sent or acted on after the content (RFC 9110 §6.5.1): framing, routing,
- * request modifiers, authentication, response controls and content format; plus hop-by-hop
- * fields. They are dropped from relayed trailers, as are pseudo-header fields and malformed ones.
- */
-const forbidden = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
-  'host', 'cache-control', 'expect', 'max-forwards', 'pragma', 'range',
-  'authorization', 'proxy-authorization', 'www-authenticate', 'proxy-authenticate', 'cookie', 'set-cookie',
-  'age', 'date', 'expires', 'location', 'retry-after', 'vary', 'warning', 'etag', 'last-modified', 'accept-ranges',
-]);
-
-/** A field name is a token (RFC 9110 §5.1), lower-cased here; a value has no CR, LF or NUL (§5.5). */
-const tokenName = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
-const fieldValue = /^[\t\x20-\x7e\x80-\xff]*$/;
-
-function allowed(name: string): boolean {
-  return tokenName.test(name) && !forbidden.has(name) && !name.startsWith('content-') && !name.startsWith('if-');
-}
-
 function push(out: [string, string][], name: string, value: string): void {
-  if (fieldValue.test(value)) out.push([name, value]);
+  if (isValidFieldValue(value)) out.push([name, value]);
 }
 
 /** The trailer fields that may go on to the client, lower-cased names, in order; empty when none. */

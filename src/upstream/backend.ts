@@ -3,6 +3,7 @@ import { ConfigError } from '../errors.js';
 import { publishBackendState } from '../events.js';
 import type { BackendDispatcher } from './dispatcher.js';
 import type { EjectionState } from './ejection-state.js';
+import { H1Pool } from './h1/pool.js';
 import { LatencyHistogram, RecentLatency } from './latency.js';
 import { BackendClient, h2StreamsPerConnection, type UpstreamProtocol } from './protocol.js';
 import { backendConnector, backendTlsConnectOptions, defaultBackendTls, type BackendTlsConnectOptions, type BackendTlsOptions } from './tls.js';
@@ -207,21 +208,38 @@ export class Backend implements BackendTarget {
     const h2c = this.multiplexed && !https;
     const tlsOptions = https ? backendTlsConnectOptions(target.hostname, pool.tls ?? defaultBackendTls, alpn) : null;
     this.tlsConnectOptions = tlsOptions;
+    const keepAliveMaxTimeoutMs = Math.max(pool.keepAliveTimeoutMs, 1000) * 10;
+    const maxHeaderBytes = pool.maxHeaderBytes ?? defaultMaxResponseHeaderBytes;
+    if (!this.multiplexed) {
+      this.pool = new H1Pool({
+        origin: target.origin,
+        hostname: target.hostname,
+        port: target.port,
+        tls: tlsOptions,
+        connectTimeoutMs: pool.connectTimeoutMs,
+        headersTimeoutMs: pool.headersTimeoutMs,
+        bodyTimeoutMs: pool.bodyTimeoutMs,
+        keepAliveTimeoutMs: pool.keepAliveTimeoutMs,
+        keepAliveMaxTimeoutMs,
+        maxHeaderBytes,
+      });
+      return;
+    }
     // The per-request name only has to be constant and non-empty; the connector sends the real one.
     const pinned = tlsOptions?.servername ?? target.hostname;
     this.pool = new Pool(target.origin, {
       connections: null,
       // h2c is HTTP/2 from the first byte; with ALPN, BackendClient picks per connection.
       pipelining: h2c ? h2StreamsPerConnection : 1,
-      allowH2: this.multiplexed,
+      allowH2: true,
       connect: tlsOptions === null ? { timeout: pool.connectTimeoutMs, ...(h2c ? { useH2c: true } : {}) } : backendConnector(tlsOptions, pool.connectTimeoutMs, alpn),
       ...(tlsOptions === null ? {} : { factory: (origin: URL, options: object) => new BackendClient(origin, options as ConstructorParameters<typeof BackendClient>[1], pinned, alpn) }),
       headersTimeout: pool.headersTimeoutMs,
       bodyTimeout: pool.bodyTimeoutMs,
       keepAliveTimeout: pool.keepAliveTimeoutMs,
-      keepAliveMaxTimeout: Math.max(pool.keepAliveTimeoutMs, 1000) * 10,
-      maxHeaderSize: pool.maxHeaderBytes ?? defaultMaxResponseHeaderBytes,
-    });
+      keepAliveMaxTimeout: keepAliveMaxTimeoutMs,
+      maxHeaderSize: maxHeaderBytes,
+    }) as unknown as BackendDispatcher;
   }
 
   /** The one eligibility rule every balancer consults: up, and below its in-flight limit. */
