@@ -54,7 +54,7 @@ export abstract class ConnectionBase {
   protected readonly owner: ConnectionOwner;
   protected timerKind = timerNone;
   /** Some of the request went out: an abort must close the connection. */
-  protected written = false;
+  written = false;
   /** The response is paused by its handler; the socket ended meanwhile. */
   protected paused = false;
   protected ended = false;

@@ -21,6 +21,8 @@ export type { ConnectionOwner };
 export class H1Connection extends ConnectionBase implements ResponseSink, BodyTarget {
   /** Set by requestHead: the Content-Length the fields declared, -1 for none. */
   declaredLength = -1;
+  /** Attempts this connection carried. */
+  attempt = 0;
   /** The handler's resume, made once per connection. */
   readonly resume = (): void => this.resumeBody();
 
@@ -60,6 +62,7 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
       return;
     }
     this.handler = handler;
+    this.attempt++;
     this.written = false;
     this.requestDone = false;
     this.headReceived = false;
@@ -69,16 +72,18 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
     this.bodyTimeoutMs = options.bodyTimeout ?? owner.bodyTimeoutMs;
     this.parser.start(this, options.method === 'HEAD', upgrade !== null);
     owner.running++;
+    // The idle timer of a reused connection is off; the head timer starts once the request is out.
+    this.timerKind = timerNone;
     this.socket.ref();
+    const attempt = this.attempt;
     handler.onConnect(this.abort);
-    if (this.handler !== handler) return;
-    this.written = true;
+    if (this.handler !== handler || this.attempt !== attempt) return;
     const socket = this.socket;
     if (whole === null && body != null) {
-      socket.write(head, 'latin1');
-      void writeStreamedBody(this, handler, body as AsyncIterable<Buffer>, this.declaredLength, (options as BackendDispatchOptions).trailersFrom);
+      void writeStreamedBody(this, head, body as AsyncIterable<Buffer>, this.declaredLength, options.trailersFrom);
       return;
     }
+    this.written = true;
     if (whole === null || whole.length === 0) {
       socket.write(head, 'latin1');
     } else {
@@ -129,9 +134,10 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
   onResponseComplete(trailers: string[] | null): void {
     this.timerKind = timerNone;
     const handler = this.handler as BackendDispatchHandler;
+    const attempt = this.attempt;
     handler.onComplete(trailers);
     // An abort from within onComplete (a head Node refused) has failed the attempt instead.
-    if (this.handler !== handler) return;
+    if (this.handler !== handler || this.attempt !== attempt) return;
     this.handler = null;
     this.owner.running--;
     this.responded = true;
@@ -156,17 +162,19 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
 
   private feed(buf: Buffer, offset: number): void {
     const handler = this.handler;
+    const attempt = this.attempt;
     let end: number;
     this.feeding = true;
+    this.resumedWhileFeeding = false;
     try {
       end = this.parser.execute(buf, offset);
     } catch (err) {
       this.feeding = false;
-      if (this.handler === handler) this.fail(err as Error);
+      if (this.handler === handler && this.attempt === attempt) this.fail(err as Error);
       return;
     }
     this.feeding = false;
-    if (this.handler !== handler) {
+    if (this.handler !== handler || this.attempt !== attempt) {
       if (this.responded) this.afterResponse(end < buf.length);
       return;
     }
