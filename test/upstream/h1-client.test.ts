@@ -278,6 +278,32 @@ describe('framing of the request body', () => {
   });
 });
 
+describe('an early answer', () => {
+  test('a response before the whole body went out completes the attempt, stops the body and closes the connection', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await portRecorder((_req, res) => {
+      res.writeHead(413, { 'content-length': '8', connection: 'keep-alive' });
+      res.end('too long');
+    });
+    cleanup(() => closeServer(backend.server));
+    const pool = poolFor(backend.port);
+    cleanup(() => pool.destroy());
+    let returned = false;
+    const body = chunks(['the first part'], true);
+    const original = body.return.bind(body);
+    body.return = (value) => {
+      returned = true;
+      return original(value);
+    };
+    const outcome = await send(pool, { method: 'POST', body: body as never });
+    assert.equal(outcome.error, null);
+    assert.equal(outcome.status, 413);
+    assert.equal(outcome.body, 'too long');
+    await until(() => returned, 5000, 'the body iterator to be told to stop');
+    await until(() => backend.open() === 0 && pool.stats.connected === 0, 5000, 'the connection to close');
+  });
+});
+
 describe('the response', () => {
   test('shorter than its Content-Length: the attempt fails once the backend closes', async (t) => {
     const cleanup = cleanupFor(t);

@@ -60,7 +60,12 @@ export abstract class ConnectionBase {
   protected ended = false;
   protected held: Buffer | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** The duration the timer was made with, and when it fires (performance.now(); 0: not scheduled). */
   private timerMs = 0;
+  private timerDueMs = 0;
+  /** The armed kind's duration and deadline. */
+  private armedMs = 0;
+  private deadlineMs = 0;
   private socketError: Error | null = null;
   private drainWaiter: (() => void) | null = null;
 
@@ -106,6 +111,7 @@ export abstract class ConnectionBase {
 
   protected readonly onSocketClose = (): void => {
     this.timerKind = timerNone;
+    this.timerDueMs = 0;
     if (this.timer !== null) clearTimeout(this.timer);
     this.wakeDrain();
     this.owner.removed(this);
@@ -175,31 +181,49 @@ export abstract class ConnectionBase {
 
   /** Restarts the armed timer (a body chunk arrived). */
   protected refreshTimer(): void {
-    (this.timer as NodeJS.Timeout).refresh();
+    this.deadlineMs = performance.now() + this.armedMs;
   }
 
-  /** One timer per connection: refreshed when the duration is the same, replaced otherwise. 0 ms: none. */
+  /**
+   * Sets the one deadline of the connection (0 ms: none). The timer runs lazily: a deadline
+   * later than the scheduled firing only moves the deadline, and the firing schedules the rest;
+   * so a busy connection re-arming three times a request allocates a timer only now and then.
+   */
   protected arm(kind: number, ms: number): void {
     if (ms <= 0) {
       this.timerKind = timerNone;
       return;
     }
     this.timerKind = kind;
-    if (this.timer !== null && this.timerMs === ms) {
-      this.timer.refresh();
-      return;
+    this.armedMs = ms;
+    const deadlineMs = performance.now() + ms;
+    this.deadlineMs = deadlineMs;
+    if (this.timerDueMs !== 0 && this.timerDueMs <= deadlineMs) return;
+    this.schedule(ms);
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer !== null && this.timerMs === ms) this.timer.refresh();
+    else {
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.timer = setTimeout(onTimer, ms, this);
+      this.timer.unref();
+      this.timerMs = ms;
     }
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = setTimeout(onTimer, ms, this);
-    this.timer.unref();
-    this.timerMs = ms;
+    this.timerDueMs = performance.now() + ms;
   }
 
   onTimer(): void {
+    this.timerDueMs = 0;
     const kind = this.timerKind;
+    if (kind === timerNone) return;
+    const leftMs = this.deadlineMs - performance.now();
+    if (leftMs >= 1) return this.schedule(Math.ceil(leftMs));
     this.timerKind = timerNone;
-    if (kind === timerConnect) this.destroy(new ConnectTimeoutError(this.owner.address, this.timerMs));
-    else if (kind === timerHeaders && this.handler !== null) this.fail(new HeadersTimeoutError(this.timerMs));
-    else if (kind === timerBody && this.handler !== null) this.fail(new BodyTimeoutError(this.timerMs));
+    const ms = this.armedMs;
+    if (kind === timerConnect) this.destroy(new ConnectTimeoutError(this.owner.address, ms));
+    else if (kind === timerHeaders && this.handler !== null) this.fail(new HeadersTimeoutError(ms));
+    else if (kind === timerBody && this.handler !== null) this.fail(new BodyTimeoutError(ms));
     else if (kind === timerIdle) this.socket.destroy();
-  }}
+  }
+}

@@ -141,6 +141,12 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
     this.handler = null;
     this.owner.running--;
     this.responded = true;
+    // An answer before the whole body went out: stop sending it (the connection closes after).
+    const iterator = this.bodyIterator;
+    if (iterator !== null) {
+      this.bodyIterator = null;
+      iterator.return?.().catch(() => {});
+    }
   }
 
   // ---- the socket ------------------------------------------------------------------------
