@@ -7,6 +7,9 @@ import type { BackendDispatchHandler, BackendDispatchOptions, RawFields } from '
 import { H1Pool, type H1PoolOptions } from '../../src/upstream/h1/pool.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startBlackhole } from '../helpers/faults.js';
+import { makeTestPki, startTlsBackend } from '../helpers/tls.js';
+import { backendTlsConnectOptions, defaultBackendTls } from '../../src/upstream/tls.js';
+import type { TLSSocket } from 'node:tls';
 import { closeServer, until } from '../helpers/servers.js';
 
 /** What one dispatch saw, in the order of the callbacks. */
@@ -436,4 +439,32 @@ describe('aborts and shutdown', () => {
     await pool.destroy(new Error('going away'));
     assert.equal((await pending).error?.message, 'going away');
   });
+});
+
+test('an https backend: the pinned name is checked and the second connection resumes the TLS session', async (t) => {
+  const cleanup = cleanupFor(t);
+  const pki = await makeTestPki();
+  cleanup(() => pki.remove());
+  const held: (() => void)[] = [];
+  const backend = await startTlsBackend('tls', pki.local, {
+    handler: (req, res) => {
+      req.resume();
+      if (req.url === '/hold') held.push(() => res.end('held'));
+      else res.end('tls');
+    },
+  });
+  cleanup(() => backend.close());
+  const reused: boolean[] = [];
+  backend.server.on('secureConnection', (socket: TLSSocket) => reused.push(socket.isSessionReused()));
+  const pool = poolFor(backend.port, { origin: backend.url, tls: backendTlsConnectOptions('localhost', { ...defaultBackendTls, ca: pki.ca.caPem }) });
+  cleanup(() => pool.destroy());
+  assert.equal((await send(pool)).body, 'tls');
+  // Two at once: one takes the idle connection, the other opens a second.
+  const first = send(pool, { path: '/hold' });
+  const second = send(pool, { path: '/hold' });
+  await until(() => held.length === 2, 5000, 'both requests at the backend');
+  for (const answer of held) answer();
+  assert.deepEqual([(await first).body, (await second).body], ['held', 'held']);
+  assert.deepEqual(reused, [false, true]);
+  assert.deepEqual(backend.handshakes.map((h) => h.servername), ['localhost', 'localhost']);
 });
