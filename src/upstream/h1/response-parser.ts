@@ -25,6 +25,7 @@ const finished = 9;
 
 /** A chunk-size line with its extensions (RFC 9112 §7.1.1) longer than this is refused. */
 const maxChunkLineBytes = 4096;
+const noBytes = Buffer.alloc(0);
 
 /**
  * An incremental HTTP/1.1 response parser (RFC 9112) over any split of the bytes: head (status
@@ -46,7 +47,7 @@ export class ResponseParser {
   private remaining = 0;
   private fields: string[] = [];
   /** Set by the last line() call: the line's bytes without CRLF. */
-  private lineBuf: Buffer = Buffer.alloc(0);
+  private lineBuf: Buffer = noBytes;
   private lineStart = 0;
   private lineEnd = 0;
   readonly head: HeadFacts = { minor: 1, status: 0, reason: '', contentLength: -1, transferEncoding: '', close: false, keepAlive: false, keepAliveHint: '' };
@@ -113,12 +114,18 @@ export class ResponseParser {
           const next = this.line(buf, off, this.maxHeaderBytes);
           if (next === -1) return length;
           off = next;
+          // The line's buffer is let go at once: held for the whole body, a read buffer of 64 KiB
+          // would outlive young-generation GCs and cost a full one to free.
+          const lineBuf = this.lineBuf;
+          this.lineBuf = noBytes;
           if (this.state === statusLine) {
-            parseStatusLine(this.head, this.lineBuf, this.lineStart, this.lineEnd);
+            parseStatusLine(this.head, lineBuf, this.lineStart, this.lineEnd);
             this.state = fieldLines;
+          } else if (this.lineStart === this.lineEnd) {
+            this.endOfSection();
+          } else {
+            parseFieldLine(lineBuf, this.lineStart, this.lineEnd, this.fields, this.state === fieldLines ? this.head : null);
           }
-          else if (this.lineStart === this.lineEnd) this.endOfSection();
-          else this.fieldLine();
           break;
         }
         case lengthBody:
@@ -143,6 +150,7 @@ export class ResponseParser {
           if (next === -1) return length;
           off = next;
           this.chunkSizeLine();
+          this.lineBuf = noBytes;
           break;
         }
         case chunkDataCr:
@@ -212,10 +220,6 @@ export class ResponseParser {
 
   private overflow(limit: number): Error {
     return limit === maxChunkLineBytes ? new BadResponseError(`a chunk-size line is longer than ${limit} bytes`) : new HeadersOverflowError(limit);
-  }
-
-  private fieldLine(): void {
-    parseFieldLine(this.lineBuf, this.lineStart, this.lineEnd, this.fields, this.state === fieldLines ? this.head : null);
   }
 
   private endOfSection(): void {
