@@ -61,7 +61,8 @@ export function classify(err: Error, connected: boolean): FailureKind | 'invalid
   const code = (err as { code?: string }).code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   if (code === 'UND_ERR_INVALID_ARG') return 'invalid';
-  // undici calls onConnect only once a connected socket starts writing the request. A refused
+  // Both clients (undici's Pool, upstream/h1) call onConnect only once a connected socket is
+  // about to carry the request: before it, nothing reached the backend. A refused
   // stream was not processed either: retried like a connect failure, whatever the method.
   if (!connected || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED' || isRefusedStream(err)) return 'connect';
   if (isProtocolError(err, code)) return 'protocol';

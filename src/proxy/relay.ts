@@ -57,7 +57,7 @@ export function acceptHead(x: ExchangeState, statusCode: number, rawHeaders: Raw
 function contentLengthOf(headers: readonly string[]): number {
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i] !== 'content-length') continue;
-    // llhttp has checked the digits already; anything else means "unknown".
+    // The backend client's parser has checked the digits already; anything else means "unknown".
     const length = Number(headers[i + 1]);
     return Number.isSafeInteger(length) && length >= 0 ? length : -1;
   }
@@ -115,7 +115,7 @@ export function relayChunk(x: ExchangeState, chunk: Buffer): boolean {
       return true;
     }
     if (!writeHeldHead(x)) return false;
-    // A body longer than it said (llhttp stops that): the held chunk still goes first.
+    // A body longer than it said (the client's parser stops that): the held chunk still goes first.
     const held = x.lastChunk;
     if (held !== null) {
       x.lastChunk = null;

@@ -28,6 +28,7 @@ export function requestHead(out: HeadOut, method: string, path: string, fields: 
   let declared = -1;
   let hostSeen = false;
   if (fields !== null) {
+    if (!Array.isArray(fields)) throw new InvalidRequestError('headers must be a flat [name, value, …] array');
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i] as string;
       const value = fields[i + 1] as string;
