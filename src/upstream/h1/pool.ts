@@ -84,7 +84,8 @@ export class H1Pool implements BackendDispatcher, ConnectionOwner {
     const tlsOptions = this.options.tls;
     let socket: net.Socket;
     if (tlsOptions === null) {
-      socket = net.connect({ host: hostname, port });
+      // 64 KiB stream buffers as undici's connector (a Socket option the connect types leave out).
+      socket = net.connect({ host: hostname, port, highWaterMark: 64 * 1024 } as net.NetConnectOpts);
     } else {
       socket = tls.connect({ ...tlsOptions, ALPNProtocols: [...tlsOptions.ALPNProtocols], host: hostname, port, ...(this.tlsSession === null ? {} : { session: this.tlsSession }) });
       socket.on('session', this.onSession);
