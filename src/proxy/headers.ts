@@ -267,7 +267,7 @@ export function responseHeadersForClient(raw: RawFields, viaEntry: string, selfO
   let via: string | undefined;
   let listed: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = headerNameToString(raw[i] as Buffer);
+    const name = headerNameToString(raw[i] as Buffer | string);
     const value = (raw[i + 1] as Buffer | string).toString('latin1');
     switch (kindOf(name)) {
       case Kind.connection:
