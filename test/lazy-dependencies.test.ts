@@ -62,3 +62,40 @@ test('importing the library does not load yaml; parsing a config file does', () 
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), { afterImport: false, afterParse: true, upstreams: ['web'] });
 });
+
+const serveProbe = `
+  import http from 'node:http';
+  import { createRequire } from 'node:module';
+  const require = createRequire(import.meta.url);
+  const undiciLoaded = () => Object.keys(require.cache).some((file) => file.includes('/node_modules/undici/'));
+  const { start } = await import(${JSON.stringify(src)} + 'index.js');
+  let gets = 0;
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET') gets++;
+    req.resume().on('end', () => res.end('ok ' + req.method));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const lb = await start({ backends: ['http://127.0.0.1:' + server.address().port], port: 0, host: '127.0.0.1', healthPath: '/', healthIntervalMs: 50, log: { level: 'silent' } });
+  const base = lb.url;
+  const replies = [];
+  for (const method of ['GET', 'POST']) {
+    const res = await new Promise((resolve, reject) => {
+      const req = http.request(base + '/', { method }, resolve).on('error', reject);
+      req.end(method === 'POST' ? 'body' : undefined);
+    });
+    let text = '';
+    for await (const chunk of res) text += chunk;
+    replies.push(res.statusCode + ' ' + text);
+  }
+  // Health checks too: the proxied GET and at least two checks, within 5 s.
+  for (let waited = 0; gets < 3 && waited < 5000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+  await lb.close();
+  server.close();
+  console.log(JSON.stringify({ replies, checked: gets >= 3, undici: undiciLoaded() }));
+`;
+
+test('a proxy of plain HTTP/1.1 backends with HTTP checks serves without loading undici', () => {
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', serveProbe], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout), { replies: ['200 ok GET', '200 ok POST'], checked: true, undici: false });
+});

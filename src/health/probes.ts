@@ -79,8 +79,8 @@ interface ProbeResponse {
  */
 export async function httpProbe(backend: Backend, options: ActiveHealthOptions, signal: AbortSignal): Promise<void> {
   const plain = backend.tlsConnectOptions === null && !backend.multiplexed;
-  // Loaded on the first such check, before its clock starts (see loadUndici); tls.js imports undici.
-  const undici = plain ? null : await Promise.all([loadUndici(), import('../upstream/tls.js')]);
+  // Loaded on the first such check, before its clock starts (see loadUndici); tls-connector.js imports undici.
+  const undici = plain ? null : await Promise.all([loadUndici(), import('../upstream/tls-connector.js')]);
   if (signal.aborted) throw new Error('health check aborted');
   const { timeoutMs } = options;
   const deadline = new AbortController();

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import type { Timer } from '../clock.js';
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 import { requestChannel } from '../events.js';
 import type { Backend } from '../upstream/backend.js';
+import type { BackendDispatchHandler, RawFields } from '../upstream/dispatcher.js';
 import type { QueueWaiter } from '../upstream/queue.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { ProxyContext } from './context.js';
@@ -29,7 +29,7 @@ export const retryNext = 2;
  * subclass wires them to undici's and Node's callbacks. A WebSocket tunnel or an HTTP/2 stream
  * is another subclass over the same state, reusing the attempt loop and the relay.
  */
-export abstract class ExchangeState implements Dispatcher.DispatchHandler, QueueWaiter {
+export abstract class ExchangeState implements BackendDispatchHandler, QueueWaiter {
   readonly ctx: ProxyContext;
   /** The route's upstream, from the snapshot current when the request arrived (a refused request has none and never reads it). */
   readonly upstream: Upstream;
@@ -127,7 +127,7 @@ export abstract class ExchangeState implements Dispatcher.DispatchHandler, Queue
 
   // undici's dispatch handler of each attempt, and the upstream queue's waiter: see Exchange.
   abstract onConnect(abort: (err?: Error) => void): void;
-  abstract onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  abstract onHeaders(statusCode: number, rawHeaders: RawFields, resume: () => void, statusText: string): boolean;
   abstract onData(chunk: Buffer): boolean;
   abstract onComplete(trailers: UpstreamTrailers | null): void;
   abstract onError(err: Error): void;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes } from '../errors.js';
 import type { Backend } from '../upstream/backend.js';
+import type { RawFields } from '../upstream/dispatcher.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { afterFailedAttempt, endAttempt, firstAttempt, recordResponse, retryOnStatus } from './attempt.js';
 import { answerError, finish, publishAttempt } from './completion.js';
@@ -45,7 +46,7 @@ export class Exchange extends ExchangeState {
     if (this.clientGone) abort();
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: RawFields, resume: () => void, statusText: string): boolean {
     if (this.clientGone) return false;
     if (statusCode < 200) {
       relayInterim(this, statusCode, rawHeaders);

@@ -1,5 +1,6 @@
 import type { UpstreamForwarding } from '../upstream/forwarding.js';
 import type { Backend } from '../upstream/backend.js';
+import type { RawFields } from '../upstream/dispatcher.js';
 import { forwardedElement } from './forwarded.js';
 import { headerNameToString } from './header-names.js';
 import type { TrustedProxies } from './trusted.js';
@@ -251,19 +252,19 @@ export function rewriteSelfUrl(value: string, backend: Backend, host: string, pr
 }
 
 /**
- * Converts a backend's raw response headers (undici gives Buffers, names lower-cased) into the
+ * Converts a backend's raw response headers (strings or undici's Buffers; see RawFields) into the
  * flat string list handed to `res.writeHead`, dropping hop-by-hop fields and appending our Via
  * entry. With `selfOf` (the backend, when its upstream has `rewriteLocation`), `Location` and
  * `Content-Location` naming the backend itself are rewritten for the client (rewriteSelfUrl);
  * `host` is the request's validated host ('' for none) and `proto` the listener's scheme.
  */
-export function responseHeadersForClient(raw: readonly Buffer[], viaEntry: string, selfOf: Backend | null, host: string, proto: string): string[] {
+export function responseHeadersForClient(raw: RawFields, viaEntry: string, selfOf: Backend | null, host: string, proto: string): string[] {
   let out: string[] = [];
   let via: string | undefined;
   let listed: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = headerNameToString(raw[i] as Buffer);
-    const value = (raw[i + 1] as Buffer).toString('latin1');
+    const name = headerNameToString(raw[i] as Buffer | string);
+    const value = (raw[i + 1] as Buffer | string).toString('latin1');
     switch (kindOf(name)) {
       case Kind.connection:
         listed = extraConnectionTokens(value, listed);

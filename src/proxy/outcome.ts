@@ -14,7 +14,8 @@ export class RelayRefusedError extends Error {
 
 /**
  * Responses we cannot accept: a protocol error, 502 and never retried (issue 9). undici 7's
- * parser errors carry no code, only their class name.
+ * parser errors carry no code, only their class name; Switchyard's HTTP/1.1 client keeps
+ * undici's codes where undici has the same error.
  */
 function isProtocolError(err: Error, code: string): boolean {
   return (
@@ -24,6 +25,8 @@ function isProtocolError(err: Error, code: string): boolean {
     code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
     code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' ||
     code === 'SWY_ERR_UPSTREAM_PROTOCOL' ||
+    // Switchyard's HTTP/1.1 client (upstream/client-errors.ts): a response that breaks RFC 9112.
+    code === 'SWY_ERR_BAD_RESPONSE' ||
     // undici 7 refuses a 100 it did not ask for (we never forward Expect) and a 101 it did not ask for.
     (code === 'UND_ERR_SOCKET' && (err.message === 'bad response' || err.message === 'bad upgrade'))
   );
@@ -49,7 +52,8 @@ export function classify(err: Error, connected: boolean): FailureKind | 'invalid
   const code = (err as { code?: string }).code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   if (code === 'UND_ERR_INVALID_ARG') return 'invalid';
-  // onConnect comes only once a connected socket starts writing the request. An unprocessed
+  // Both clients (upstream/h1, upstream/h2) call onConnect only once a connected socket or session
+  // is about to carry the request: before it, nothing reached the backend. An unprocessed
   // stream was not acted on either: retried like a connect failure, whatever the method.
   if (!connected || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED' || isUnprocessed(err)) return 'connect';
   if (isProtocolError(err, code)) return 'protocol';

@@ -1,4 +1,5 @@
 import type { Backend } from '../upstream/backend.js';
+import type { RawFields } from '../upstream/dispatcher.js';
 import { cutOff, finish, logAttemptFailure, publishAttempt } from './completion.js';
 import { kExchange, type ExchangeState, type ResponseWithExchange } from './exchange-state.js';
 import { responseHeadersForClient } from './headers.js';
@@ -17,13 +18,13 @@ const linkListSeparator = /\s*,\s*(?=<)/;
  * HTTP/1.1 and HTTP/2 clients only (no 1xx to HTTP/1.0) and only before the final head; the rest are
  * dropped. Node checks each Link value; one it refuses is dropped, as hints are optional.
  */
-export function relayInterim(x: ExchangeState, statusCode: number, rawHeaders: Buffer[]): void {
+export function relayInterim(x: ExchangeState, statusCode: number, rawHeaders: RawFields): void {
   if (statusCode !== 103 || (x.req.httpVersionMinor === 0 && x.req.httpVersionMajor === 1) || x.res.headersSent) return;
   const links: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] as Buffer;
+    const name = rawHeaders[i] as Buffer | string;
     // Node checks one link per value: a field listing several is split at each `, <`.
-    if (name.length === 4 && name.toString('latin1').toLowerCase() === 'link') links.push(...(rawHeaders[i + 1] as Buffer).toString('latin1').split(linkListSeparator));
+    if (name.length === 4 && name.toString('latin1').toLowerCase() === 'link') links.push(...(rawHeaders[i + 1] as Buffer | string).toString('latin1').split(linkListSeparator));
   }
   if (links.length === 0) return;
   try {
@@ -34,7 +35,7 @@ export function relayInterim(x: ExchangeState, statusCode: number, rawHeaders: B
 }
 
 /** Takes the final response head for the client: rewritten fields, the sticky cookie, held until the body. */
-export function acceptHead(x: ExchangeState, statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): void {
+export function acceptHead(x: ExchangeState, statusCode: number, rawHeaders: RawFields, resume: () => void, statusText: string): void {
   x.resumeUpstream = resume;
   // No retry once a response has begun: the replay buffer can go.
   if (x.body !== null) x.body.release();
@@ -56,7 +57,7 @@ export function acceptHead(x: ExchangeState, statusCode: number, rawHeaders: Buf
 function contentLengthOf(headers: readonly string[]): number {
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i] !== 'content-length') continue;
-    // llhttp has checked the digits already; anything else means "unknown".
+    // The backend client's parser has checked the digits already; anything else means "unknown".
     const length = Number(headers[i + 1]);
     return Number.isSafeInteger(length) && length >= 0 ? length : -1;
   }
@@ -114,7 +115,7 @@ export function relayChunk(x: ExchangeState, chunk: Buffer): boolean {
       return true;
     }
     if (!writeHeldHead(x)) return false;
-    // A body longer than it said (llhttp stops that): the held chunk still goes first.
+    // A body longer than it said (the client's parser stops that): the held chunk still goes first.
     const held = x.lastChunk;
     if (held !== null) {
       x.lastChunk = null;

@@ -2,6 +2,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 import type { Backend } from '../upstream/backend.js';
+import type { RawFields } from '../upstream/dispatcher.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { forwardingFor, type OpenTunnel, type ProxyContext } from './context.js';
 import { requestHeadersForUpstream, responseHeadersForClient } from './headers.js';
@@ -127,7 +128,7 @@ export class Tunnel implements OpenTunnel {
   }
 
   /** A refusal (401, 404, a redirect…): relayed as an ordinary response, then the client closes. */
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: RawFields, resume: () => void, statusText: string): boolean {
     if (this.done) return false;
     if (statusCode < 200) return true;
     this.answered = true;
@@ -169,7 +170,7 @@ export class Tunnel implements OpenTunnel {
   }
 
   /** The backend's fields for the client, with a sticky cookie that pins the client when needed. */
-  private fieldsForClient(rawHeaders: Buffer[]): string[] {
+  private fieldsForClient(rawHeaders: RawFields): string[] {
     const fields = responseHeadersForClient(rawHeaders, this.ctx.responseVia, null, this.host, this.ctx.proto);
     const sticky = this.upstream.sticky;
     if (sticky !== null) {
@@ -180,7 +181,7 @@ export class Tunnel implements OpenTunnel {
   }
 
   /** 101: our head to the client, then bytes both ways with backpressure (pipe) until either side closes. */
-  onUpgrade(statusCode: number, rawHeaders: Buffer[], socket: Socket): void {
+  onUpgrade(statusCode: number, rawHeaders: RawFields, socket: Socket): void {
     if (this.done) {
       socket.destroy();
       this.endAttempt(false);

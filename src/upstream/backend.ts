@@ -1,12 +1,12 @@
-import { Pool } from 'undici';
 import { ConfigError } from '../errors.js';
 import { publishBackendState } from '../events.js';
 import type { BackendDispatcher } from './dispatcher.js';
 import type { EjectionState } from './ejection-state.js';
+import { H1Pool } from './h1/pool.js';
 import { LatencyHistogram, RecentLatency } from './latency.js';
 import { H2Pool } from './h2/pool.js';
-import { BackendClient, type UpstreamProtocol } from './protocol.js';
-import { backendConnector, backendTlsConnectOptions, defaultBackendTls, type BackendTlsConnectOptions, type BackendTlsOptions } from './tls.js';
+import type { UpstreamProtocol } from './protocol.js';
+import { backendTlsConnectOptions, defaultBackendTls, type BackendTlsConnectOptions, type BackendTlsOptions } from './tls.js';
 
 /**
  * Why a backend is out of rotation. Each observer sets and clears its own bit; the backend is
@@ -271,20 +271,18 @@ export class Backend implements BackendTarget {
   }
 }
 
-
-/** An undici Pool speaking HTTP/1.1 to one backend, one request per connection at a time. */
+/** Switchyard's HTTP/1.1 client of one backend (upstream/h1), one request per connection at a time. */
 function http1Pool(target: BackendTarget, pool: PoolOptions, tlsOptions: BackendTlsConnectOptions | null): BackendDispatcher {
-  // The per-request name only has to be constant and non-empty; the connector sends the real one.
-  const pinned = tlsOptions?.servername ?? target.hostname;
-  return new Pool(target.origin, {
-    connections: null,
-    pipelining: 1,
-    connect: tlsOptions === null ? { timeout: pool.connectTimeoutMs } : backendConnector(tlsOptions, pool.connectTimeoutMs),
-    ...(tlsOptions === null ? {} : { factory: (origin: URL, options: object) => new BackendClient(origin, options as ConstructorParameters<typeof BackendClient>[1], pinned) }),
-    headersTimeout: pool.headersTimeoutMs,
-    bodyTimeout: pool.bodyTimeoutMs,
-    keepAliveTimeout: pool.keepAliveTimeoutMs,
-    keepAliveMaxTimeout: Math.max(pool.keepAliveTimeoutMs, 1000) * 10,
-    maxHeaderSize: pool.maxHeaderBytes ?? defaultMaxResponseHeaderBytes,
+  return new H1Pool({
+    origin: target.origin,
+    hostname: target.hostname,
+    port: target.port,
+    tls: tlsOptions,
+    connectTimeoutMs: pool.connectTimeoutMs,
+    headersTimeoutMs: pool.headersTimeoutMs,
+    bodyTimeoutMs: pool.bodyTimeoutMs,
+    keepAliveTimeoutMs: pool.keepAliveTimeoutMs,
+    keepAliveMaxTimeoutMs: Math.max(pool.keepAliveTimeoutMs, 1000) * 10,
+    maxHeaderBytes: pool.maxHeaderBytes ?? defaultMaxResponseHeaderBytes,
   });
 }

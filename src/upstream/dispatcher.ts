@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 
 /**
@@ -6,7 +7,7 @@ import type { Dispatcher } from 'undici';
  * onData, onComplete, onError, onUpgrade). undici's Pool is one; Switchyard's own clients are others.
  */
 export interface BackendDispatcher {
-  dispatch(options: BackendDispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+  dispatch(options: BackendDispatchOptions, handler: BackendDispatchHandler): boolean;
   /** Lets the requests in flight finish, then closes every connection. */
   close(): Promise<void>;
   /** Open connections, requests waiting for one (pending) and requests on the wire (running). */
@@ -22,4 +23,24 @@ export interface BackendDispatchOptions extends Dispatcher.DispatchOptions {
    * node:http2 fill in at the end of the body) go upstream where the protocol can carry them.
    */
   trailersFrom?: { readonly trailers: NodeJS.Dict<string> } | null;
+}
+
+/**
+ * Response fields as a flat [name, value, …] list: Switchyard's HTTP/1.1 client gives strings with
+ * lower-cased names, undici gives Buffers as the backend spelled them.
+ */
+export type RawFields = readonly (Buffer | string)[];
+
+/** The legacy undici dispatch-handler callbacks, as the exchange and the tunnel implement them. */
+export interface BackendDispatchHandler {
+  /** The request starts on a connected socket; `abort()` without an error means the client went away. */
+  onConnect(abort: (err?: Error) => void): void;
+  /** A 1xx or the final head; false pauses the body until `resume()`. */
+  onHeaders(statusCode: number, rawHeaders: RawFields, resume: () => void, statusText: string): boolean;
+  /** A body chunk; false pauses until `resume()`. */
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: RawFields | Readonly<Record<string, string | readonly string[] | undefined>> | null): void;
+  onError(err: Error): void;
+  /** 101 to a dispatch with `upgrade`: the socket belongs to the handler from now on. */
+  onUpgrade?(statusCode: number, rawHeaders: RawFields, socket: Socket): void;
 }

@@ -1,6 +1,5 @@
-import type { Dispatcher } from 'undici';
-import { errors } from 'undici';
-import type { BackendDispatcher, BackendDispatchOptions } from '../dispatcher.js';
+import { ClientClosedError, ClientDestroyedError } from '../client-errors.js';
+import type { BackendDispatcher, BackendDispatchHandler, BackendDispatchOptions } from '../dispatcher.js';
 import { H2Session, type SessionOptions, type SessionOwner } from './session.js';
 import { StreamAttempt, type StreamHandler, type StreamSettings } from './stream-attempt.js';
 
@@ -44,9 +43,9 @@ export class H2Pool implements BackendDispatcher, SessionOwner {
     };
   }
 
-  dispatch(options: BackendDispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  dispatch(options: BackendDispatchOptions, handler: BackendDispatchHandler): boolean {
     if (this.closed) {
-      handler.onError?.(new errors.ClientClosedError());
+      handler.onError?.(new ClientClosedError());
       return false;
     }
     if (options.upgrade != null || (this.preferHttp1 && this.http1Busy())) return this.httpClient().dispatch(options, handler);
@@ -96,7 +95,7 @@ export class H2Pool implements BackendDispatcher, SessionOwner {
     const http1 = this.httpClient();
     for (let i = 0; i < waiting.length; i++) {
       const attempt = waiting[i] as StreamAttempt;
-      http1.dispatch(attempt.options, attempt.handler as Dispatcher.DispatchHandler);
+      http1.dispatch(attempt.options, attempt.handler as BackendDispatchHandler);
     }
   }
 
@@ -130,7 +129,7 @@ export class H2Pool implements BackendDispatcher, SessionOwner {
 
   destroy(err?: Error | null): Promise<void> {
     this.closed = true;
-    const error = err ?? new errors.ClientDestroyedError();
+    const error = err ?? new ClientDestroyedError();
     const waits: Promise<void>[] = [];
     for (const session of [...this.all]) waits.push(session.destroy(error));
     if (this.http1 !== null) waits.push(this.http1.destroy(error));

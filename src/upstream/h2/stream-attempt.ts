@@ -1,5 +1,5 @@
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
-import { errors } from 'undici';
+import { BodyTimeoutError, HeadersOverflowError, HeadersTimeoutError, InvalidRequestError, RequestAbortedError } from '../client-errors.js';
 import type { BackendDispatchOptions } from '../dispatcher.js';
 import { relayableTrailers } from '../trailer-fields.js';
 import { StreamResetError, UnprocessedStreamError } from './errors.js';
@@ -60,7 +60,7 @@ export class StreamAttempt implements StreamEvents {
   private responded = false;
 
   /** The exchange's abort(): without an error the client left (undici's RequestAbortedError). */
-  readonly abort = (err?: Error): void => this.fail(err ?? new errors.RequestAbortedError(), NGHTTP2_CANCEL);
+  readonly abort = (err?: Error): void => this.fail(err ?? new RequestAbortedError(), NGHTTP2_CANCEL);
   readonly resume = (): void => {
     if (!this.paused || this.done) return;
     this.paused = false;
@@ -98,7 +98,7 @@ export class StreamAttempt implements StreamEvents {
       const code = (err as { code?: string }).code;
       // A session that went away between the pick and now never saw the stream.
       const unsent = code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION' || code === 'ERR_HTTP2_OUT_OF_STREAMS';
-      this.fail(unsent ? new UnprocessedStreamError(`the stream could not be opened: ${(err as Error).message}`, { cause: err }) : new errors.InvalidArgumentError((err as Error).message), NGHTTP2_CANCEL);
+      this.fail(unsent ? new UnprocessedStreamError(`the stream could not be opened: ${(err as Error).message}`, { cause: err }) : new InvalidRequestError((err as Error).message), NGHTTP2_CANCEL);
       return;
     }
     this.stream = stream;
@@ -136,7 +136,7 @@ export class StreamAttempt implements StreamEvents {
   onResponse(headers: IncomingHttpHeaders): void {
     const status = Number(headers[':status']);
     const raw = responseFields(headers, this.settings.maxHeaderBytes);
-    if (raw === null) return this.fail(new errors.HeadersOverflowError(), NGHTTP2_CANCEL);
+    if (raw === null) return this.fail(new HeadersOverflowError(this.settings.maxHeaderBytes), NGHTTP2_CANCEL);
     this.responded = true;
     this.arm(this.options.bodyTimeout ?? this.settings.bodyTimeoutMs, false);
     const go = this.handler.onHeaders?.(status, raw as unknown as Buffer[], this.resume, '');
@@ -148,7 +148,7 @@ export class StreamAttempt implements StreamEvents {
     // Informational responses only (RFC 9113 §8.1); trailers come as 'trailers'.
     if (!(status >= 100 && status < 200)) return;
     const raw = responseFields(headers, this.settings.maxHeaderBytes);
-    if (raw === null) return this.fail(new errors.HeadersOverflowError(), NGHTTP2_CANCEL);
+    if (raw === null) return this.fail(new HeadersOverflowError(this.settings.maxHeaderBytes), NGHTTP2_CANCEL);
     this.handler.onHeaders?.(status, raw as unknown as Buffer[], this.resume, '');
   }
 
@@ -206,7 +206,8 @@ export class StreamAttempt implements StreamEvents {
       this.timer?.refresh();
       return;
     }
-    this.fail(this.waitingForHead ? new errors.HeadersTimeoutError() : new errors.BodyTimeoutError(), NGHTTP2_CANCEL);
+    const timeoutMs = this.waitingForHead ? (this.options.headersTimeout ?? this.settings.headersTimeoutMs) : (this.options.bodyTimeout ?? this.settings.bodyTimeoutMs);
+    this.fail(this.waitingForHead ? new HeadersTimeoutError(timeoutMs) : new BodyTimeoutError(timeoutMs), NGHTTP2_CANCEL);
   }
 
   /** Why a stream closed before its response ended, in the terms of outcome.ts. */

@@ -1,0 +1,265 @@
+import type { Socket } from 'node:net';
+import type { BackendDispatchHandler, BackendDispatchOptions, RawFields } from '../dispatcher.js';
+import { writeStreamedBody, type BodyTarget } from './body-writer.js';
+import { ConnectionBase, timerBody, timerHeaders, timerIdle, timerNone, type ConnectionOwner } from './connection-base.js';
+import { RequestLengthMismatchError, SocketClosedError } from '../client-errors.js';
+import { requestHead } from './request-head.js';
+import { keepAliveHintMs } from './response-head.js';
+import type { ResponseSink } from './response-parser.js';
+
+/** undici's keepAliveTimeoutThreshold: a Keep-Alive hint is trusted this much less, for the time the next request takes to arrive. */
+const keepAliveMarginMs = 2000;
+const noBytes = Buffer.alloc(0);
+
+export type { ConnectionOwner };
+
+/**
+ * One HTTP/1.1 connection to a backend, one attempt at a time (no pipelining): writes the
+ * request, parses the response (it is the parser's sink) and reports both to the attempt's
+ * handler with undici's callbacks.
+ */
+export class H1Connection extends ConnectionBase implements ResponseSink, BodyTarget {
+  /** Set by requestHead: the Content-Length the fields declared, -1 for none. */
+  declaredLength = -1;
+  /** Attempts this connection carried. */
+  attempt = 0;
+  /** The handler's resume, made once per connection. */
+  readonly resume = (): void => this.resumeBody();
+
+  private headersTimeoutMs = 0;
+  private bodyTimeoutMs = 0;
+  private idleTimeoutMs: number;
+  private requestDone = false;
+  private upgradeRequest = false;
+  private headReceived = false;
+  /** The response completed; afterResponse decides about the connection. */
+  private responded = false;
+  private feeding = false;
+  private resumedWhileFeeding = false;
+  private heldOffset = 0;
+  private upgradeFields: string[] | null = null;
+
+  constructor(owner: ConnectionOwner, socket: Socket, secure: boolean, maxHeaderBytes: number, options: BackendDispatchOptions, handler: BackendDispatchHandler) {
+    super(owner, socket, secure, maxHeaderBytes, options, handler);
+    this.idleTimeoutMs = owner.keepAliveTimeoutMs;
+    socket.on('data', this.onSocketData);
+    socket.on('end', this.onSocketEnd);
+  }
+
+  /** Starts one attempt on this connected, unused connection. */
+  run(options: BackendDispatchOptions, handler: BackendDispatchHandler): void {
+    const owner = this.owner;
+    const body = options.body as Buffer | string | AsyncIterable<Buffer> | null | undefined;
+    const whole = typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) ? body : null;
+    const upgrade = typeof options.upgrade === 'string' ? options.upgrade : null;
+    let head: string;
+    try {
+      head = requestHead(this, options.method, options.path, options.headers as readonly string[] | null, owner.hostHeader, whole !== null ? whole.length : body == null ? -2 : -1, upgrade);
+      if (whole !== null && this.declaredLength !== -1 && this.declaredLength !== whole.length) throw new RequestLengthMismatchError(this.declaredLength, whole.length);
+    } catch (err) {
+      owner.released(this);
+      handler.onError(err as Error);
+      return;
+    }
+    this.handler = handler;
+    this.attempt++;
+    this.written = false;
+    this.requestDone = false;
+    this.headReceived = false;
+    this.responded = false;
+    this.upgradeRequest = upgrade !== null;
+    this.headersTimeoutMs = options.headersTimeout ?? owner.headersTimeoutMs;
+    this.bodyTimeoutMs = options.bodyTimeout ?? owner.bodyTimeoutMs;
+    this.parser.start(this, options.method === 'HEAD', upgrade !== null);
+    owner.running++;
+    // The idle timer of a reused connection is off; the head timer starts once the request is out.
+    this.timerKind = timerNone;
+    this.socket.ref();
+    const attempt = this.attempt;
+    handler.onConnect(this.abort);
+    if (this.handler !== handler || this.attempt !== attempt) return;
+    const socket = this.socket;
+    if (whole === null && body != null) {
+      void writeStreamedBody(this, head, body as AsyncIterable<Buffer>, this.declaredLength, options.trailersFrom);
+      return;
+    }
+    this.written = true;
+    if (whole === null || whole.length === 0) {
+      socket.write(head, 'latin1');
+    } else {
+      // Head and a whole body in one writev.
+      socket.cork();
+      socket.write(head, 'latin1');
+      socket.write(whole);
+      socket.uncork();
+    }
+    this.requestSent();
+  }
+
+  requestSent(): void {
+    this.requestDone = true;
+    if (!this.headReceived && this.handler !== null) this.arm(timerHeaders, this.headersTimeoutMs);
+  }
+
+  // ---- the parser's sink -----------------------------------------------------------------
+
+  onResponseHead(status: number, reason: string, fields: string[]): boolean {
+    const handler = this.handler as BackendDispatchHandler;
+    if (status < 200) {
+      if (this.parser.upgraded) this.upgradeFields = fields;
+      else handler.onHeaders(status, fields, this.resume, reason);
+      return true;
+    }
+    this.headReceived = true;
+    const hint = this.parser.head.keepAliveHint;
+    this.idleTimeoutMs = this.owner.keepAliveTimeoutMs;
+    if (hint !== '') {
+      // As undici: the backend's idle timeout less a margin, within keepAliveMaxTimeout.
+      const hintMs = keepAliveHintMs(hint);
+      if (hintMs >= 0) {
+        const ms = Math.min(hintMs - keepAliveMarginMs, this.owner.keepAliveMaxTimeoutMs);
+        if (ms <= 0) this.parser.reusable = false;
+        else this.idleTimeoutMs = ms;
+      }
+    }
+    this.arm(timerBody, this.bodyTimeoutMs);
+    return handler.onHeaders(status, fields, this.resume, reason);
+  }
+
+  onResponseBody(chunk: Buffer): boolean {
+    if (this.timerKind === timerBody) this.refreshTimer();
+    return (this.handler as BackendDispatchHandler).onData(chunk);
+  }
+
+  onResponseComplete(trailers: string[] | null): void {
+    this.timerKind = timerNone;
+    const handler = this.handler as BackendDispatchHandler;
+    const attempt = this.attempt;
+    handler.onComplete(trailers);
+    // An abort from within onComplete (a head Node refused) has failed the attempt instead.
+    if (this.handler !== handler || this.attempt !== attempt) return;
+    this.handler = null;
+    this.owner.running--;
+    this.responded = true;
+    // An answer before the whole body went out: stop sending it (the connection closes after).
+    const iterator = this.bodyIterator;
+    if (iterator !== null) {
+      this.bodyIterator = null;
+      iterator.return?.().catch(() => {});
+    }
+  }
+
+  // ---- the socket ------------------------------------------------------------------------
+
+  private readonly onSocketData = (chunk: Buffer): void => {
+    if (this.handler === null) {
+      // Bytes on a connection with no attempt (RFC 9112 §9.3: no pipelining): it cannot be trusted.
+      this.socket.destroy();
+      return;
+    }
+    if (this.paused) {
+      const held = this.held;
+      this.held = held === null ? chunk : Buffer.concat([held.subarray(this.heldOffset), chunk]);
+      this.heldOffset = 0;
+      return;
+    }
+    this.feed(chunk, 0);
+  };
+
+  private feed(buf: Buffer, offset: number): void {
+    const handler = this.handler;
+    const attempt = this.attempt;
+    let end: number;
+    this.feeding = true;
+    this.resumedWhileFeeding = false;
+    try {
+      end = this.parser.execute(buf, offset);
+    } catch (err) {
+      this.feeding = false;
+      if (this.handler === handler && this.attempt === attempt) this.fail(err as Error);
+      return;
+    }
+    this.feeding = false;
+    if (this.handler !== handler || this.attempt !== attempt) {
+      if (this.responded) this.afterResponse(end < buf.length);
+      return;
+    }
+    if (this.parser.upgraded) return this.upgrade(buf, end);
+    if (!this.parser.paused) return;
+    if (this.resumedWhileFeeding) {
+      this.resumedWhileFeeding = false;
+      return this.feed(buf, end);
+    }
+    this.paused = true;
+    this.held = end < buf.length ? buf : null;
+    this.heldOffset = end;
+    this.timerKind = timerNone;
+    this.socket.pause();
+  }
+
+  private resumeBody(): void {
+    if (this.feeding) {
+      this.resumedWhileFeeding = true;
+      return;
+    }
+    if (!this.paused || this.handler === null) return;
+    this.paused = false;
+    this.socket.resume();
+    this.arm(timerBody, this.bodyTimeoutMs);
+    const held = this.held;
+    this.held = null;
+    const handler = this.handler;
+    this.feed(held ?? noBytes, held === null ? 0 : this.heldOffset);
+    if (this.ended && !this.paused && this.handler === handler) this.onSocketEnd();
+  }
+
+  /** The response is complete: the connection goes back to the pool, or closes. */
+  private afterResponse(extraBytes: boolean): void {
+    this.responded = false;
+    if (extraBytes || !this.parser.reusable || !this.requestDone || this.upgradeRequest || this.ended || this.socket.destroyed) {
+      this.socket.destroy();
+      return;
+    }
+    this.owner.released(this);
+  }
+
+  /** In the pool's idle stack: closed after the idle timeout unless reused. */
+  rest(): void {
+    this.idle = true;
+    this.arm(timerIdle, this.idleTimeoutMs);
+    this.socket.unref();
+  }
+
+  private upgrade(buf: Buffer, end: number): void {
+    const handler = this.handler as BackendDispatchHandler;
+    this.handler = null;
+    this.owner.running--;
+    this.detach();
+    const socket = this.socket;
+    socket.off('data', this.onSocketData);
+    socket.off('end', this.onSocketEnd);
+    this.owner.removed(this);
+    // Bytes of the new protocol that came with the 101 are read again by its new owner.
+    socket.pause();
+    if (end < buf.length) socket.unshift(buf.subarray(end));
+    if (handler.onUpgrade === undefined) socket.destroy();
+    else handler.onUpgrade(101, this.upgradeFields as RawFields, socket);
+  }
+
+  private readonly onSocketEnd = (): void => {
+    const handler = this.handler;
+    if (handler === null) return;
+    if (this.paused) {
+      this.ended = true;
+      return;
+    }
+    if (this.parser.readsUntilClose) {
+      this.parser.endOfInput();
+      if (this.responded) this.afterResponse(false);
+      return;
+    }
+    this.fail(new SocketClosedError(this.parser.idle ? 'the backend closed the connection without a response' : 'the backend closed the connection before the response was complete'));
+  };
+
+
+}
