@@ -6,6 +6,7 @@
 // event-loop delay (perf_hooks) and GC pauses over the measured window.
 //   node bench/wrk-counts.mjs [--scenario a|b|e] [--seconds 5] [--warmup 2] [--runs 1]
 //     [--proxy "node dist/cli.js --log-level warn --admin 127.0.0.1:0"] [--node-flags "…"] [--eld]
+//     [--prelude SECONDS]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,6 +25,7 @@ const runs = Number(flag('--runs', '1'));
 const proxyCmd = flag('--proxy', 'node dist/cli.js --log-level warn --admin 127.0.0.1:0');
 const label = flag('--label', proxyCmd);
 const eld = args.includes('--eld');
+const prelude = Number(flag('--prelude', '0'));
 const nodeFlags = flag('--node-flags', '').split(/\s+/).filter(Boolean);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -37,8 +39,8 @@ function run(cmd, argv, cpu) {
   });
 }
 
-function wrk(port, secs, latency) {
-  const argv = ['-t1', `-c${scenario.conns}`, `-d${secs}s`, '--timeout', '10s', ...(latency ? ['--latency'] : [])];
+function wrk(port, secs, latency, conns = scenario.conns) {
+  const argv = ['-t1', `-c${conns}`, `-d${secs}s`, '--timeout', '10s', ...(latency ? ['--latency'] : [])];
   if (scenario.close) argv.push('-H', 'Connection: close');
   return run('wrk', [...argv, `http://127.0.0.1:${port}/`], '1');
 }
@@ -64,6 +66,8 @@ try {
   for (let r = 0; r < runs; r++) {
     const proxy = await startProxy(proxyCmd, flags, backends.urls, { SWY_LOOP_DELAY_FILE: eldFile }, '0');
     try {
+      // --prelude SECONDS: scenario (a)'s 64 connections first, as the shared bench runs (a) before (b) in one process.
+      if (prelude > 0) await wrk(proxy.port, prelude, false, 64);
       await wrk(proxy.port, warmup, false);
       const perfFile = path.join(dir, 'perf.txt');
       const perf = spawn('perf', ['stat', '-x', ',', '-o', perfFile, '-e', 'task-clock', '-e', 'raw_syscalls:sys_enter', '-e', 'syscalls:sys_enter_accept4', '-e', 'syscalls:sys_exit_accept4', '--filter', 'ret < 0', '-e', 'syscalls:sys_enter_epoll_pwait', '-e', 'syscalls:sys_enter_read', '-p', String(proxy.child.pid)], { stdio: 'ignore' });
