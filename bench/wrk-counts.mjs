@@ -50,7 +50,7 @@ function parseWrk(text) {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0);
   const errors = /Socket errors: (.*)/.exec(text)?.[1] ?? 'none';
   const lat = {};
-  for (const m of text.matchAll(/^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)$/gm)) lat[`p${m[1]}`] = +(Number(m[2]) * (m[3] === 'us' ? 0.001 : m[3] === 's' ? 1000 : 1)).toFixed(2);
+  for (const m of text.matchAll(/^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$/gm)) lat[`p${m[1]}`] = +(Number(m[2]) * (m[3] === 'us' ? 0.001 : m[3] === 's' ? 1000 : 1)).toFixed(2);
   return { requests, rps, errors, lat };
 }
 
