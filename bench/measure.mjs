@@ -155,7 +155,7 @@ function cpuTicks(pid) {
 }
 
 /** A minimal inspector session over the proxy's --inspect WebSocket. */
-async function inspector(out) {
+export async function inspector(out) {
   const deadline = Date.now() + 10000;
   let match = null;
   while ((match = /ws:\/\/[^\s]+/.exec(out.stderr)) === null) {
