@@ -51,7 +51,7 @@ export class RequestAbortedError extends CodedError {
   }
 }
 
-/** The backend closed the connection before the response was complete. */
+/** The backend closed the connection before the response was complete (or before it was established). */
 export class SocketClosedError extends CodedError {
   constructor(message: string) {
     super('SocketError', 'UND_ERR_SOCKET', message);
@@ -83,12 +83,5 @@ export class ClientClosedError extends CodedError {
 export class ClientDestroyedError extends CodedError {
   constructor() {
     super('ClientDestroyedError', 'UND_ERR_DESTROYED', 'the backend client was destroyed');
-  }
-}
-
-/** The connection failed or closed before it was established (no other error said why). */
-export class SocketError extends CodedError {
-  constructor(message: string) {
-    super('SocketError', 'UND_ERR_SOCKET', message);
   }
 }

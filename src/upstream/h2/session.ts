@@ -1,7 +1,7 @@
 import http2, { type ClientHttp2Session, type Settings } from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import { ConnectTimeoutError, SocketError } from '../client-errors.js';
+import { ConnectTimeoutError, SocketClosedError } from '../client-errors.js';
 import { h2StreamsPerConnection } from '../protocol.js';
 import type { BackendTlsConnectOptions } from '../tls.js';
 import { UnprocessedStreamError } from './errors.js';
@@ -193,7 +193,7 @@ export class H2Session implements StreamOwner {
     this.waiting = [];
     const failure = this.connected
       ? new UnprocessedStreamError('the connection closed before the stream was sent', { cause: err })
-      : (err ?? new SocketError('the connection closed before it was established'));
+      : (err ?? new SocketClosedError('the connection closed before it was established'));
     for (let i = 0; i < waiting.length; i++) (waiting[i] as StreamAttempt).failUnsent(failure);
     this.owner.onSessionClosed(this);
   }
