@@ -248,7 +248,11 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
 
   private readonly onSocketEnd = (): void => {
     const handler = this.handler;
-    if (handler === null) return;
+    // An idle connection the backend ended: closed now, so no request is written after its FIN.
+    if (handler === null) {
+      this.socket.destroy();
+      return;
+    }
     if (this.paused) {
       this.ended = true;
       return;

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { describe, test } from 'node:test';
+import type { BackendDispatchHandler, BackendDispatchOptions, RawFields } from '../../src/upstream/dispatcher.js';
+import { H1Pool, type H1PoolOptions } from '../../src/upstream/h1/pool.js';
+import type { H1Connection } from '../../src/upstream/h1/connection.js';
+import { cleanupFor } from '../helpers/cleanup.js';
+import { closeServer, until } from '../helpers/servers.js';
+
+/** What a hostile or broken HTTP/1.1 backend can do to the client of src/upstream/h1/, on raw sockets. */
+
+interface Outcome {
+  status: number;
+  interim: number;
+  body: string;
+  error: (Error & { code?: string }) | null;
+}
+
+class Recording implements BackendDispatchHandler {
+  readonly outcome: Outcome = { status: 0, interim: 0, body: '', error: null };
+  readonly done: Promise<Outcome>;
+  private finish!: (o: Outcome) => void;
+  constructor() {
+    this.done = new Promise((resolve) => (this.finish = resolve));
+  }
+  onConnect(): void {}
+  onHeaders(status: number): boolean {
+    if (status < 200) this.outcome.interim++;
+    else this.outcome.status = status;
+    return true;
+  }
+  onData(chunk: Buffer): boolean {
+    this.outcome.body += chunk.toString('latin1');
+    return true;
+  }
+  onComplete(_trailers: RawFields | null): void {
+    this.finish(this.outcome);
+  }
+  onError(err: Error): void {
+    this.outcome.error = err;
+    this.finish(this.outcome);
+  }
+}
+
+function poolFor(port: number, options: Partial<H1PoolOptions> = {}): H1Pool {
+  return new H1Pool({
+    origin: `http://127.0.0.1:${port}`, hostname: '127.0.0.1', port, tls: null,
+    connectTimeoutMs: 2000, headersTimeoutMs: 5000, bodyTimeoutMs: 5000, keepAliveTimeoutMs: 60_000, keepAliveMaxTimeoutMs: 600_000, maxHeaderBytes: 16 * 1024,
+    ...options,
+  });
+}
+
+function send(pool: H1Pool, options: Partial<BackendDispatchOptions> = {}): Promise<Outcome> {
+  const handler = new Recording();
+  pool.dispatch({ path: '/', method: 'GET', headers: [], ...options } as BackendDispatchOptions, handler);
+  return handler.done;
+}
+
+/** A raw TCP backend: `onConnection` gets each socket; `connections` counts them; close() destroys them all. */
+async function rawBackend(onConnection: (socket: net.Socket, index: number) => void): Promise<{ port: number; connections: () => number; open: () => number; close: () => Promise<void> }> {
+  let connections = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    onConnection(socket, connections++);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const close = (): Promise<void> => {
+    for (const socket of sockets) socket.destroy();
+    return closeServer(server);
+  };
+  return { port: (server.address() as AddressInfo).port, connections: () => connections, open: () => sockets.size, close };
+}
+
+/** Answers each request on a connection with `answer(n)` (n counts the connection's requests) once its head is in. */
+function answering(socket: net.Socket, answer: (n: number) => string | null): void {
+  let n = 0;
+  let buffered = '';
+  socket.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('latin1');
+    while (buffered.includes('\r\n\r\n')) {
+      buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
+      const text = answer(n++);
+      if (text !== null) socket.write(text);
+    }
+  });
+}
+
+describe('connection reuse against a hostile backend', () => {
+  test('an idle connection whose backend sent FIN is not handed a request in the moment before it closes', async (t) => {
+    const cleanup = cleanupFor(t);
+    // Every connection answers once, then half-closes: the FIN follows the response.
+    const backend = await rawBackend((socket) => answering(socket, () => {
+      setImmediate(() => socket.end());
+      return 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+    }));
+    cleanup(() => backend.close());
+    const pool = poolFor(backend.port);
+    cleanup(() => pool.destroy());
+    assert.equal((await send(pool)).body, 'ok');
+    const conn = (pool as unknown as { idle: H1Connection[] }).idle[0] as H1Connection;
+    // A POST dispatched as the FIN is read (the socket not yet closed) must go to a new connection.
+    const second = await new Promise<Outcome>((resolve) => {
+      conn.socket.once('end', () => {
+        void send(pool, { method: 'POST', body: 'x' }).then(resolve);
+      });
+    });
+    assert.equal(second.error, null, `the POST failed: ${second.error?.message}`);
+    assert.equal(second.body, 'ok');
+    assert.equal(backend.connections(), 2);
+  });
+
+  test('bytes a backend sends on an idle connection close it: the next request never reads them', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await rawBackend((socket, index) => answering(socket, () => {
+      // The first connection answers, then speaks out of turn with a second "response".
+      if (index === 0) setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil'), 20);
+      return `HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n${index}${index}`;
+    }));
+    cleanup(() => backend.close());
+    const pool = poolFor(backend.port);
+    cleanup(() => pool.destroy());
+    assert.equal((await send(pool)).body, '00');
+    await until(() => pool.stats.connected === 0, 5000, 'the connection that spoke out of turn to close');
+    const second = await send(pool);
+    assert.equal(second.body, '11');
+  });
+
+  test('a 204 or a HEAD answer followed by body bytes: the connection is not reused', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await rawBackend((socket, index) => answering(socket, () =>
+      index === 0 ? 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nHTTP/' : `HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n${index}`));
+    cleanup(() => backend.close());
+    const pool = poolFor(backend.port);
+    cleanup(() => pool.destroy());
+    const first = await send(pool);
+    assert.equal(first.status, 204);
+    assert.equal(first.body, '');
+    const second = await send(pool);
+    assert.equal(second.error, null);
+    assert.equal(second.body, '1');
+    assert.equal(backend.connections(), 2);
+  });
+});
