@@ -145,3 +145,29 @@ describe('connection reuse against a hostile backend', () => {
     assert.equal(backend.connections(), 2);
   });
 });
+
+describe('resource bounds', () => {
+  test('a flood of interim responses fails the attempt instead of being relayed without end', async (t) => {
+    const cleanup = cleanupFor(t);
+    const hint = 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n';
+    const backend = await rawBackend((socket) => answering(socket, () => `${hint.repeat(5000)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`));
+    cleanup(() => backend.close());
+    const pool = poolFor(backend.port);
+    cleanup(() => pool.destroy());
+    const outcome = await send(pool);
+    assert.equal(outcome.error?.code, 'SWY_ERR_BAD_RESPONSE', `no error after ${outcome.interim} interim responses`);
+    assert.ok(outcome.interim < 5000);
+  });
+
+  test('a few interim responses, then the final one, are all handed on', async (t) => {
+    const cleanup = cleanupFor(t);
+    const backend = await rawBackend((socket) => answering(socket, () => `${'HTTP/1.1 102 Processing\r\n\r\n'.repeat(10)}HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`));
+    cleanup(() => backend.close());
+    const pool = poolFor(backend.port);
+    cleanup(() => pool.destroy());
+    const outcome = await send(pool);
+    assert.equal(outcome.error, null);
+    assert.equal(outcome.interim, 11);
+    assert.equal(outcome.body, 'ok');
+  });
+});

@@ -23,6 +23,8 @@ const untilClose = 8;
 /** The response is complete, the connection upgraded (101), or the parser was stopped. */
 const finished = 9;
 
+/** Interim (1xx) responses one request may get before its final one (RFC 9110 §15.2 sets no limit). */
+export const maxInterimResponses = 100;
 /** A chunk-size line with its extensions (RFC 9112 §7.1.1) longer than this is refused. */
 const maxChunkLineBytes = 4096;
 const noBytes = Buffer.alloc(0);
@@ -45,6 +47,7 @@ export class ResponseParser {
   /** Bytes of the current head, trailer section or chunk-size line so far. */
   private sectionBytes = 0;
   private remaining = 0;
+  private interim = 0;
   private fields: string[] = [];
   /** Set by the last line() call: the line's bytes without CRLF. */
   private lineBuf: Buffer = noBytes;
@@ -70,6 +73,7 @@ export class ResponseParser {
     this.upgraded = false;
     this.paused = false;
     this.reusable = false;
+    this.interim = 0;
     this.startHead();
   }
 
@@ -240,6 +244,8 @@ export class ResponseParser {
       }
       // We never send Expect (RFC 9110 §10.1.1) nor ask for an upgrade here: a 100 or 101 is out of turn.
       if (status === 100 || status === 101) throw new BadResponseError(`an unsolicited ${status} ${status === 100 ? 'Continue' : 'Switching Protocols'}`);
+      // Each is handed on (a 103 to the client, which has no backpressure): a flood is refused.
+      if (++this.interim > maxInterimResponses) throw new BadResponseError(`more than ${maxInterimResponses} interim responses`);
       this.startHead();
       sink.onResponseHead(status, head.reason, fields);
       return;
