@@ -170,4 +170,26 @@ describe('resource bounds', () => {
     assert.equal(outcome.interim, 11);
     assert.equal(outcome.body, 'ok');
   });
+
+  test('a backend that stops reading a streamed upload fails it with a headers timeout, leaving nothing behind', async (t) => {
+    const cleanup = cleanupFor(t);
+    // Accepts, reads nothing, answers nothing: the upload soon fills the socket buffers.
+    const backend = await rawBackend((socket) => socket.pause());
+    cleanup(() => backend.close());
+    const pool = poolFor(backend.port, { headersTimeoutMs: 300 });
+    cleanup(() => pool.destroy());
+    let yielded = 0;
+    async function* endless(): AsyncGenerator<Buffer> {
+      for (;;) {
+        yielded++;
+        yield Buffer.alloc(64 * 1024, 0x61);
+      }
+    }
+    const outcome = await Promise.race([
+      send(pool, { method: 'POST', body: endless() as never }),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no end after 10 s (${yielded} chunks written)`)), 10_000).unref()),
+    ]);
+    assert.equal(outcome.error?.code, 'UND_ERR_HEADERS_TIMEOUT');
+    await until(() => pool.stats.connected === 0 && pool.stats.running === 0, 5000, 'the connection to close');
+  });
 });

@@ -53,6 +53,8 @@ export abstract class ConnectionBase {
 
   protected readonly owner: ConnectionOwner;
   protected timerKind = timerNone;
+  /** The attempt's headers timeout, which also bounds a wait for the backend to read the request body. */
+  protected headersTimeoutMs = 0;
   /** Some of the request went out: an abort must close the connection. */
   written = false;
   /** The response is paused by its handler; the socket ended meanwhile. */
@@ -83,6 +85,9 @@ export abstract class ConnectionBase {
   }
 
   drained(): Promise<void> {
+    // The backend is not reading the body and no head timer runs yet: the wait is bounded by the
+    // headers timeout (as undici's), restarted by each 'drain', so a slow client is never blamed.
+    if (this.timerKind === timerNone) this.arm(timerHeaders, this.headersTimeoutMs);
     return new Promise((resolve) => {
       this.drainWaiter = resolve;
     });
@@ -126,6 +131,7 @@ export abstract class ConnectionBase {
   };
 
   protected readonly onSocketDrain = (): void => {
+    if (this.drainWaiter !== null && this.timerKind === timerHeaders) this.timerKind = timerNone;
     this.wakeDrain();
   };
 

@@ -26,7 +26,6 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
   /** The handler's resume, made once per connection. */
   readonly resume = (): void => this.resumeBody();
 
-  private headersTimeoutMs = 0;
   private bodyTimeoutMs = 0;
   private idleTimeoutMs: number;
   private requestDone = false;
