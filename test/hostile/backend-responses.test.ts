@@ -50,6 +50,7 @@ const vectors: readonly Vector[] = [
   { name: 'an endless reason phrase', response: `HTTP/1.1 200 ${'O'.repeat(20_000)}`, status: 502 },
   { name: 'ten thousand tiny fields', response: `HTTP/1.1 200 OK\r\n${'a:b\r\n'.repeat(10_000)}Content-Length: 3\r\n\r\nabc`, status: 502 },
   // No body whatever the head says, and the bytes after it are never a response to anyone.
+  { name: '204 with a body', response: 'HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\nabc', status: 204, body: '' },
   { name: '204 without framing, then bytes', response: 'HTTP/1.1 204 No Content\r\n\r\nabc', status: 204, body: '' },
   { name: '304 without framing, then bytes', response: 'HTTP/1.1 304 Not Modified\r\n\r\nabc', status: 304, body: '' },
   { name: 'HEAD answered with a body', method: 'HEAD', response: ok('abc'), status: 200, body: '' },
