@@ -12,7 +12,7 @@ class CodedError extends Error {
   }
 }
 
-/** The backend's response breaks HTTP/1.1 framing or field syntax (RFC 9112): never relayed, never retried. */
+/** The backend's response breaks HTTP/1.1 framing or field syntax (RFC 9112), or sends 1xx without end: never relayed, never retried. */
 export class BadResponseError extends CodedError {
   constructor(message: string) {
     super('BadResponseError', 'SWY_ERR_BAD_RESPONSE', `invalid response from the backend: ${message}`);

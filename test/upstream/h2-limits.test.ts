@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { request } from 'undici';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startBlackhole } from '../helpers/faults.js';
 import { localConfig, startConfigured } from '../helpers/config.js';
@@ -43,6 +44,31 @@ describe('maxResponseHeaderSize applies to HTTP/2 backends', () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-big')?.[0]?.length, 20 * 1024);
   });
+});
+
+test('a flood of interim responses from an HTTP/2 backend is a protocol error; a few are relayed', async (t) => {
+  const backend = await startH2Backend('hints', {
+    handler: (req, res) => {
+      req.resume();
+      const count = req.url === '/flood' ? 5000 : 3;
+      for (let i = 0; i < count; i++) res.stream.additionalHeaders({ ':status': 103, link: '</a.css>; rel=preload' });
+      res.end('ok');
+    },
+  });
+  cleanupFor(t)(() => backend.close());
+  const lb = await startConfigured({ config: localConfig({ web: { backends: [backend.url], protocol: 'h2c' } }) });
+  cleanupFor(t)(() => lb.close());
+  let hints = 0;
+  const few = await request(`${lb.url}/few`, { onInfo: () => hints++ } as Parameters<typeof request>[1]);
+  assert.equal(few.statusCode, 200);
+  assert.equal(await few.body.text(), 'ok');
+  assert.equal(hints, 3);
+  const flood = await request(`${lb.url}/flood`);
+  await flood.body.dump();
+  assert.equal(flood.statusCode, 502);
+  const entry = lb.logs.find((e) => String(e['msg']).startsWith('attempt to '));
+  assert.equal(entry?.['kind'], 'protocol');
+  assert.equal(lb.upstream.backends[0]?.up, true);
 });
 
 describe('HTTP/2 backend timeouts', () => {

@@ -1,4 +1,5 @@
 import { BadResponseError, HeadersOverflowError } from '../client-errors.js';
+import { maxInterimResponses } from '../protocol.js';
 import { resetHead, type HeadFacts } from './response-head.js';
 import { carryOn, lastTokenIsChunked, parseChunkSize, parseFieldLine, parseStatusLine } from './response-lines.js';
 
@@ -23,8 +24,6 @@ const untilClose = 8;
 /** The response is complete, the connection upgraded (101), or the parser was stopped. */
 const finished = 9;
 
-/** Interim (1xx) responses one request may get before its final one (RFC 9110 §15.2 sets no limit). */
-export const maxInterimResponses = 100;
 /** A chunk-size line with its extensions (RFC 9112 §7.1.1) longer than this is refused. */
 const maxChunkLineBytes = 4096;
 const noBytes = Buffer.alloc(0);

@@ -1,6 +1,7 @@
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
-import { BodyTimeoutError, HeadersOverflowError, HeadersTimeoutError, InvalidRequestError, RequestAbortedError } from '../client-errors.js';
+import { BadResponseError, BodyTimeoutError, HeadersOverflowError, HeadersTimeoutError, InvalidRequestError, RequestAbortedError } from '../client-errors.js';
 import type { BackendDispatchOptions } from '../dispatcher.js';
+import { maxInterimResponses } from '../protocol.js';
 import { relayableTrailers } from '../trailer-fields.js';
 import { StreamResetError, UnprocessedStreamError } from './errors.js';
 import { bodyOf, requestHead } from './request-head.js';
@@ -58,6 +59,7 @@ export class StreamAttempt implements StreamEvents {
   private wakeWriter: (() => void) | null = null;
   private waitingForHead = true;
   private responded = false;
+  private interim = 0;
 
   /** The exchange's abort(): without an error the client left (undici's RequestAbortedError). */
   readonly abort = (err?: Error): void => this.fail(err ?? new RequestAbortedError(), NGHTTP2_CANCEL);
@@ -147,6 +149,7 @@ export class StreamAttempt implements StreamEvents {
     const status = Number(headers[':status']);
     // Informational responses only (RFC 9113 §8.1); trailers come as 'trailers'.
     if (!(status >= 100 && status < 200)) return;
+    if (++this.interim > maxInterimResponses) return this.fail(new BadResponseError(`more than ${maxInterimResponses} interim responses`), NGHTTP2_CANCEL);
     const raw = responseFields(headers, this.settings.maxHeaderBytes);
     if (raw === null) return this.fail(new HeadersOverflowError(this.settings.maxHeaderBytes), NGHTTP2_CANCEL);
     this.handler.onHeaders?.(status, raw as unknown as Buffer[], this.resume, '');
