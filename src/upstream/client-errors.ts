@@ -58,6 +58,18 @@ export class SocketClosedError extends CodedError {
   }
 }
 
+/**
+ * Nothing of the request reached the backend: its connection closed, or it spoke out of turn,
+ * before the first byte went out. The same code as the HTTP/2 client's unprocessed streams
+ * (h2/errors.ts): sent again like a connect failure, whatever the method, and no fault of the backend.
+ */
+export class UnsentRequestError extends CodedError {
+  constructor(cause: Error) {
+    super('UnsentRequestError', 'SWY_ERR_UPSTREAM_UNPROCESSED', `the request was not sent: ${cause.message}`);
+    this.cause = cause;
+  }
+}
+
 /** A request Switchyard will not send (a header with CR/LF, two Host fields, a bad path). */
 export class InvalidRequestError extends CodedError {
   constructor(message: string) {

@@ -123,3 +123,46 @@ describe('hostile responses from an HTTP/1.1 backend', () => {
     });
   });
 });
+
+test('a POST whose body has not begun when the backend closes the idle connection it was given goes to a new one', async (t) => {
+  // The backend closes each connection 100 ms after its answer, as a short keep-alive timeout does.
+  let onWarmClosed = (): void => {};
+  const warmClosed = new Promise<void>((resolve) => (onWarmClosed = resolve));
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let buffered = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const post = buffered.startsWith('POST');
+      if (post && !buffered.endsWith('\r\n0\r\n\r\n')) return;
+      if (!post) socket.on('close', () => onWarmClosed());
+      socket.write(ok(post ? (buffered.includes('\r\n5\r\nhello\r\n') ? 'hello' : 'wrong body') : 'warm'));
+      buffered = '';
+      setTimeout(() => socket.end(), 100);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => closeServer(server));
+  const proxy = await startLb({ backends: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`], log: { level: 'silent' } });
+  t.after(() => proxy.close());
+  const warm = await request(`${proxy.url}/warm`, { dispatcher: client });
+  assert.equal(await warm.body.text(), 'warm');
+  // The POST's head takes the idle connection; its (streamed) body comes only after the backend closed it.
+  const socket = net.connect(proxy.address.port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  const answer = new Promise<string>((resolve) => {
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('end', () => resolve(text));
+  });
+  socket.write('POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n');
+  await warmClosed;
+  socket.write('5\r\nhello\r\n0\r\n\r\n');
+  const text = await answer;
+  assert.match(text, /^HTTP\/1\.1 200 /, text);
+  assert.match(text, /hello/);
+  assert.doesNotMatch(text, /wrong body/);
+  assert.equal(proxy.upstream.backends[0]?.up, true);
+});

@@ -146,6 +146,41 @@ describe('connection reuse against a hostile backend', () => {
   });
 });
 
+describe('a reused connection lost before the request went out', () => {
+  /** A backend that answers the first request, then after 50 ms does `then` to the idle connection. */
+  async function thenIdle(then: (socket: net.Socket) => void) {
+    const backend = await rawBackend((socket, index) => answering(socket, () => {
+      if (index === 0) setTimeout(() => then(socket), 50);
+      return 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+    }));
+    const pool = poolFor(backend.port);
+    assert.equal((await send(pool)).body, 'ok');
+    return { backend, pool };
+  }
+  /** A POST whose streamed body has not sent its first byte yet when the connection is lost. */
+  async function* later(): AsyncGenerator<Buffer> {
+    await new Promise(() => {});
+    yield Buffer.from('never');
+  }
+
+  for (const [what, then] of [
+    ['the backend closes it', (socket: net.Socket) => socket.end()],
+    ['the backend resets it', (socket: net.Socket) => socket.resetAndDestroy()],
+    ['the backend speaks first (a 408 on an idle connection)', (socket: net.Socket) => socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')],
+  ] as const) {
+    test(`${what}: the attempt fails as unprocessed, safe to send again whatever the method`, async (t) => {
+      const cleanup = cleanupFor(t);
+      const { backend, pool } = await thenIdle(then);
+      cleanup(() => backend.close());
+      cleanup(() => pool.destroy());
+      const outcome = await send(pool, { method: 'POST', body: later() as never });
+      assert.equal(outcome.status, 0, 'no response is taken for a request never sent');
+      assert.equal(outcome.error?.code, 'SWY_ERR_UPSTREAM_UNPROCESSED', outcome.error?.message);
+      await until(() => pool.stats.connected === 0 && pool.stats.running === 0, 5000, 'the connection to close');
+    });
+  }
+});
+
 describe('resource bounds', () => {
   test('a flood of interim responses fails the attempt instead of being relayed without end', async (t) => {
     const cleanup = cleanupFor(t);

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { BackendDispatchHandler, BackendDispatchOptions } from '../dispatcher.js';
-import { BodyTimeoutError, ConnectTimeoutError, HeadersTimeoutError, RequestAbortedError, SocketClosedError } from '../client-errors.js';
+import { BodyTimeoutError, ConnectTimeoutError, HeadersTimeoutError, RequestAbortedError, SocketClosedError, UnsentRequestError } from '../client-errors.js';
 import { ResponseParser } from './response-parser.js';
 
 /** What a connection needs of its pool. */
@@ -127,7 +127,7 @@ export abstract class ConnectionBase {
       handler.onError(this.socketError ?? new SocketClosedError('the connection closed before it was established'));
       return;
     }
-    if (this.handler !== null && !(this.paused && this.ended && this.socketError === null)) this.fail(this.socketError ?? new SocketClosedError('the backend closed the connection'));
+    if (this.handler !== null && !(this.paused && this.ended && this.socketError === null)) this.lost(this.socketError ?? new SocketClosedError('the backend closed the connection'));
   };
 
   protected readonly onSocketDrain = (): void => {
@@ -161,6 +161,11 @@ export abstract class ConnectionBase {
     this.endAttempt();
     this.socket.destroy();
     handler.onError(err);
+  }
+
+  /** The connection is lost or unusable: the attempt fails, as unsent when nothing of it went out. */
+  protected lost(err: Error): void {
+    this.fail(this.written ? err : new UnsentRequestError(err));
   }
 
   protected endAttempt(): void {
