@@ -42,6 +42,11 @@ const vectors: readonly Vector[] = [
   { name: 'NUL in a field value', response: 'HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 3\r\n\r\nabc', status: 502 },
   { name: 'obs-fold', response: 'HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 3\r\n\r\nabc', status: 502 },
   { name: 'a space before the colon', response: 'HTTP/1.1 200 OK\r\nContent-Length : 3\r\n\r\nabc', status: 502 },
+  { name: 'obs-text in the reason phrase', response: 'HTTP/1.1 200 Caf\xe9\r\nContent-Length: 3\r\n\r\nabc', status: 200, body: 'abc' },
+  { name: 'obs-text in a field value', response: 'HTTP/1.1 200 OK\r\nX-A: caf\xe9\r\nContent-Length: 3\r\n\r\nabc', status: 200, body: 'abc' },
+  { name: 'status 999', response: 'HTTP/1.1 999 Odd\r\nContent-Length: 3\r\n\r\nabc', status: 999, body: 'abc' },
+  { name: 'status 099', response: 'HTTP/1.1 099 Low\r\nContent-Length: 3\r\n\r\nabc', status: 502 },
+  { name: 'HTTP/2.0 in an HTTP/1.1 status line', response: 'HTTP/2.0 200 OK\r\nContent-Length: 3\r\n\r\nabc', status: 502 },
   // Interim responses (RFC 9110 §15.2).
   { name: '101 to a request that asked for no upgrade', response: 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n', status: 502 },
   { name: '102 then 200', response: `HTTP/1.1 102 Processing\r\n\r\n${ok('abc')}`, status: 200, body: 'abc' },
