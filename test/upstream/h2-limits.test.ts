@@ -71,6 +71,26 @@ test('a flood of interim responses from an HTTP/2 backend is a protocol error; a
   assert.equal(lb.upstream.backends[0]?.up, true);
 });
 
+test('a stream an HTTP/2 backend resets with NO_ERROR mid-body is a cut response, never a complete one', async (t) => {
+  const backend = await startH2Backend('short', {
+    handler: (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-length': '100' });
+      // RST_STREAM NO_ERROR without END_STREAM: Node ends the client's readable side as for a whole body.
+      res.write('partial', () => res.stream.close(0));
+    },
+  });
+  cleanupFor(t)(() => backend.close());
+  const lb = await startConfigured({ config: localConfig({ web: { backends: [backend.url], protocol: 'h2c' } }) });
+  cleanupFor(t)(() => lb.close());
+  // Before, the proxy ended the response after 7 of 100 bytes: the client waited for the rest.
+  const res = await request(`${lb.url}/short`, { bodyTimeout: 5000 });
+  assert.equal(res.statusCode, 200);
+  await assert.rejects(res.body.text(), (err: Error & { code?: string }) => err.code !== 'UND_ERR_BODY_TIMEOUT');
+  const entry = lb.logs.find((e) => String(e['msg']).startsWith('attempt to '));
+  assert.equal(entry?.['error'], 'SWY_ERR_UPSTREAM_STREAM_RESET');
+});
+
 describe('HTTP/2 backend timeouts', () => {
   test('a connect timeout is a connect failure: a POST is retried, then moves to a live backend', async (t) => {
     const cleanup = cleanupFor(t);
