@@ -36,6 +36,28 @@ describe('maxResponseHeaderSize applies to HTTP/2 backends', () => {
     assert.equal((await rawExchange(lb.address.port, get('/small'))).status, 200);
   });
 
+  test('a head of many small fields within the limit gets through, as over HTTP/1.1; too many is a protocol error', async (t) => {
+    const backend = await startH2Backend('many', {
+      handler: (req, res) => {
+        req.resume();
+        const count = req.url === '/many' ? 300 : 3000;
+        for (let i = 0; i < count; i++) res.setHeader(`x-${i}`, 'v');
+        res.end('ok');
+      },
+    });
+    cleanupFor(t)(() => backend.close());
+    const lb = await startConfigured({ config: localConfig({ web: { backends: [backend.url], protocol: 'h2c' } }) });
+    cleanupFor(t)(() => lb.close());
+    // Node's HTTP/2 client takes 128 fields by default: more were a stream reset, retried, then 502.
+    const many = await rawExchange(lb.address.port, get('/many'));
+    assert.equal(many.status, 200);
+    assert.equal(many.headers.get('x-299')?.[0], 'v');
+    const tooMany = await rawExchange(lb.address.port, get('/too-many'));
+    assert.equal(tooMany.status, 502);
+    const entry = lb.logs.find((e) => String(e['msg']).startsWith('attempt to '));
+    assert.equal(entry?.['error'], 'UND_ERR_HEADERS_OVERFLOW');
+  });
+
   test('a larger maxResponseHeaderSize lets it through', async (t) => {
     const backend = await bigHeadBackend(t, 20 * 1024);
     const lb = await startConfigured({ config: localConfig({ web: { backends: [backend.url], protocol: 'h2c', maxResponseHeaderSize: '32KiB' } }) });
