@@ -41,6 +41,8 @@ export function acceptHead(x: ExchangeState, statusCode: number, rawHeaders: Raw
   if (x.body !== null) x.body.release();
   const upstream = x.upstream;
   const headers = responseHeadersForClient(rawHeaders, x.ctx.responseVia, upstream.forwarding.rewriteLocation ? x.backend : null, x.host, x.ctx.proto);
+  // RFC 9110 §8.6: never a Content-Length in a 204; a backend's would have a client wait for a body.
+  if (statusCode === 204) dropContentLength(headers);
   const sticky = upstream.sticky;
   if (sticky !== null) {
     // (Re)pin the client when its cookie names no backend or another one.
@@ -51,6 +53,10 @@ export function acceptHead(x: ExchangeState, statusCode: number, rawHeaders: Raw
   x.headText = statusText;
   x.headFields = headers;
   x.responseLength = contentLengthOf(headers);
+}
+
+function dropContentLength(headers: string[]): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i] === 'content-length') headers.splice(i, 2);
 }
 
 /** The Content-Length of a client head (names lower-cased by responseHeadersForClient); -1 for none. */

@@ -12,7 +12,7 @@ class CodedError extends Error {
   }
 }
 
-/** The backend's response breaks HTTP/1.1 framing or field syntax (RFC 9112): never relayed, never retried. */
+/** The backend's response breaks HTTP/1.1 framing or field syntax (RFC 9112), or sends 1xx without end: never relayed, never retried. */
 export class BadResponseError extends CodedError {
   constructor(message: string) {
     super('BadResponseError', 'SWY_ERR_BAD_RESPONSE', `invalid response from the backend: ${message}`);
@@ -55,6 +55,18 @@ export class RequestAbortedError extends CodedError {
 export class SocketClosedError extends CodedError {
   constructor(message: string) {
     super('SocketError', 'UND_ERR_SOCKET', message);
+  }
+}
+
+/**
+ * Nothing of the request reached the backend: its connection closed, or it spoke out of turn,
+ * before the first byte went out. The same code as the HTTP/2 client's unprocessed streams
+ * (h2/errors.ts): sent again like a connect failure, whatever the method, and no fault of the backend.
+ */
+export class UnsentRequestError extends CodedError {
+  constructor(cause: Error) {
+    super('UnsentRequestError', 'SWY_ERR_UPSTREAM_UNPROCESSED', `the request was not sent: ${cause.message}`);
+    this.cause = cause;
   }
 }
 

@@ -9,6 +9,9 @@ export type UpstreamProtocol = (typeof upstreamProtocols)[number];
 /** Streams one HTTP/2 connection carries at once before the pool opens another (undici's default peer limit). */
 export const h2StreamsPerConnection = 100;
 
+/** Interim (1xx) responses one request may get before its final one (RFC 9110 §15.2 sets no limit): each is relayed, a 103 to the client without backpressure. */
+export const maxInterimResponses = 100;
+
 /** Why `protocol` cannot be used with the backend URL `url`, or null when it can. */
 export function protocolProblem(protocol: UpstreamProtocol, url: string): string | null {
   const https = url.startsWith('https:');

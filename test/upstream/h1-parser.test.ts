@@ -250,6 +250,27 @@ describe('refusals', () => {
     assert.equal(parse([head], { max: head.length }).parser.done, true);
     refuses(head, /larger than/, HeadersOverflowError, head.length - 1);
   });
+
+  test('long lines read byte by byte, near the limit and in pieces of every size, arrive intact', { timeout: 30_000 }, async () => {
+    // A line carried over many reads grows its buffer by doubling: byte-by-byte reads of a 1 MiB
+    // head cost linear time (the old concat per read was quadratic: 80 s here). The reads yield
+    // to the event loop now and then, so the test's timeout can stop a quadratic parser.
+    const value = Array.from({ length: 1000 }, (_, i) => String(i % 10)).join('').repeat(1000);
+    const text = Buffer.from(`HTTP/1.1 200 OK\r\nX-Long: ${value}\r\nX-Next: ${value.slice(0, 3000)}\r\nContent-Length: 2\r\n\r\nok`, 'latin1');
+    for (const size of [1, 7, 4096]) {
+      const parser = new ResponseParser(1024 * 1024 + 4096);
+      const rec = new Recorder();
+      parser.start(rec, false, false);
+      for (let i = 0; i < text.length; i += size) {
+        parser.execute(text.subarray(i, i + size), 0);
+        if (i % (64 * 1024) < size) await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(parser.done, true);
+      assert.deepEqual(rec.heads[0]?.fields, ['x-long', value, 'x-next', value.slice(0, 3000), 'content-length', '2']);
+      assert.equal(rec.text, 'ok');
+    }
+    refuses([...'HTTP/1.1 200 OK\r\nX-Big: ', ...'a'.repeat(2000)], /larger than 1024 bytes/, HeadersOverflowError, 1024);
+  });
 });
 
 test('Keep-Alive hints', () => {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { BackendDispatchHandler, BackendDispatchOptions } from '../dispatcher.js';
-import { BodyTimeoutError, ConnectTimeoutError, HeadersTimeoutError, RequestAbortedError, SocketClosedError } from '../client-errors.js';
+import { BodyTimeoutError, ConnectTimeoutError, HeadersTimeoutError, RequestAbortedError, SocketClosedError, UnsentRequestError } from '../client-errors.js';
 import { ResponseParser } from './response-parser.js';
 
 /** What a connection needs of its pool. */
@@ -53,6 +53,8 @@ export abstract class ConnectionBase {
 
   protected readonly owner: ConnectionOwner;
   protected timerKind = timerNone;
+  /** The attempt's headers timeout, which also bounds a wait for the backend to read the request body. */
+  protected headersTimeoutMs = 0;
   /** Some of the request went out: an abort must close the connection. */
   written = false;
   /** The response is paused by its handler; the socket ended meanwhile. */
@@ -83,6 +85,9 @@ export abstract class ConnectionBase {
   }
 
   drained(): Promise<void> {
+    // The backend is not reading the body and no head timer runs yet: the wait is bounded by the
+    // headers timeout (as undici's), restarted by each 'drain', so a slow client is never blamed.
+    if (this.timerKind === timerNone) this.arm(timerHeaders, this.headersTimeoutMs);
     return new Promise((resolve) => {
       this.drainWaiter = resolve;
     });
@@ -122,10 +127,11 @@ export abstract class ConnectionBase {
       handler.onError(this.socketError ?? new SocketClosedError('the connection closed before it was established'));
       return;
     }
-    if (this.handler !== null && !(this.paused && this.ended && this.socketError === null)) this.fail(this.socketError ?? new SocketClosedError('the backend closed the connection'));
+    if (this.handler !== null && !(this.paused && this.ended && this.socketError === null)) this.lost(this.socketError ?? new SocketClosedError('the backend closed the connection'));
   };
 
   protected readonly onSocketDrain = (): void => {
+    if (this.drainWaiter !== null && this.timerKind === timerHeaders) this.timerKind = timerNone;
     this.wakeDrain();
   };
 
@@ -155,6 +161,11 @@ export abstract class ConnectionBase {
     this.endAttempt();
     this.socket.destroy();
     handler.onError(err);
+  }
+
+  /** The connection is lost or unusable: the attempt fails, as unsent when nothing of it went out. */
+  protected lost(err: Error): void {
+    this.fail(this.written ? err : new UnsentRequestError(err));
   }
 
   protected endAttempt(): void {

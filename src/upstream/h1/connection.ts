@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { BackendDispatchHandler, BackendDispatchOptions, RawFields } from '../dispatcher.js';
 import { writeStreamedBody, type BodyTarget } from './body-writer.js';
 import { ConnectionBase, timerBody, timerHeaders, timerIdle, timerNone, type ConnectionOwner } from './connection-base.js';
-import { RequestLengthMismatchError, SocketClosedError } from '../client-errors.js';
+import { BadResponseError, RequestLengthMismatchError, SocketClosedError } from '../client-errors.js';
 import { requestHead } from './request-head.js';
 import { keepAliveHintMs } from './response-head.js';
 import type { ResponseSink } from './response-parser.js';
@@ -26,7 +26,6 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
   /** The handler's resume, made once per connection. */
   readonly resume = (): void => this.resumeBody();
 
-  private headersTimeoutMs = 0;
   private bodyTimeoutMs = 0;
   private idleTimeoutMs: number;
   private requestDone = false;
@@ -157,6 +156,8 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
       this.socket.destroy();
       return;
     }
+    // Bytes before the request went out (a 408 on an idle connection) answer nothing we sent.
+    if (!this.written) return this.lost(new BadResponseError('the backend sent bytes before the request'));
     if (this.paused) {
       const held = this.held;
       this.held = held === null ? chunk : Buffer.concat([held.subarray(this.heldOffset), chunk]);
@@ -248,7 +249,11 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
 
   private readonly onSocketEnd = (): void => {
     const handler = this.handler;
-    if (handler === null) return;
+    // An idle connection the backend ended: closed now, so no request is written after its FIN.
+    if (handler === null) {
+      this.socket.destroy();
+      return;
+    }
     if (this.paused) {
       this.ended = true;
       return;
@@ -258,7 +263,7 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
       if (this.responded) this.afterResponse(false);
       return;
     }
-    this.fail(new SocketClosedError(this.parser.idle ? 'the backend closed the connection without a response' : 'the backend closed the connection before the response was complete'));
+    this.lost(new SocketClosedError(this.parser.idle ? 'the backend closed the connection without a response' : 'the backend closed the connection before the response was complete'));
   };
 
 

@@ -82,3 +82,18 @@ export function lastTokenIsChunked(te: string): boolean {
   return te.slice(comma + 1).trim().toLowerCase() === 'chunked';
 }
 
+
+/**
+ * `carry` (its first `used` bytes, or null) followed by `src[from, to)`, in `carry` when it has
+ * room, else in a buffer twice as large: a line read byte by byte is copied in linear time.
+ */
+export function carryOn(carry: Buffer | null, used: number, src: Buffer, from: number, to: number): Buffer {
+  const need = used + to - from;
+  let out = carry;
+  if (out === null || out.length < need) {
+    out = Buffer.allocUnsafe(Math.max(need, out === null ? 256 : out.length * 2));
+    if (carry !== null) carry.copy(out, 0, 0, used);
+  }
+  src.copy(out, used, from, to);
+  return out;
+}

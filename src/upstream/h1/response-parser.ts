@@ -1,6 +1,7 @@
 import { BadResponseError, HeadersOverflowError } from '../client-errors.js';
+import { maxInterimResponses } from '../protocol.js';
 import { resetHead, type HeadFacts } from './response-head.js';
-import { lastTokenIsChunked, parseChunkSize, parseFieldLine, parseStatusLine } from './response-lines.js';
+import { carryOn, lastTokenIsChunked, parseChunkSize, parseFieldLine, parseStatusLine } from './response-lines.js';
 
 /** What the parser hands on; a false return pauses it (execute returns) until the caller runs it again. */
 export interface ResponseSink {
@@ -40,11 +41,13 @@ export class ResponseParser {
   /** The request was HEAD (no body whatever the head says) / asked for an upgrade. */
   private headRequest = false;
   private upgradeRequest = false;
-  /** An incomplete line, copied from earlier reads. */
+  /** An incomplete line, copied from earlier reads: its first carryBytes bytes (the rest is room to grow). */
   private carry: Buffer | null = null;
+  private carryBytes = 0;
   /** Bytes of the current head, trailer section or chunk-size line so far. */
   private sectionBytes = 0;
   private remaining = 0;
+  private interim = 0;
   private fields: string[] = [];
   /** Set by the last line() call: the line's bytes without CRLF. */
   private lineBuf: Buffer = noBytes;
@@ -70,6 +73,7 @@ export class ResponseParser {
     this.upgraded = false;
     this.paused = false;
     this.reusable = false;
+    this.interim = 0;
     this.startHead();
   }
 
@@ -78,6 +82,7 @@ export class ResponseParser {
     this.state = finished;
     this.sink = null;
     this.carry = null;
+    this.carryBytes = 0;
   }
 
   get done(): boolean {
@@ -184,6 +189,7 @@ export class ResponseParser {
     this.state = statusLine;
     this.sectionBytes = 0;
     this.carry = null;
+    this.carryBytes = 0;
     this.fields = [];
     resetHead(this.head);
   }
@@ -195,19 +201,21 @@ export class ResponseParser {
   private line(buf: Buffer, off: number, limit: number): number {
     const lf = buf.indexOf(0x0a, off);
     if (lf === -1) {
-      const carried = (this.carry === null ? 0 : this.carry.length) + buf.length - off;
+      const carried = this.carryBytes + buf.length - off;
       if (this.sectionBytes + carried > limit) throw this.overflow(limit);
-      this.carry = this.carry === null ? Buffer.from(buf.subarray(off)) : Buffer.concat([this.carry, buf.subarray(off)]);
+      this.carry = carryOn(this.carry, this.carryBytes, buf, off, buf.length);
+      this.carryBytes = carried;
       return -1;
     }
     let lineBuf = buf;
     let start = off;
     let end = lf;
     if (this.carry !== null) {
-      lineBuf = Buffer.concat([this.carry, buf.subarray(off, lf + 1)]);
+      lineBuf = carryOn(this.carry, this.carryBytes, buf, off, lf + 1);
+      end = this.carryBytes + lf - off;
       this.carry = null;
+      this.carryBytes = 0;
       start = 0;
-      end = lineBuf.length - 1;
     }
     this.sectionBytes += end - start + 1;
     if (this.sectionBytes > limit) throw this.overflow(limit);
@@ -240,6 +248,8 @@ export class ResponseParser {
       }
       // We never send Expect (RFC 9110 §10.1.1) nor ask for an upgrade here: a 100 or 101 is out of turn.
       if (status === 100 || status === 101) throw new BadResponseError(`an unsolicited ${status} ${status === 100 ? 'Continue' : 'Switching Protocols'}`);
+      // Each is handed on (a 103 to the client, which has no backpressure): a flood is refused.
+      if (++this.interim > maxInterimResponses) throw new BadResponseError(`more than ${maxInterimResponses} interim responses`);
       this.startHead();
       sink.onResponseHead(status, head.reason, fields);
       return;

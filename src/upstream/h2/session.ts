@@ -136,9 +136,12 @@ export class H2Session implements StreamOwner {
   }
 
   private attach(socket: net.Socket): void {
-    // HPACK counts 32 bytes per field where an HTTP/1.1 head counts 4 (RFC 9113 §6.5.2): room for Node's 128 fields.
-    const settings: Settings = { enablePush: false, maxHeaderListSize: this.options.maxHeaderBytes + 28 * 128 };
-    const session = http2.connect(this.options.origin, { settings, peerMaxConcurrentStreams: h2StreamsPerConnection, createConnection: () => socket });
+    // As many fields as an HTTP/1.1 head of maxHeaderBytes holds (4 bytes at least each; Node's
+    // default is 128), so maxResponseHeaderSize decides for both protocols. HPACK counts 32 bytes
+    // per field where an HTTP/1.1 head counts 4 (RFC 9113 §6.5.2).
+    const maxHeaderListPairs = Math.ceil(this.options.maxHeaderBytes / 4) + 4;
+    const settings: Settings = { enablePush: false, maxHeaderListSize: this.options.maxHeaderBytes + 28 * maxHeaderListPairs };
+    const session = http2.connect(this.options.origin, { settings, maxHeaderListPairs, peerMaxConcurrentStreams: h2StreamsPerConnection, createConnection: () => socket });
     this.session = session;
     session.on('connect', () => this.onConnect());
     session.on('remoteSettings', (remote: Settings) => {

@@ -1,6 +1,7 @@
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
-import { BodyTimeoutError, HeadersOverflowError, HeadersTimeoutError, InvalidRequestError, RequestAbortedError } from '../client-errors.js';
+import { BadResponseError, BodyTimeoutError, HeadersOverflowError, HeadersTimeoutError, InvalidRequestError, RequestAbortedError } from '../client-errors.js';
 import type { BackendDispatchOptions } from '../dispatcher.js';
+import { maxInterimResponses } from '../protocol.js';
 import { relayableTrailers } from '../trailer-fields.js';
 import { StreamResetError, UnprocessedStreamError } from './errors.js';
 import { bodyOf, requestHead } from './request-head.js';
@@ -58,6 +59,10 @@ export class StreamAttempt implements StreamEvents {
   private wakeWriter: (() => void) | null = null;
   private waitingForHead = true;
   private responded = false;
+  private interim = 0;
+  /** The response's Content-Length (-1: none, or no body whatever it says) and the body bytes so far. */
+  private expected = -1;
+  private received = 0;
 
   /** The exchange's abort(): without an error the client left (undici's RequestAbortedError). */
   readonly abort = (err?: Error): void => this.fail(err ?? new RequestAbortedError(), NGHTTP2_CANCEL);
@@ -138,6 +143,8 @@ export class StreamAttempt implements StreamEvents {
     const raw = responseFields(headers, this.settings.maxHeaderBytes);
     if (raw === null) return this.fail(new HeadersOverflowError(this.settings.maxHeaderBytes), NGHTTP2_CANCEL);
     this.responded = true;
+    const length = headers['content-length'];
+    if (length !== undefined && status !== 204 && status !== 304 && this.options.method !== 'HEAD') this.expected = Number(length);
     this.arm(this.options.bodyTimeout ?? this.settings.bodyTimeoutMs, false);
     const go = this.handler.onHeaders?.(status, raw as unknown as Buffer[], this.resume, '');
     if (go === false && !this.done) this.pause();
@@ -147,6 +154,7 @@ export class StreamAttempt implements StreamEvents {
     const status = Number(headers[':status']);
     // Informational responses only (RFC 9113 §8.1); trailers come as 'trailers'.
     if (!(status >= 100 && status < 200)) return;
+    if (++this.interim > maxInterimResponses) return this.fail(new BadResponseError(`more than ${maxInterimResponses} interim responses`), NGHTTP2_CANCEL);
     const raw = responseFields(headers, this.settings.maxHeaderBytes);
     if (raw === null) return this.fail(new HeadersOverflowError(this.settings.maxHeaderBytes), NGHTTP2_CANCEL);
     this.handler.onHeaders?.(status, raw as unknown as Buffer[], this.resume, '');
@@ -154,6 +162,7 @@ export class StreamAttempt implements StreamEvents {
 
   onData(chunk: Buffer): void {
     this.timer?.refresh();
+    this.received += chunk.length;
     if (this.handler.onData?.(chunk) === false && !this.done) this.pause();
   }
 
@@ -169,6 +178,8 @@ export class StreamAttempt implements StreamEvents {
     const code = stream.rstCode;
     const reset = code !== undefined && code !== NGHTTP2_NO_ERROR && this.trailers === null && !stream.endAfterHeaders;
     if (!this.responded || reset) return this.fail(this.closeError(), NGHTTP2_CANCEL);
+    // RST_STREAM NO_ERROR mid-body also ends the readable side: a short body is no complete response (RFC 9113 §8.1.1).
+    if (this.expected >= 0 && this.received !== this.expected) return this.fail(new StreamResetError(`the response ended after ${this.received} of its ${this.expected} bytes`), NGHTTP2_CANCEL);
     this.done = true;
     this.clearTimer();
     // A response complete before the request body (RFC 9113 §8.1): the rest is not wanted.
