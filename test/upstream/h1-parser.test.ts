@@ -187,9 +187,12 @@ describe('interim responses', () => {
     assert.equal(rest, 2);
   });
 
-  test('an unsolicited 100 or 101 is refused', () => {
-    refuses('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n', /unsolicited 100/);
+  test('an unsolicited 101 is refused; an unexpected 100 is an interim response like any other (RFC 9110 §15.2)', () => {
     refuses('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n', /unsolicited 101/);
+    const { rec, parser } = parse(['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok']);
+    assert.deepEqual(rec.heads.map((h) => h.status), [100, 200]);
+    assert.equal(rec.text, 'ok');
+    assert.equal(parser.done, true);
   });
 });
 

@@ -246,8 +246,9 @@ export class ResponseParser {
         sink.onResponseHead(status, head.reason, fields);
         return;
       }
-      // We never send Expect (RFC 9110 §10.1.1) nor ask for an upgrade here: a 100 or 101 is out of turn.
-      if (status === 100 || status === 101) throw new BadResponseError(`an unsolicited ${status} ${status === 100 ? 'Continue' : 'Switching Protocols'}`);
+      // A 101 we did not ask for would change the protocol: refused. An unexpected 100 is one more
+      // interim response, which a client must parse (RFC 9110 §15.2); the relay drops it.
+      if (status === 101) throw new BadResponseError('an unsolicited 101 Switching Protocols');
       // Each is handed on (a 103 to the client, which has no backpressure): a flood is refused.
       if (++this.interim > maxInterimResponses) throw new BadResponseError(`more than ${maxInterimResponses} interim responses`);
       this.startHead();
