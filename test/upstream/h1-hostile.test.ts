@@ -2,60 +2,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
-import type { BackendDispatchHandler, BackendDispatchOptions, RawFields } from '../../src/upstream/dispatcher.js';
-import { H1Pool, type H1PoolOptions } from '../../src/upstream/h1/pool.js';
+import { poolFor, send, type Outcome } from '../helpers/h1-pool.js';
 import type { H1Connection } from '../../src/upstream/h1/connection.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { closeServer, until } from '../helpers/servers.js';
 
 /** What a hostile or broken HTTP/1.1 backend can do to the client of src/upstream/h1/, on raw sockets. */
-
-interface Outcome {
-  status: number;
-  interim: number;
-  body: string;
-  error: (Error & { code?: string }) | null;
-}
-
-class Recording implements BackendDispatchHandler {
-  readonly outcome: Outcome = { status: 0, interim: 0, body: '', error: null };
-  readonly done: Promise<Outcome>;
-  private finish!: (o: Outcome) => void;
-  constructor() {
-    this.done = new Promise((resolve) => (this.finish = resolve));
-  }
-  onConnect(): void {}
-  onHeaders(status: number): boolean {
-    if (status < 200) this.outcome.interim++;
-    else this.outcome.status = status;
-    return true;
-  }
-  onData(chunk: Buffer): boolean {
-    this.outcome.body += chunk.toString('latin1');
-    return true;
-  }
-  onComplete(_trailers: RawFields | null): void {
-    this.finish(this.outcome);
-  }
-  onError(err: Error): void {
-    this.outcome.error = err;
-    this.finish(this.outcome);
-  }
-}
-
-function poolFor(port: number, options: Partial<H1PoolOptions> = {}): H1Pool {
-  return new H1Pool({
-    origin: `http://127.0.0.1:${port}`, hostname: '127.0.0.1', port, tls: null,
-    connectTimeoutMs: 2000, headersTimeoutMs: 5000, bodyTimeoutMs: 5000, keepAliveTimeoutMs: 60_000, keepAliveMaxTimeoutMs: 600_000, maxHeaderBytes: 16 * 1024,
-    ...options,
-  });
-}
-
-function send(pool: H1Pool, options: Partial<BackendDispatchOptions> = {}): Promise<Outcome> {
-  const handler = new Recording();
-  pool.dispatch({ path: '/', method: 'GET', headers: [], ...options } as BackendDispatchOptions, handler);
-  return handler.done;
-}
 
 /** A raw TCP backend: `onConnection` gets each socket; `connections` counts them; close() destroys them all. */
 async function rawBackend(onConnection: (socket: net.Socket, index: number) => void): Promise<{ port: number; connections: () => number; open: () => number; close: () => Promise<void> }> {
