@@ -18,7 +18,7 @@ const probe = `
   import { createRequire } from 'node:module';
   const require = createRequire(import.meta.url);
   const undiciLoaded = () => Object.keys(require.cache).some((file) => file.includes('/node_modules/undici/'));
-  const modules = ['proxy/headers.js', 'proxy/header-names.js', 'health/probes.js', 'discovery/create.js', 'discovery/consul.js', 'discovery/kubernetes.js', 'undici-loader.js'];
+  const modules = ['proxy/headers.js', 'health/probes.js', 'discovery/create.js', 'discovery/consul.js', 'discovery/kubernetes.js', 'undici-loader.js'];
   const { httpProbe } = await import(${JSON.stringify(src)} + 'health/probes.js');
   for (const m of modules) await import(${JSON.stringify(src)} + m);
   const afterImport = undiciLoaded();

@@ -2,7 +2,6 @@ import type { UpstreamForwarding } from '../upstream/forwarding.js';
 import type { Backend } from '../upstream/backend.js';
 import type { RawFields } from '../upstream/dispatcher.js';
 import { forwardedElement } from './forwarded.js';
-import { headerNameToString } from './header-names.js';
 import type { TrustedProxies } from './trusted.js';
 
 /**
@@ -263,7 +262,9 @@ export function responseHeadersForClient(raw: RawFields, viaEntry: string, selfO
   let via: string | undefined;
   let listed: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = headerNameToString(raw[i] as Buffer | string);
+    const field = raw[i] as Buffer | string;
+    // Both backend clients give lower-cased string names; a Buffer is spelled as the backend sent it.
+    const name = typeof field === 'string' ? field : field.toString('latin1').toLowerCase();
     const value = (raw[i + 1] as Buffer | string).toString('latin1');
     switch (kindOf(name)) {
       case Kind.connection:

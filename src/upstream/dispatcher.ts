@@ -26,8 +26,9 @@ export interface BackendDispatchOptions extends Dispatcher.DispatchOptions {
 }
 
 /**
- * Response fields as a flat [name, value, …] list: Switchyard's HTTP/1.1 client gives strings with
- * lower-cased names, undici gives Buffers as the backend spelled them.
+ * Response fields as a flat [name, value, …] list. Switchyard's clients give strings with lower-cased
+ * names (upstream/h1 folds them, HTTP/2 names are lower-case by RFC 9113 §8.2.1); a Buffer name
+ * is taken as the backend spelled it.
  */
 export type RawFields = readonly (Buffer | string)[];
 
