@@ -10,6 +10,7 @@ import { attachHttp2, type Http2ListenerOptions } from './h2-listener.js';
 import type { H2Sessions } from './h2-sessions.js';
 import { continueUnlessTooLarge, limitConnections, serverLimitOptions, type ConnectionCount } from './limits.js';
 import { createListenerServer, type TlsTermination } from './tls-server.js';
+import { installFastPath, type FastPath } from './h1/fast-path.js';
 
 export interface ListenerOptions {
   /** Port to listen on; 0 picks a free one. */
@@ -79,10 +80,16 @@ export class Listener {
   private readonly connections: ConnectionCount;
   /** The HTTP/2 sessions, when the listener speaks HTTP/2 (h2-listener.ts). */
   private readonly h2: H2Sessions | null;
+  /** The own HTTP/1.1 path of a cleartext HTTP/1.1 listener (h1/fast-path.ts); null: node:http serves all. */
+  private readonly fast: FastPath | null;
 
   constructor(ctx: ProxyContext, options: ListenerOptions) {
     this.ctx = ctx;
     this.options = options;
+    const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      if (this.held === null) handleRequest(ctx, req, res);
+      else this.held.push([req, res]);
+    };
     this.server = createListenerServer(
       {
         keepAliveTimeout: options.keepAliveTimeoutMs,
@@ -93,12 +100,14 @@ export class Listener {
         // hit a total-time cap) from the listener's limits.
         ...serverLimitOptions(ctx.limits, options.headersTimeoutMs),
       },
-      (req, res) => {
-        if (this.held === null) handleRequest(ctx, req, res);
-        else this.held.push([req, res]);
-      },
+      serve,
       options.tls,
     );
+    // The fast path stands in for IncomingMessage and ServerResponse, as HTTP/2's compatibility objects do.
+    this.fast =
+      options.tls === null && options.http2 == null
+        ? installFastPath(this.server, serve as unknown as Parameters<typeof installFastPath>[1], { maxHeaderBytes: ctx.limits.maxHeaderBytes, headersTimeoutMs: options.headersTimeoutMs, keepAliveTimeoutMs: options.keepAliveTimeoutMs })
+        : null;
     this.h2 = options.http2 == null ? null : attachHttp2(this.server, ctx, options.http2, options.tls !== null, options.keepAliveTimeoutMs, options.headersTimeoutMs);
     this.server.on('clientError', onClientError);
     this.server.on('connect', onConnectMethod);
@@ -144,11 +153,13 @@ export class Listener {
       await new Promise((resolve) => setTimeout(resolve, Math.min(idleLingerMs, graceMs)));
     }
     server.closeIdleConnections();
+    this.fast?.closeIdle();
     if (ctx.active > 0 || ctx.tunnels.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
         ctx.onIdle = () => {
           server.closeIdleConnections();
+          this.fast?.closeIdle();
           if (ctx.active === 0 && ctx.tunnels.size === 0) {
             clearTimeout(timer);
             resolve();
@@ -163,6 +174,7 @@ export class Listener {
     // HTTP/2 sessions are not in node:http's connection list either.
     this.h2?.destroy();
     server.closeAllConnections();
+    this.fast?.closeAll();
     await closed;
     // The listening socket is closed already; this stops Node's connection sweep timer.
     server.close();

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { request } from 'undici';
 import { requestChannel, type RequestEvent } from '../../src/events.js';
+import { FastResponse } from '../../src/server/h1/fast-response.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startBackend, startLb } from '../helpers/servers.js';
 
@@ -14,19 +15,22 @@ import { startBackend, startLb } from '../helpers/servers.js';
  */
 
 /** Counts res.write calls (and those of an empty chunk) on responses of the listener on `port`, not the test backend's. */
+/** Counts write() calls on the listener's responses: node:http's, and the listener's own HTTP/1.1 path's. */
 function countWrites(port: () => number, cleanup: (fn: () => unknown) => void): { calls: number; empty: number } {
   const counter = { calls: 0, empty: 0 };
-  const original = http.ServerResponse.prototype.write;
-  http.ServerResponse.prototype.write = function (this: http.ServerResponse, ...args: unknown[]) {
-    if (this.socket?.localPort === port()) {
-      counter.calls++;
-      if ((args[0] as { length?: number } | undefined)?.length === 0) counter.empty++;
-    }
-    return (original as (...a: unknown[]) => boolean).apply(this, args);
-  } as typeof original;
-  cleanup(() => {
-    http.ServerResponse.prototype.write = original;
-  });
+  for (const proto of [http.ServerResponse.prototype, FastResponse.prototype] as { write: (...a: unknown[]) => boolean }[]) {
+    const original = proto.write;
+    proto.write = function (this: { socket?: net.Socket | null }, ...args: unknown[]) {
+      if (this.socket?.localPort === port()) {
+        counter.calls++;
+        if ((args[0] as { length?: number } | undefined)?.length === 0) counter.empty++;
+      }
+      return original.apply(this, args);
+    };
+    cleanup(() => {
+      proto.write = original;
+    });
+  }
   return counter;
 }
 

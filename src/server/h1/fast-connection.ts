@@ -1,0 +1,197 @@
+import type net from 'node:net';
+import { FastRequest } from './fast-request.js';
+import { FastResponse, type ResponseOwner } from './fast-response.js';
+import { parseRequestHead } from './request-head.js';
+
+/** What every connection of one listener shares (fast-path.ts makes it). */
+export interface FastPathSettings {
+  /** Serves one request; the proxy's handler. */
+  readonly serve: (req: FastRequest, res: FastResponse) => void;
+  /** Gives the socket to node:http, which reads it from then on (the bytes read are put back first). */
+  readonly fallback: (socket: net.Socket) => void;
+  readonly maxHeaderBytes: number;
+  readonly headersTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  /** The connections on this path now; the listener's close reads it. */
+  readonly open: Set<FastConnection>;
+}
+
+/** The end of a request head: the empty line (RFC 9112 section 2.1). */
+const headEnd = Buffer.from('\r\n\r\n', 'latin1');
+
+/** The answer to a connection that sent no request within the header timeout, as node:http's. */
+const requestTimeout = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+
+function ignore(): void {}
+
+const kConnection = Symbol('switchyard.fastConnection');
+interface TaggedSocket extends net.Socket {
+  [kConnection]: FastConnection;
+}
+
+// Socket listeners shared by every connection (no closures per connection): `this` is the socket.
+function onSocketData(this: TaggedSocket, chunk: Buffer): void {
+  this[kConnection].onData(chunk);
+}
+function onSocketEnd(this: TaggedSocket): void {
+  this[kConnection].onEnd();
+}
+function onSocketClose(this: TaggedSocket): void {
+  this[kConnection].onClose();
+}
+function onSocketTimeout(this: TaggedSocket): void {
+  this[kConnection].onTimeout();
+}
+function onSocketDrain(this: TaggedSocket): void {
+  this[kConnection].onDrain();
+}
+
+/**
+ * One client connection on the listener's own HTTP/1.1 path. Requests whose head arrives whole
+ * and plain (request-head.ts) are served here, one at a time; pipelined ones wait their turn.
+ * At the first byte of anything else (a body, an upgrade, a partial or malformed head) the
+ * connection goes to node:http for the rest of its life, with the unread bytes, so node:http's
+ * limits, timeouts and error answers apply exactly as before.
+ */
+export class FastConnection implements ResponseOwner {
+  readonly socket: net.Socket;
+  readonly keepAliveSeconds: number;
+  private readonly settings: FastPathSettings;
+  /** The response in flight, or null when the connection is idle. */
+  private current: FastResponse | null = null;
+  /** Bytes after the head of the request in flight: the next (pipelined) requests. */
+  private pending: Buffer | null = null;
+  private served = 0;
+  private paused = false;
+
+  constructor(socket: net.Socket, settings: FastPathSettings) {
+    this.socket = socket;
+    this.settings = settings;
+    this.keepAliveSeconds = Math.floor(settings.keepAliveTimeoutMs / 1000);
+    settings.open.add(this);
+    (socket as TaggedSocket)[kConnection] = this;
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('error', ignore);
+    socket.on('close', onSocketClose);
+    socket.on('timeout', onSocketTimeout);
+    socket.on('drain', onSocketDrain);
+    // Until the first request: its head must come within the header timeout (then 408).
+    socket.setTimeout(settings.headersTimeoutMs);
+  }
+
+  /** No request in flight: the listener's close may end the connection now. */
+  get idle(): boolean {
+    return this.current === null;
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.current !== null) {
+      this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+      // A client that keeps sending while it waits: stop reading until the answer is out.
+      if (this.pending.length > this.settings.maxHeaderBytes && !this.paused) {
+        this.paused = true;
+        this.socket.pause();
+      }
+      return;
+    }
+    const data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = null;
+    this.consume(data);
+  }
+
+  /** Serves the request at the start of `data`, or hands the connection to node:http. */
+  private consume(data: Buffer): void {
+    const end = data.indexOf(headEnd);
+    if (end === -1 || end + 4 > this.settings.maxHeaderBytes) return this.handOff(data);
+    const head = parseRequestHead(data.toString('latin1', 0, end + 2));
+    if (head === null) return this.handOff(data);
+    this.pending = end + 4 < data.length ? data.subarray(end + 4) : null;
+    const res = new FastResponse(this, head.method, head.keepAlive, head.minor === 1);
+    this.current = res;
+    this.served++;
+    try {
+      this.settings.serve(new FastRequest(head, this.socket), res);
+    } catch {
+      // The handler catches its own errors; this is the last guard for the connection.
+      this.socket.destroy();
+    }
+  }
+
+  private handOff(data: Buffer): void {
+    const socket = this.socket;
+    this.detach();
+    socket.pause();
+    socket.unshift(data);
+    this.settings.fallback(socket);
+    socket.resume();
+  }
+
+  private detach(): void {
+    const socket = this.socket;
+    this.settings.open.delete(this);
+    socket.setTimeout(0);
+    socket.removeListener('data', onSocketData);
+    socket.removeListener('end', onSocketEnd);
+    socket.removeListener('error', ignore);
+    socket.removeListener('close', onSocketClose);
+    socket.removeListener('timeout', onSocketTimeout);
+    socket.removeListener('drain', onSocketDrain);
+  }
+
+  /** The response in flight handed its last bytes to the socket: the next request may start. */
+  readonly onFinalWrite = (err?: Error | null): void => {
+    const res = this.current;
+    if (res === null) return;
+    this.current = null;
+    res.emitClose();
+    const socket = this.socket;
+    if (err != null || socket.destroyed) return;
+    if (res.last || !res.shouldKeepAlive) {
+      this.pending = null;
+      socket.end();
+      return;
+    }
+    // From now on an idle connection closes after the keep-alive timeout, as node:http's.
+    if (this.served === 1) socket.setTimeout(this.settings.keepAliveTimeoutMs);
+    if (this.paused) {
+      this.paused = false;
+      socket.resume();
+    }
+    const next = this.pending;
+    if (next !== null) {
+      this.pending = null;
+      this.consume(next);
+    }
+  };
+
+  /** The client closed its side: a request in flight is abandoned (node:http does the same). */
+  onEnd(): void {
+    if (this.current !== null) this.socket.destroy();
+    else this.socket.end();
+  }
+
+  onClose(): void {
+    this.settings.open.delete(this);
+    const res = this.current;
+    if (res === null) return;
+    this.current = null;
+    res.emitClose();
+  }
+
+  onTimeout(): void {
+    // A slow backend is the backend timeouts' business, not the client connection's.
+    if (this.current !== null) return;
+    if (this.served === 0 && this.socket.writable) this.socket.end(requestTimeout);
+    else this.socket.destroy();
+  }
+
+  onDrain(): void {
+    this.current?.emit('drain');
+  }
+
+  /** Closes the connection: now if idle, else once its response is out (`last`). */
+  close(force: boolean): void {
+    if (force || this.current === null) this.socket.destroy();
+  }
+}
