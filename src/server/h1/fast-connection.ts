@@ -42,6 +42,9 @@ function onSocketClose(this: TaggedSocket): void {
 function onSocketTimeout(this: TaggedSocket): void {
   this[kConnection].onTimeout();
 }
+function onSocketFinish(this: net.Socket): void {
+  this.destroy();
+}
 function onSocketDrain(this: TaggedSocket): void {
   this[kConnection].onDrain();
 }
@@ -149,6 +152,8 @@ export class FastConnection implements ResponseOwner {
     if (err != null || socket.destroyed) return;
     if (res.last || !res.shouldKeepAlive) {
       this.pending = null;
+      // As node:http: the socket closes once the FIN is out, without waiting for the client's.
+      socket.on('finish', onSocketFinish);
       socket.end();
       return;
     }

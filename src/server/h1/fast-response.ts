@@ -160,6 +160,8 @@ export class FastResponse extends EventEmitter {
       const body = typeof chunk === 'string' ? Buffer.from(chunk).toString('latin1') : chunk.toString('latin1');
       return socket.write(prefix + body + suffix, 'latin1', callback);
     }
+    // Past the head of an unchunked body: the bytes go as they are, in their own write.
+    if (prefix.length === 0 && suffix.length === 0) return socket.write(chunk, callback);
     socket.cork();
     if (prefix.length > 0) socket.write(prefix, 'latin1');
     let ok = socket.write(chunk, suffix.length === 0 ? callback : undefined);

@@ -169,12 +169,17 @@ const upgradeToken = 4;
 
 /** The Connection options that matter here (RFC 9110 section 7.6.1), as bits. */
 function connectionTokens(value: string): number {
+  // The usual single option, without splitting.
+  if (value.indexOf(',') === -1) return tokenBit(value.trim().toLowerCase());
   let tokens = 0;
   for (const raw of value.split(',')) {
-    const token = raw.trim().toLowerCase();
-    if (token === 'close') tokens |= closeToken;
-    else if (token === 'keep-alive') tokens |= keepAliveToken;
-    else if (token === 'upgrade') tokens |= upgradeToken;
+    tokens |= tokenBit(raw.trim().toLowerCase());
   }
   return tokens;
+}
+
+function tokenBit(token: string): number {
+  if (token === 'close') return closeToken;
+  if (token === 'keep-alive') return keepAliveToken;
+  return token === 'upgrade' ? upgradeToken : 0;
 }

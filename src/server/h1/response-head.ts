@@ -66,20 +66,25 @@ const Seen = { length: 1, te: 2, date: 4, connection: 8, trailer: 16, close: 32,
 export function buildHead(line: string, fields: OutgoingFields | undefined, ctx: HeadContext, date: string): HeadFraming {
   let head = line;
   let seen = 0;
-  const add = (name: string, value: string): void => {
-    checkField(name, value);
-    head += `${name}: ${value}\r\n`;
-    if (name.length >= 4 && name.length <= 17) seen |= fieldFlag(name, value);
-  };
   if (Array.isArray(fields)) {
-    for (let i = 0; i < fields.length; i += 2) add(fields[i] as string, String(fields[i + 1]));
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i] as string;
+      const value = String(fields[i + 1]);
+      checkField(name, value);
+      head += `${name}: ${value}\r\n`;
+      if (name.length >= 4 && name.length <= 17) seen |= fieldFlag(name, value);
+    }
   } else if (fields !== undefined) {
     const record = fields as Readonly<Record<string, string | number | readonly string[] | undefined>>;
     for (const name of Object.keys(record)) {
       const value = record[name];
       if (value === undefined) continue;
-      if (Array.isArray(value)) for (const one of value) add(name, String(one));
-      else add(name, String(value));
+      for (const one of Array.isArray(value) ? value : [value]) {
+        const text = String(one);
+        checkField(name, text);
+        head += `${name}: ${text}\r\n`;
+        if (name.length >= 4 && name.length <= 17) seen |= fieldFlag(name, text);
+      }
     }
   }
   if ((seen & Seen.date) === 0) head += `Date: ${date}\r\n`;
