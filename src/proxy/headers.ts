@@ -50,13 +50,30 @@ const kindByName = new Map<string, Kind>([
   ['expect', Kind.expect],
 ]);
 
-let interestingLengths = 0;
-for (const name of kindByName.keys()) interestingLengths |= 1 << name.length;
+/** The names above by length, so kindOf compares a name with a few candidates and never lower-cases it. */
+const namesByLength: (readonly [string, Kind])[][] = [];
+for (const entry of kindByName) (namesByLength[entry[0].length] ??= []).push(entry);
+
+/** Whether `name` spells `lower` (lower-case letters, digits and `-`) in any ASCII case. */
+function isNamed(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i);
+    const l = lower.charCodeAt(i);
+    if (c === l || (l >= 0x61 && c === l - 0x20)) continue;
+    // Beyond ASCII, toLowerCase's own rules decide, as they always did (no HTTP parser lets one through).
+    return c >= 0x80 && name.toLowerCase() === lower;
+  }
+  return true;
+}
 
 function kindOf(name: string): Kind {
-  const length = name.length;
-  if (length > 30 || (interestingLengths & (1 << length)) === 0) return Kind.other;
-  return kindByName.get(name.toLowerCase()) ?? Kind.other;
+  const candidates = namesByLength[name.length];
+  if (candidates === undefined) return Kind.other;
+  for (let i = 0; i < candidates.length; i++) {
+    const candidate = candidates[i] as readonly [string, Kind];
+    if (isNamed(name, candidate[0])) return candidate[1];
+  }
+  return Kind.other;
 }
 
 /** Tokens a Connection field lists beyond `close` and `keep-alive`, lower-cased; null when none. */
