@@ -18,6 +18,11 @@ export interface HeadFacts extends StatusLine {
   keepAlive: boolean;
   /** The Keep-Alive field ('' for none), whose `timeout=N` may shorten the idle timeout. */
   keepAliveHint: string;
+  /**
+   * The fields of the connection's previous final head (kept across resetHead): a field line
+   * that repeats the one at its place there reuses its checked strings (parseFieldLine).
+   */
+  previousFields: readonly string[];
 }
 
 export function resetHead(head: HeadFacts): void {
