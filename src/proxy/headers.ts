@@ -1,6 +1,7 @@
 import type { UpstreamForwarding } from '../upstream/forwarding.js';
 import type { Backend } from '../upstream/backend.js';
 import type { RawFields } from '../upstream/dispatcher.js';
+import { spellsLower } from '../upstream/h1/field-names.js';
 import { forwardedElement } from './forwarded.js';
 import type { TrustedProxies } from './trusted.js';
 
@@ -54,24 +55,12 @@ const kindByName = new Map<string, Kind>([
 const namesByLength: (readonly [string, Kind])[][] = [];
 for (const entry of kindByName) (namesByLength[entry[0].length] ??= []).push(entry);
 
-/** Whether `name` spells `lower` (lower-case letters, digits and `-`) in any ASCII case. */
-function isNamed(name: string, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    const c = name.charCodeAt(i);
-    const l = lower.charCodeAt(i);
-    if (c === l || (l >= 0x61 && c === l - 0x20)) continue;
-    // Beyond ASCII, toLowerCase's own rules decide, as they always did (no HTTP parser lets one through).
-    return c >= 0x80 && name.toLowerCase() === lower;
-  }
-  return true;
-}
-
 function kindOf(name: string): Kind {
-  const candidates = namesByLength[name.length];
+  const candidates = name.length < namesByLength.length ? namesByLength[name.length] : undefined;
   if (candidates === undefined) return Kind.other;
   for (let i = 0; i < candidates.length; i++) {
     const candidate = candidates[i] as readonly [string, Kind];
-    if (isNamed(name, candidate[0])) return candidate[1];
+    if (spellsLower(name, candidate[0])) return candidate[1];
   }
   return Kind.other;
 }
@@ -79,10 +68,7 @@ function kindOf(name: string): Kind {
 /** Tokens a Connection field lists beyond `close` and `keep-alive`, lower-cased; null when none. */
 function extraConnectionTokens(value: string, into: string[] | null): string[] | null {
   // Fast path for the two values nearly every message carries.
-  if (value.length === 10 || value.length === 5) {
-    const lower = value.toLowerCase();
-    if (lower === 'keep-alive' || lower === 'close') return into;
-  }
+  if (spellsLower(value, 'keep-alive') || spellsLower(value, 'close')) return into;
   const parts = value.split(',');
   for (let i = 0; i < parts.length; i++) {
     const token = (parts[i] ?? '').trim().toLowerCase();
