@@ -60,7 +60,8 @@ function kindOf(name: string): Kind {
   if (candidates === undefined) return Kind.other;
   for (let i = 0; i < candidates.length; i++) {
     const candidate = candidates[i] as readonly [string, Kind];
-    if (spellsLower(name, candidate[0])) return candidate[1];
+    // Names from the backend clients are lower-case already: most often the same string.
+    if (name === candidate[0] || spellsLower(name, candidate[0])) return candidate[1];
   }
   return Kind.other;
 }
