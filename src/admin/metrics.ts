@@ -63,8 +63,6 @@ export class SwitchyardMetrics implements Metrics {
   readonly registry = new Registry();
   readonly contentType: string = this.registry.contentType;
   private readonly requests: Counter<'upstream' | 'backend' | 'method' | 'code_class'>;
-  /** Requests by the HTTP version the client spoke (`1.0`, `1.1`, `2`): a handful of series. */
-  private readonly protocols: Counter<'protocol'>;
   private readonly attempts: Counter<'upstream' | 'backend' | 'outcome'>;
   private readonly retries: Counter<'upstream' | 'backend'>;
   private readonly checks: Counter<'upstream' | 'backend' | 'result'>;
@@ -77,6 +75,8 @@ export class SwitchyardMetrics implements Metrics {
   /** "No backend" series, by upstream name (config names, plus '' for none). */
   private readonly byUpstream = new Map<string, Series>();
   private readonly durations = new RequestDurations();
+  /** Requests by the HTTP version the client spoke, as plain numbers until a scrape. */
+  private readonly byProtocol = new Map<string, number>();
   /** Every series ever made, for the scrape-time hand-over. */
   private readonly allSeries: Series[] = [];
   private readonly stopProcessMetrics: () => void;
@@ -131,7 +131,17 @@ export class SwitchyardMetrics implements Metrics {
     this.checks = new Counter({ name: `${prefix}health_checks_total`, help: 'Active health checks, by result.', labelNames: ['upstream', 'backend', 'result'], registers });
     this.ejections = new Counter({ name: `${prefix}ejections_total`, help: 'Times outlier detection took a backend out of rotation.', labelNames: ['upstream', 'backend'], registers });
     this.transitions = new Counter({ name: `${prefix}backend_state_changes_total`, help: 'Times the backend went down (first down reason set) or up (last one cleared).', labelNames: ['upstream', 'backend', 'to'], registers });
-    this.protocols = new Counter({ name: `${prefix}requests_by_protocol_total`, help: 'Client requests finished, by the HTTP version the client spoke (1.0, 1.1, 2).', labelNames: ['protocol'], registers });
+    // Requests by the HTTP version the client spoke (`1.0`, `1.1`, `2`): a handful of series.
+    new Counter({
+      name: `${prefix}requests_by_protocol_total`,
+      help: 'Client requests finished, by the HTTP version the client spoke (1.0, 1.1, 2).',
+      labelNames: ['protocol'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [protocol, count] of metrics.byProtocol) this.inc({ protocol }, count);
+      },
+    });
     this.reloads = new Counter({ name: `${prefix}reloads_total`, help: 'Configuration reloads, by result.', labelNames: ['result'], registers });
     this.reloadOk = new Gauge({ name: `${prefix}config_last_reload_successful`, help: '1 when the last configuration reload succeeded (or none was tried), else 0.', registers });
     this.reloadSuccessTime = new Gauge({ name: `${prefix}config_last_reload_success_timestamp_seconds`, help: 'When the configuration in force was loaded (start, or the last successful reload), in Unix seconds.', registers });
@@ -186,7 +196,8 @@ export class SwitchyardMetrics implements Metrics {
     if (series.requests[slot] === 0) this.children++;
     series.requests[slot] = (series.requests[slot] as number) + 1;
     this.children += this.durations.observe(event.upstream, event.durationMs);
-    this.protocols.inc({ protocol: event.httpVersion });
+    const protocol = event.httpVersion;
+    this.byProtocol.set(protocol, (this.byProtocol.get(protocol) ?? 0) + 1);
   };
 
   private readonly onAttempt = (message: unknown): void => {

@@ -22,6 +22,8 @@ function isToken(value: string): boolean {
 /** `value` as a token when it is one, else as a quoted-string with `"` and `\` escaped (RFC 9110 section 5.6.4). */
 export function forwardedValue(value: string): string {
   if (isToken(value)) return value;
+  // A host:port needs the quotes but rarely an escape.
+  if (value.indexOf('"') === -1 && value.indexOf('\\') === -1) return `"${value}"`;
   return `"${value.replace(/["\\]/g, '\\$&')}"`;
 }
 
@@ -35,8 +37,19 @@ function forwardedNode(address: string): string {
   return forwardedValue(address);
 }
 
+/** The last element built and what it was built from: a keep-alive client sends the same ones again. */
+let lastIp = '';
+let lastProto = '';
+let lastHost: string | undefined;
+let lastElement = '';
+
 /** One Forwarded element for a request from `clientIp` over `proto` for `host` (absent: no host parameter). */
 export function forwardedElement(clientIp: string, proto: string, host: string | undefined): string {
+  if (clientIp === lastIp && proto === lastProto && host === lastHost && lastElement !== '') return lastElement;
   const element = `for=${forwardedNode(clientIp)};proto=${forwardedValue(proto)}`;
-  return host === undefined ? element : `${element};host=${forwardedValue(host)}`;
+  lastIp = clientIp;
+  lastProto = proto;
+  lastHost = host;
+  lastElement = host === undefined ? element : `${element};host=${forwardedValue(host)}`;
+  return lastElement;
 }

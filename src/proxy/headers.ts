@@ -1,6 +1,7 @@
 import type { UpstreamForwarding } from '../upstream/forwarding.js';
 import type { Backend } from '../upstream/backend.js';
 import type { RawFields } from '../upstream/dispatcher.js';
+import { spellsLower } from '../upstream/h1/field-names.js';
 import { forwardedElement } from './forwarded.js';
 import type { TrustedProxies } from './trusted.js';
 
@@ -50,22 +51,25 @@ const kindByName = new Map<string, Kind>([
   ['expect', Kind.expect],
 ]);
 
-let interestingLengths = 0;
-for (const name of kindByName.keys()) interestingLengths |= 1 << name.length;
+/** The names above by length, so kindOf compares a name with a few candidates and never lower-cases it. */
+const namesByLength: (readonly [string, Kind])[][] = [];
+for (const entry of kindByName) (namesByLength[entry[0].length] ??= []).push(entry);
 
 function kindOf(name: string): Kind {
-  const length = name.length;
-  if (length > 30 || (interestingLengths & (1 << length)) === 0) return Kind.other;
-  return kindByName.get(name.toLowerCase()) ?? Kind.other;
+  const candidates = name.length < namesByLength.length ? namesByLength[name.length] : undefined;
+  if (candidates === undefined) return Kind.other;
+  for (let i = 0; i < candidates.length; i++) {
+    const candidate = candidates[i] as readonly [string, Kind];
+    // Names from the backend clients are lower-case already: most often the same string.
+    if (name === candidate[0] || spellsLower(name, candidate[0])) return candidate[1];
+  }
+  return Kind.other;
 }
 
 /** Tokens a Connection field lists beyond `close` and `keep-alive`, lower-cased; null when none. */
 function extraConnectionTokens(value: string, into: string[] | null): string[] | null {
   // Fast path for the two values nearly every message carries.
-  if (value.length === 10 || value.length === 5) {
-    const lower = value.toLowerCase();
-    if (lower === 'keep-alive' || lower === 'close') return into;
-  }
+  if (spellsLower(value, 'keep-alive') || spellsLower(value, 'close')) return into;
   const parts = value.split(',');
   for (let i = 0; i < parts.length; i++) {
     const token = (parts[i] ?? '').trim().toLowerCase();

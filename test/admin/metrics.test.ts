@@ -107,6 +107,26 @@ describe('request metrics', () => {
     assert.equal(series(s, 'requests_total').size, methodLabels.length + 1);
   });
 
+  test('requests_by_protocol_total counts by the HTTP version the client spoke, the same at every scrape', async (t) => {
+    const a = backend('http://127.0.0.1:10005');
+    const metrics = metricsFor(t, source(a));
+    const versions = ['1.1', '1.1', '1.0', '2.0', '1.1'];
+    for (const httpVersion of versions) {
+      const event: RequestEvent = { upstream: 'web', backend: a, method: 'GET', host: 'example.test', path: '/', status: 200, durationMs: 1, bytesSent: 0, attempts: 1, clientIp: '127.0.0.1', httpVersion, outcome: 'ok' };
+      requestChannel.publish(event);
+    }
+    for (let scrapes = 0; scrapes < 2; scrapes++) {
+      const s = await scrape(metrics);
+      assert.deepEqual(Object.fromEntries(series(s, 'requests_by_protocol_total')), {
+        [seriesKey('switchyard_requests_by_protocol_total', { protocol: '1.0' })]: 1,
+        [seriesKey('switchyard_requests_by_protocol_total', { protocol: '1.1' })]: 3,
+        [seriesKey('switchyard_requests_by_protocol_total', { protocol: '2.0' })]: 1,
+      });
+    }
+    request(a, 'GET', 200);
+    assert.equal(value(await scrape(metrics), 'requests_by_protocol_total', { protocol: '1.1' }), 4);
+  });
+
   test('request_duration_seconds is a histogram per upstream, in seconds', async (t) => {
     const a = backend('http://127.0.0.1:10003');
     const metrics = metricsFor(t, source(a));

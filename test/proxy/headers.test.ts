@@ -115,6 +115,23 @@ describe('requestHeadersForUpstream', () => {
     assert.deepEqual(weird.get('forwarded'), ['for=unknown;proto=http;host="a\\"b\\\\c"']);
   });
 
+  test('each request gets the Forwarded element of its own client, scheme and host, whatever came before', () => {
+    // The element is reused while client, scheme and host repeat (a keep-alive client): never across a change.
+    const cases: [ip: string, proto: string, host: string, expected: string][] = [
+      ['10.0.0.1', 'http', 'a.example', 'for=10.0.0.1;proto=http;host=a.example'],
+      ['10.0.0.1', 'http', 'a.example', 'for=10.0.0.1;proto=http;host=a.example'],
+      ['10.0.0.2', 'http', 'a.example', 'for=10.0.0.2;proto=http;host=a.example'],
+      ['10.0.0.2', 'https', 'a.example', 'for=10.0.0.2;proto=https;host=a.example'],
+      ['10.0.0.2', 'https', 'a.example:8443', 'for=10.0.0.2;proto=https;host="a.example:8443"'],
+      ['10.0.0.2', 'https', '', 'for=10.0.0.2;proto=https'],
+      ['10.0.0.2', 'https', 'a.example', 'for=10.0.0.2;proto=https;host=a.example'],
+      ['', 'https', 'a.example', 'for=unknown;proto=https;host=a.example'],
+    ];
+    for (const [ip, proto, host, expected] of cases) {
+      assert.deepEqual(fields(forward(['Host', 'x'], ip, proto, '1.1', forwarding, host)).get('forwarded'), [expected], `${ip} ${proto} ${host}`);
+    }
+  });
+
   test('an IPv6 trusted range matches an IPv6 peer; an IPv4-mapped peer matches its IPv4 range', () => {
     const options: ForwardingOptions = { ...forwarding, trusted: new TrustedProxies(['2001:db8::/32', '10.0.0.0/8']) };
     const v6 = fields(forward(['Host', 'h', 'X-Forwarded-For', '1.2.3.4'], '2001:db8::1', 'http', '1.1', options));
@@ -157,6 +174,18 @@ describe('requestHeadersForUpstream', () => {
     ];
     const out = fields(forward(raw, '10.0.0.9', 'http', '1.1', forwarding));
     assert.deepEqual([...out.keys()].sort(), ['forwarded', 'host', 'via', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-kept']);
+  });
+
+  test('a name is hop-by-hop only when it is one in ASCII case: same-length look-alikes are forwarded', () => {
+    const raw = ['Host', 'h', 'kEEP-aLIVE', 'timeout=5', 'keep\ralive', '1', 'keep_alive', '2', 'Kep-alive', '3', 'VIA', '1.0 a', 'Vi\u00e1', '4', 'tE', 'trailers'];
+    const out = fields(forward(raw, '10.0.0.9', 'http', '1.1', forwarding));
+    assert.deepEqual(out.get('keep\ralive'), ['1']);
+    assert.deepEqual(out.get('keep_alive'), ['2']);
+    assert.deepEqual(out.get('kep-alive'), ['3']);
+    assert.deepEqual(out.get('vi\u00e1'), ['4']);
+    assert.equal(out.get('keep-alive'), undefined);
+    assert.deepEqual(out.get('via'), ['1.0 a, 1.1 switchyard']);
+    assert.deepEqual(out.get('te'), ['trailers']);
   });
 
   test('TE goes on as `trailers` alone when it lists that member (RFC 9110 section 10.1.4), even named in Connection', () => {

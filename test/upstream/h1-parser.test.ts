@@ -169,6 +169,76 @@ describe('framing', () => {
   });
 });
 
+describe('the next response on a connection', () => {
+  const first = 'HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: keep-alive\r\nX-Empty:\r\nX-Pad: a  b\r\n\r\nhello';
+
+  /** What one parser makes of `second` after `first` (lines repeating the first head's reuse its strings). */
+  function afterFirst(second: string): { fields: string[] | undefined; text: string; reusable: boolean } | Error {
+    const parser = new ResponseParser(16 * 1024);
+    parser.start(new Recorder(), false, false);
+    parser.execute(Buffer.from(first, 'latin1'), 0);
+    assert.equal(parser.done, true);
+    const rec = new Recorder();
+    parser.start(rec, false, false);
+    try {
+      parser.execute(Buffer.from(second, 'latin1'), 0);
+    } catch (err) {
+      return err as Error;
+    }
+    return { fields: rec.heads[0]?.fields, text: rec.text, reusable: parser.reusable };
+  }
+
+  /** What a new parser makes of `text`. */
+  function alone(text: string): { fields: string[] | undefined; text: string; reusable: boolean } | Error {
+    try {
+      const { rec, parser } = parse([text]);
+      return { fields: rec.heads[0]?.fields, text: rec.text, reusable: parser.reusable };
+    } catch (err) {
+      return err as Error;
+    }
+  }
+
+  test('parses every variant of the previous head exactly as a new parser does, refusals included', () => {
+    const lines = (...fields: string[]) => `HTTP/1.1 200 OK\r\n${fields.map((f) => `${f}\r\n`).join('')}\r\nhello`;
+    const same = ['Server: nginx', 'Content-Type: text/plain', 'Content-Length: 5', 'Connection: keep-alive', 'X-Empty:', 'X-Pad: a  b'];
+    const variants = [
+      first,
+      lines(...same),
+      lines('SERVER: NGINX', ...same.slice(1)),
+      lines('sErVeR: nginx', ...same.slice(1)),
+      lines('Server:nginx \t ', ...same.slice(1)),
+      lines('Server: \tnginx', ...same.slice(1)),
+      lines('Server: nginx2', ...same.slice(1)),
+      lines('Server: ngin', ...same.slice(1)),
+      lines('Server: nginx x', ...same.slice(1)),
+      lines('Servers: nginx', ...same.slice(1)),
+      lines('Serve: nginx', ...same.slice(1)),
+      lines('Server : nginx', ...same.slice(1)),
+      lines('Server: ngi\x01x', ...same.slice(1)),
+      lines('Server: nginx\x7f', ...same.slice(1)),
+      lines('Server: nginx\x00', ...same.slice(1)),
+      lines('Serv\rr: nginx', ...same.slice(1)),
+      lines('Serv\x0dr: nginx', ...same.slice(1)),
+      lines(' Server: nginx', ...same.slice(1)),
+      lines('Server: nginx', 'Content\rType: text/plain', ...same.slice(2)),
+      lines('Server: nginx', 'Content-Type: text/plain', 'Content-Length: 4', ...same.slice(3)),
+      lines('Server: nginx', 'Content-Type: text/plain', 'Content-Length: 5x', ...same.slice(3)),
+      lines('Server: nginx', 'Content-Type: text/plain', 'Content-Length: 5', 'Content-Length: 5', ...same.slice(3)),
+      lines('Server: nginx', 'Content-Type: text/plain', 'Content-Length: 5', 'Connection: close', ...same.slice(4)),
+      lines(...same.slice(0, 4), 'X-Empty:   ', 'X-Pad: a  b'),
+      lines(...same.slice(0, 4), 'X-Empty: a', 'X-Pad: a  b'),
+      lines(...same.slice(0, 4), 'X-Empty:', 'X-Pad: a b'),
+      lines(...same.slice(0, 4), 'X-Empty:', 'X-Pad: a  b\x01'),
+      lines(...same.slice(0, 5)),
+      lines(...same, 'X-More: 1'),
+      lines(same[1] as string, same[0] as string, ...same.slice(2)),
+      lines('Server: nginx', 'Content-Type: text/plain', 'Transfer-Encoding: chunked'),
+      'HTTP/1.1 200 OK\r\nServer: nginx\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nServer: nginx\r\nContent-Length: 5\r\n\r\n',
+    ];
+    for (const text of variants) assert.deepEqual(afterFirst(text), alone(text), JSON.stringify(text));
+  });
+});
+
 describe('interim responses', () => {
   test('103 is handed on, then the final response; every split', () => {
     const text = 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx';

@@ -41,6 +41,22 @@ export function equalsLower(buf: Buffer, start: number, end: number, lower: stri
 }
 
 /**
+ * Whether `text` is `lower` (lower-case ASCII) in any case: `text.toLowerCase() === lower`
+ * without making the lower-cased copy.
+ */
+export function spellsLower(text: string, lower: string): boolean {
+  if (text.length !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = text.charCodeAt(i);
+    const l = lower.charCodeAt(i);
+    if (c === l || (l >= 0x61 && l <= 0x7a && c === l - 0x20)) continue;
+    // Beyond ASCII, toLowerCase's own rules decide (the Kelvin sign is a `k`).
+    return c >= 0x80 && text.toLowerCase() === lower;
+  }
+  return true;
+}
+
+/**
  * The lower-cased name of the token at [start, end) of `buf` (already checked to be a token):
  * a shared string for common names, else a new one.
  */

@@ -1,5 +1,6 @@
 import { relayableTrailers } from '../trailer-fields.js';
 import { InvalidRequestError } from '../client-errors.js';
+import { spellsLower } from './field-names.js';
 
 /** Methods whose requests carry content: without a body they get `content-length: 0` (RFC 9110 §8.6). */
 const expectsContent = new Set(['POST', 'PUT', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH']);
@@ -33,13 +34,13 @@ export function requestHead(out: HeadOut, method: string, path: string, fields: 
       const name = fields[i] as string;
       const value = fields[i + 1] as string;
       if (lineBreak.test(value) || lineBreak.test(name)) throw new InvalidRequestError(`invalid ${name} header`);
-      if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      if (spellsLower(name, 'content-length')) {
         const length = /^\d+$/.test(value) ? Number(value) : Number.NaN;
         if (!Number.isSafeInteger(length) || (declared !== -1 && declared !== length)) throw new InvalidRequestError('invalid content-length header');
         declared = length;
         continue;
       }
-      if (name.length === 4 && name.toLowerCase() === 'host') {
+      if (spellsLower(name, 'host')) {
         if (hostSeen) throw new InvalidRequestError('duplicate host header');
         hostSeen = true;
       }

@@ -1,4 +1,5 @@
 import { BadResponseError } from '../client-errors.js';
+import { spellsLower } from './field-names.js';
 
 /** The parts of a status line. */
 export interface StatusLine {
@@ -18,6 +19,11 @@ export interface HeadFacts extends StatusLine {
   keepAlive: boolean;
   /** The Keep-Alive field ('' for none), whose `timeout=N` may shorten the idle timeout. */
   keepAliveHint: string;
+  /**
+   * The fields of the connection's previous final head (kept across resetHead): a field line
+   * that repeats the one at its place there reuses its checked strings (parseFieldLine).
+   */
+  previousFields: readonly string[];
 }
 
 export function resetHead(head: HeadFacts): void {
@@ -59,11 +65,10 @@ export function parseHead(head: HeadFacts, name: string, value: string, buf: Buf
 }
 
 function connectionTokens(head: HeadFacts, value: string): void {
-  const lower = value.toLowerCase();
-  if (lower === 'close') head.close = true;
-  else if (lower === 'keep-alive') head.keepAlive = true;
+  if (spellsLower(value, 'close')) head.close = true;
+  else if (spellsLower(value, 'keep-alive')) head.keepAlive = true;
   else {
-    const parts = lower.split(',');
+    const parts = value.toLowerCase().split(',');
     for (let i = 0; i < parts.length; i++) {
       const token = (parts[i] as string).trim();
       if (token === 'close') head.close = true;

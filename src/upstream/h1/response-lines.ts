@@ -33,6 +33,21 @@ export function parseStatusLine(out: StatusLine, buf: Buffer, s: number, e: numb
  * the head: framing fields are noted there.
  */
 export function parseFieldLine(buf: Buffer, s: number, e: number, fields: string[], head: HeadFacts | null): void {
+  if (head !== null) {
+    // A backend tends to send the same fields in the same order: a repeated line costs no new strings.
+    const previous = head.previousFields;
+    const at = fields.length;
+    if (at + 1 < previous.length) {
+      const name = previous[at] as string;
+      const value = previous[at + 1] as string;
+      const vs = repeatedValueStart(buf, s, e, name, value);
+      if (vs !== -1) {
+        fields.push(name, value);
+        parseHead(head, name, value, buf, vs, vs + value.length);
+        return;
+      }
+    }
+  }
   const first = buf[s] as number;
   if (first === 0x20 || first === 0x09) throw new BadResponseError('obsolete line folding (RFC 9112 §5.2)');
   let i = s;
@@ -53,6 +68,28 @@ export function parseFieldLine(buf: Buffer, s: number, e: number, fields: string
   const value = buf.toString('latin1', vs, ve);
   fields.push(name, value);
   if (head !== null) parseHead(head, name, value, buf, vs, ve);
+}
+
+/**
+ * Where the value starts when the line at [s, e) is `name` (a lower-cased token, in any ASCII
+ * case), a colon and `value` (already checked and trimmed) with optional whitespace around it,
+ * which parses to exactly that name and value; else -1.
+ */
+function repeatedValueStart(buf: Buffer, s: number, e: number, name: string, value: string): number {
+  const colon = s + name.length;
+  if (colon >= e || buf[colon] !== 0x3a) return -1;
+  for (let i = 0; i < name.length; i++) {
+    const c = buf[s + i] as number;
+    const l = name.charCodeAt(i);
+    if (c !== l && (l < 0x61 || l > 0x7a || c !== l - 0x20)) return -1;
+  }
+  let vs = colon + 1;
+  while (vs < e && (buf[vs] === 0x20 || buf[vs] === 0x09)) vs++;
+  const ve = vs + value.length;
+  if (ve > e) return -1;
+  for (let j = 0; j < value.length; j++) if (buf[vs + j] !== value.charCodeAt(j)) return -1;
+  for (let j = ve; j < e; j++) if (buf[j] !== 0x20 && buf[j] !== 0x09) return -1;
+  return vs;
 }
 
 /** The size of a chunk-size line at [s, e) (RFC 9112 §7.1): hex digits, extensions skipped. */

@@ -53,7 +53,7 @@ export class ResponseParser {
   private lineBuf: Buffer = noBytes;
   private lineStart = 0;
   private lineEnd = 0;
-  readonly head: HeadFacts = { minor: 1, status: 0, reason: '', contentLength: -1, transferEncoding: '', close: false, keepAlive: false, keepAliveHint: '' };
+  readonly head: HeadFacts = { minor: 1, status: 0, reason: '', contentLength: -1, transferEncoding: '', close: false, keepAlive: false, keepAliveHint: '', previousFields: [] };
   /** The connection may carry another request after this response. */
   reusable = false;
   /** The last execute() stopped because the sink asked to pause. */
@@ -275,6 +275,7 @@ export class ResponseParser {
       reusable = false;
     }
     this.reusable = reusable;
+    head.previousFields = fields;
     this.remaining = length;
     this.sectionBytes = 0;
     if (this.state === chunkSize) this.fields = [];
