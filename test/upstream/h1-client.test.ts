@@ -154,6 +154,31 @@ describe('framing of the request body', () => {
     assert.equal(whole.body, 'ok');
   });
 
+  test('a body given as chunks goes with its head in one write, declared by their total, and can be sent again', async (t) => {
+    const cleanup = cleanupFor(t);
+    const firstReads: string[] = [];
+    const server = net.createServer((socket) => {
+      socket.once('data', (bytes: Buffer) => {
+        firstReads.push(bytes.toString('latin1'));
+        socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup(() => closeServer(server));
+    const pool = poolFor((server.address() as AddressInfo).port);
+    cleanup(() => pool.destroy());
+    const parts = [Buffer.from('hello '), Buffer.alloc(0), Buffer.from('world')];
+    for (let i = 0; i < 2; i++) assert.equal((await send(pool, { method: 'POST', body: parts as never })).body, 'ok');
+    assert.equal(firstReads.length, 2);
+    for (const read of firstReads) {
+      assert.match(read, /^POST \/ HTTP\/1\.1\r\n/);
+      assert.match(read, /\r\ncontent-length: 11\r\n/i);
+      assert.ok(read.endsWith('\r\n\r\nhello world'), 'head and body in one read');
+    }
+    const mismatch = await send(pool, { method: 'POST', headers: ['content-length', '5'], body: parts as never });
+    assert.equal(mismatch.error?.code, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
+  });
+
   test('a POST without a body says content-length: 0; a GET says nothing', async (t) => {
     const cleanup = cleanupFor(t);
     const lengths: (string | undefined)[] = [];

@@ -13,6 +13,12 @@ const noBytes = Buffer.alloc(0);
 
 export type { ConnectionOwner };
 
+function totalLength(chunks: readonly Buffer[]): number {
+  let n = 0;
+  for (const chunk of chunks) n += chunk.length;
+  return n;
+}
+
 /**
  * One HTTP/1.1 connection to a backend, one attempt at a time (no pipelining): writes the
  * request, parses the response (it is the parser's sink) and reports both to the attempt's
@@ -48,13 +54,15 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
   /** Starts one attempt on this connected, unused connection. */
   run(options: BackendDispatchOptions, handler: BackendDispatchHandler): void {
     const owner = this.owner;
-    const body = options.body as Buffer | string | AsyncIterable<Buffer> | null | undefined;
-    const whole = typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) ? body : null;
+    const body = options.body as Buffer | string | readonly Buffer[] | AsyncIterable<Buffer> | null | undefined;
+    // A body known whole: one Buffer, or the chunks it was read in.
+    const whole = typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) || Array.isArray(body) ? (body as Buffer | readonly Buffer[]) : null;
+    const wholeLength = whole === null ? -1 : Array.isArray(whole) ? totalLength(whole) : whole.length;
     const upgrade = typeof options.upgrade === 'string' ? options.upgrade : null;
     let head: string;
     try {
-      head = requestHead(this, options.method, options.path, options.headers as readonly string[] | null, owner.hostHeader, whole !== null ? whole.length : body == null ? -2 : -1, upgrade);
-      if (whole !== null && this.declaredLength !== -1 && this.declaredLength !== whole.length) throw new RequestLengthMismatchError(this.declaredLength, whole.length);
+      head = requestHead(this, options.method, options.path, options.headers as readonly string[] | null, owner.hostHeader, whole !== null ? wholeLength : body == null ? -2 : -1, upgrade);
+      if (whole !== null && this.declaredLength !== -1 && this.declaredLength !== wholeLength) throw new RequestLengthMismatchError(this.declaredLength, wholeLength);
     } catch (err) {
       owner.released(this);
       handler.onError(err as Error);
@@ -83,13 +91,15 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
       return;
     }
     this.written = true;
-    if (whole === null || whole.length === 0) {
+    if (whole === null || wholeLength === 0) {
       socket.write(head, 'latin1');
     } else {
       // Head and a whole body in one writev.
       socket.cork();
       socket.write(head, 'latin1');
-      socket.write(whole);
+      if (Array.isArray(whole)) {
+        for (const chunk of whole) if (chunk.length !== 0) socket.write(chunk);
+      } else socket.write(whole as Buffer);
       socket.uncork();
     }
     this.requestSent();
