@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { poolFor, Recording, send } from '../helpers/h1-pool.js';
+import type { RawFields } from '../../src/upstream/dispatcher.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startBlackhole } from '../helpers/faults.js';
 import { makeTestPki, startTlsBackend } from '../helpers/tls.js';
@@ -323,6 +324,39 @@ describe('timeouts', () => {
     assert.equal(stalled.body, '123');
     assert.equal(stalled.error?.code, 'UND_ERR_BODY_TIMEOUT');
     await until(() => backend.open() === 0, 5000, 'the timed-out connections to close');
+  });
+
+  test('a pause lifted within the tick, as the relay does per chunk, never pauses the socket; the body arrives whole', async (t) => {
+    const cleanup = cleanupFor(t);
+    const body = Buffer.from(Array.from({ length: 1024 * 1024 }, (_, i) => 97 + (i % 26)));
+    const backend = await portRecorder((_req, res) => res.end(body));
+    cleanup(() => closeServer(backend.server));
+    const pool = poolFor(backend.port);
+    cleanup(() => pool.destroy());
+    // As the relay does when a chunk exceeds the client's buffer: pause, then 'drain' within the tick.
+    class PausesEveryChunk extends Recording {
+      chunks = 0;
+      override onData(chunk: Buffer): boolean {
+        super.onData(chunk);
+        this.chunks++;
+        process.nextTick(() => this.resumeNow?.());
+        return false;
+      }
+      resumeNow: (() => void) | null = null;
+      override onHeaders(status: number, raw: RawFields, resume: () => void): boolean {
+        this.resumeNow = resume;
+        return super.onHeaders(status, raw, resume);
+      }
+    }
+    assert.equal((await send(pool)).body.length, body.length, 'a first request opens the connection');
+    const [conn] = (pool as unknown as { open: Set<{ socket: net.Socket }> }).open;
+    let socketPauses = 0;
+    conn?.socket.on('pause', () => socketPauses++);
+    const handler = new PausesEveryChunk();
+    const outcome = await send(pool, {}, handler);
+    assert.equal(outcome.body, body.toString('latin1'));
+    assert.ok(handler.chunks > 1, `paused after each of ${handler.chunks} chunks`);
+    assert.equal(socketPauses, 0, 'the socket read on');
   });
 
   test('a pause by the handler does not count against the body timeout', async (t) => {
