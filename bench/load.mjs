@@ -6,7 +6,8 @@
 import { Client } from 'undici';
 
 /** Runs the load; resolves with { requests, failed, bytes, ms }. */
-export async function runLoad({ port, requests = 10000, connections = 64, path = '/', close = false, host = '127.0.0.1' }) {
+export async function runLoad({ port, requests = 10000, connections = 64, path = '/', close = false, host = '127.0.0.1', method = 'GET', bodyBytes = 0 }) {
+  const payload = bodyBytes > 0 ? Buffer.alloc(bodyBytes, 'x') : undefined;
   let next = 0;
   let failed = 0;
   let bytes = 0;
@@ -20,7 +21,7 @@ export async function runLoad({ port, requests = 10000, connections = 64, path =
       while (next < requests) {
         next++;
         try {
-          const { statusCode, body } = await client.request({ path, method: 'GET', reset: close });
+          const { statusCode, body } = await client.request({ path, method, body: payload, reset: close });
           for await (const chunk of body) bytes += chunk.length;
           statuses.set(statusCode, (statuses.get(statusCode) ?? 0) + 1);
           if (statusCode !== 200) failed++;

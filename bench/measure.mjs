@@ -4,7 +4,7 @@
 // measured window only (inspector). Starts two nginx backends and the proxy, warms up, then
 // sends exactly --requests requests with bench/load.mjs and prints a JSON line per metric.
 //
-//   node bench/measure.mjs [--what gc,syscalls,cpu,heap,time] [--scenario a|b|c|e]
+//   node bench/measure.mjs [--what gc,syscalls,cpu,heap,time] [--scenario a|b|c|d|e]
 //     [--requests 10000] [--warmup 20000] [--node-flags "--max-semi-space-size=16"]
 //     [--proxy "node dist/cli.js --log-level warn"] [--out DIR]
 import { spawn } from 'node:child_process';
@@ -20,6 +20,7 @@ const scenarios = {
   a: { path: '/', connections: 64, close: false },
   b: { path: '/', connections: 1000, close: false },
   c: { path: '/1m', connections: 16, close: false },
+  d: { path: '/upload', connections: 64, close: false, method: 'POST', bodyBytes: 64 * 1024 },
   e: { path: '/', connections: 64, close: true },
 };
 
@@ -78,7 +79,7 @@ process.on('exit', () => {
 // proxy it started would outlive it.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1)));
 
-/** Two nginx backends shaped like the shared bench's: `ok from bN`, /64k and /1m files. */
+/** Two nginx backends shaped like the shared bench's: `ok from bN`, /64k and /1m files, POST /upload. */
 export async function startBackends(dir) {
   const www = path.join(dir, 'www');
   fs.mkdirSync(www, { recursive: true });
@@ -94,6 +95,7 @@ export async function startBackends(dir) {
     root ${www};
     add_header X-Backend b${i + 1};
     location = / { default_type text/plain; return 200 "ok from b${i + 1}\\n"; }
+    location = /upload { default_type text/plain; return 200 "ok from b${i + 1} len=$content_length\\n"; }
     location = /64k { }
     location = /1m { }
   }`).join('\n');
@@ -104,6 +106,12 @@ error_log ${dir}/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  # As the shared bench's backends: files by sendfile, 64 KiB POST bodies kept in memory.
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  client_max_body_size 4m;
+  client_body_buffer_size 128k;
   keepalive_requests 1000000;
   keepalive_timeout 120s;
   client_body_temp_path ${dir}/body;
@@ -265,7 +273,7 @@ async function main() {
   const scenario = scenarios[scenarioName];
   if (scenario === undefined) throw new Error(`unknown scenario ${scenarioName}`);
   const requests = Number(flag(args, '--requests', '10000'));
-  const warmup = Number(flag(args, '--warmup', String(scenarioName === 'c' ? 1000 : 20000)));
+  const warmup = Number(flag(args, '--warmup', String(scenarioName === 'c' ? 1000 : scenarioName === 'd' ? 5000 : 20000)));
   const nodeFlags = flag(args, '--node-flags', '').split(/\s+/).filter(Boolean);
   const proxyCmd = flag(args, '--proxy', 'node dist/cli.js --log-level warn --admin 127.0.0.1:0');
   const outDir = flag(args, '--out', fs.mkdtempSync(path.join(os.tmpdir(), 'swy-measure-')));

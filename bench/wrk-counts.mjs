@@ -4,7 +4,7 @@
 // its CPU time (task-clock), system calls and failed accept4 calls, divided by the requests wrk
 // completed; wrk --latency gives the distribution. With --eld, a preloaded module samples
 // event-loop delay (perf_hooks) and GC pauses over the measured window.
-//   node bench/wrk-counts.mjs [--scenario a|b|e] [--seconds 5] [--warmup 2] [--runs 1]
+//   node bench/wrk-counts.mjs [--scenario a|b|c|d|e] [--seconds 5] [--warmup 2] [--runs 1]
 //     [--proxy "node dist/cli.js --log-level warn --admin 127.0.0.1:0"] [--node-flags "…"] [--eld]
 //     [--prelude SECONDS]
 import { spawn, spawnSync } from 'node:child_process';
@@ -14,7 +14,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBackends, startProxy } from './measure.mjs';
 
-const scenarios = { a: { conns: 64, close: false }, b: { conns: 1000, close: false }, e: { conns: 64, close: true } };
+const scenarios = {
+  a: { conns: 64, close: false, path: '/' },
+  b: { conns: 1000, close: false, path: '/' },
+  // As the shared bench: (c) 1 MiB downloads, (d) a 64 KiB POST body (wrk-post.lua).
+  c: { conns: 16, close: false, path: '/1m' },
+  d: { conns: 64, close: false, path: '/upload', post: 64 * 1024 },
+  e: { conns: 64, close: true, path: '/' },
+};
 const args = process.argv.slice(2);
 const flag = (name, fallback) => (args.indexOf(name) === -1 ? fallback : args[args.indexOf(name) + 1]);
 const scenarioName = flag('--scenario', 'e');
@@ -42,16 +49,20 @@ function run(cmd, argv, cpu) {
 function wrk(port, secs, latency, conns = scenario.conns) {
   const argv = ['-t1', `-c${conns}`, `-d${secs}s`, '--timeout', '10s', ...(latency ? ['--latency'] : [])];
   if (scenario.close) argv.push('-H', 'Connection: close');
-  return run('wrk', [...argv, `http://127.0.0.1:${port}/`], '1');
+  if (scenario.post !== undefined) argv.push('-s', path.join(here, 'wrk-post.lua'));
+  return run('wrk', [...argv, `http://127.0.0.1:${port}${scenario.path}`], '1');
 }
 
 function parseWrk(text) {
   const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0);
   const errors = /Socket errors: (.*)/.exec(text)?.[1] ?? 'none';
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
+  const t = /Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB)/.exec(text);
+  const mbps = t === null ? 0 : +(Number(t[1]) * { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }[t[2]] * 1.048576).toFixed(1);
   const lat = {};
   for (const m of text.matchAll(/^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$/gm)) lat[`p${m[1]}`] = +(Number(m[2]) * (m[3] === 'us' ? 0.001 : m[3] === 's' ? 1000 : 1)).toFixed(2);
-  return { requests, rps, errors, lat };
+  return { requests, rps, errors, non2xx, mbps, lat };
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swy-wrk-'));
@@ -70,7 +81,7 @@ try {
       if (prelude > 0) await wrk(proxy.port, prelude, false, 64);
       await wrk(proxy.port, warmup, false);
       const perfFile = path.join(dir, 'perf.txt');
-      const perf = spawn('perf', ['stat', '-x', ',', '-o', perfFile, '-e', 'task-clock', '-e', 'raw_syscalls:sys_enter', '-e', 'syscalls:sys_enter_accept4', '-e', 'syscalls:sys_exit_accept4', '--filter', 'ret < 0', '-e', 'syscalls:sys_enter_epoll_pwait', '-e', 'syscalls:sys_enter_read', '-p', String(proxy.child.pid)], { stdio: 'ignore' });
+      const perf = spawn('perf', ['stat', '-x', ',', '-o', perfFile, '-e', 'task-clock', '-e', 'raw_syscalls:sys_enter', '-e', 'syscalls:sys_enter_accept4', '-e', 'syscalls:sys_exit_accept4', '--filter', 'ret < 0', '-e', 'syscalls:sys_enter_epoll_pwait', '-e', 'syscalls:sys_enter_read', '-e', 'syscalls:sys_enter_write', '-e', 'syscalls:sys_enter_writev', '-p', String(proxy.child.pid)], { stdio: 'ignore' });
       await new Promise((resolve) => setTimeout(resolve, 500));
       if (eld) process.kill(proxy.child.pid, 'SIGUSR2');
       const text = await wrk(proxy.port, seconds, true);
@@ -86,10 +97,11 @@ try {
       }
       const per10k = (v) => Math.round(((v ?? 0) * 10000) / Math.max(1, w.requests));
       const result = {
-        label, scenario: scenarioName, rps: w.rps, errors: w.errors, latencyMs: w.lat,
+        label, scenario: scenarioName, rps: w.rps, ...(w.mbps > 0 && scenarioName === 'c' ? { mbps: w.mbps } : {}), errors: w.errors, ...(w.non2xx > 0 ? { non2xx: w.non2xx } : {}), latencyMs: w.lat,
         cpuMsPer10k: per10k(counts['task-clock']), cpuBusy: +((counts['task-clock'] ?? 0) / (seconds * 1000)).toFixed(2),
         syscallsPer10k: per10k(counts.enter), accept4Per10k: per10k(counts.enter_accept4), failedAccept4Per10k: per10k(counts.exit_accept4),
         epollWaitPer10k: per10k(counts.enter_epoll_pwait), readPer10k: per10k(counts.enter_read),
+        writePer10k: per10k(counts.enter_write), writevPer10k: per10k(counts.enter_writev),
       };
       if (eld) {
         await new Promise((resolve) => setTimeout(resolve, 300));

@@ -58,8 +58,8 @@ export function dispatchAttempt(x: ExchangeState): void {
       path: backend.basePath === '' ? x.target : backend.basePath + x.target,
       method: x.method,
       headers: x.headers,
-      // undici streams any async iterable; its types only list Readable.
-      body: x.wholeBody ?? (x.body as unknown as Readable | null),
+      // Switchyard's clients take chunks (a body read whole) and any async iterable; undici's types list neither.
+      body: (x.wholeBody ?? x.body) as unknown as Readable | null,
       headersTimeout: perTryTimeoutMs > 0 ? Math.min(perTryTimeoutMs, backend.poolOptions.headersTimeoutMs) : null,
       // A gRPC stream within its deadline is not cut by a pause (issue 14).
       bodyTimeout: grpcTimeout >= 0 ? bodyIdleMs(x.req, backend.poolOptions.bodyTimeoutMs, x.arrivalMs, x.attemptStartMs) : backend.poolOptions.bodyTimeoutMs,

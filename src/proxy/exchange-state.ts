@@ -48,8 +48,8 @@ export abstract class ExchangeState implements BackendDispatchHandler, QueueWait
   headers: string[] | null = null;
   /** A streamed request body; null when there is none or it was read whole. */
   body: RequestBody | null = null;
-  /** A small request body read whole before the first attempt. */
-  wholeBody: Buffer | null = null;
+  /** A small request body read whole before the first attempt, in the chunks it came in. */
+  wholeBody: Buffer | readonly Buffer[] | null = null;
 
   // Balancer inputs (PickContext), computed on first read.
   excluded: Set<Backend> | undefined = undefined;

@@ -16,7 +16,10 @@ export interface BackendDispatcher {
   destroy(err?: Error | null): Promise<void>;
 }
 
-/** undici's dispatch options, and what Switchyard's own clients read besides. */
+/**
+ * undici's dispatch options, and what Switchyard's own clients read besides. Their `body` may
+ * also be an array of Buffers: a body read whole, in the chunks it arrived in.
+ */
 export interface BackendDispatchOptions extends Dispatcher.DispatchOptions {
   /**
    * The client's request: once the body has been sent, its `trailers` (which node:http and

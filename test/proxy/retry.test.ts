@@ -383,6 +383,19 @@ describe('requests with a body are retried only when that is safe', () => {
     assert.equal(backendAt(lb, 0).available, true, 'a reset after the body was read does not mark it down');
   });
 
+  test('PUT with a 64 KiB body, which arrives in more than one read, is replayed exactly', async (t) => {
+    const { flaky, live, lb } = await flakyThenLive(t);
+
+    // Head and body exceed one 64 KiB read: the body is kept in its chunks, and sent twice.
+    const body = randomBytes(64 * 1024);
+    const res = await send(`${lb.url}/doc/2`, 'PUT', body);
+    assert.equal(res.status, 200);
+    assert.ok(res.body.equals(body));
+    assert.equal(flaky.seen.length, 1);
+    assert.ok(flaky.bodies[0]?.equals(body), 'the first attempt carried the exact body');
+    assert.ok(live.bodies[0]?.equals(body), 'the replay carried the exact body');
+  });
+
   test('PUT with a body exactly at the replay cap is still replayed', async (t) => {
     const { flaky, live, lb } = await flakyThenLive(t, { retry: { replayBufferBytes: 1024 } });
 

@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { poolFor, Recording, send } from '../helpers/h1-pool.js';
+import type { RawFields } from '../../src/upstream/dispatcher.js';
 import { cleanupFor } from '../helpers/cleanup.js';
 import { startBlackhole } from '../helpers/faults.js';
 import { makeTestPki, startTlsBackend } from '../helpers/tls.js';
@@ -154,6 +155,31 @@ describe('framing of the request body', () => {
     assert.equal(whole.body, 'ok');
   });
 
+  test('a body given as chunks goes with its head in one write, declared by their total, and can be sent again', async (t) => {
+    const cleanup = cleanupFor(t);
+    const firstReads: string[] = [];
+    const server = net.createServer((socket) => {
+      socket.once('data', (bytes: Buffer) => {
+        firstReads.push(bytes.toString('latin1'));
+        socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup(() => closeServer(server));
+    const pool = poolFor((server.address() as AddressInfo).port);
+    cleanup(() => pool.destroy());
+    const parts = [Buffer.from('hello '), Buffer.alloc(0), Buffer.from('world')];
+    for (let i = 0; i < 2; i++) assert.equal((await send(pool, { method: 'POST', body: parts as never })).body, 'ok');
+    assert.equal(firstReads.length, 2);
+    for (const read of firstReads) {
+      assert.match(read, /^POST \/ HTTP\/1\.1\r\n/);
+      assert.match(read, /\r\ncontent-length: 11\r\n/i);
+      assert.ok(read.endsWith('\r\n\r\nhello world'), 'head and body in one read');
+    }
+    const mismatch = await send(pool, { method: 'POST', headers: ['content-length', '5'], body: parts as never });
+    assert.equal(mismatch.error?.code, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
+  });
+
   test('a POST without a body says content-length: 0; a GET says nothing', async (t) => {
     const cleanup = cleanupFor(t);
     const lengths: (string | undefined)[] = [];
@@ -298,6 +324,39 @@ describe('timeouts', () => {
     assert.equal(stalled.body, '123');
     assert.equal(stalled.error?.code, 'UND_ERR_BODY_TIMEOUT');
     await until(() => backend.open() === 0, 5000, 'the timed-out connections to close');
+  });
+
+  test('a pause lifted within the tick, as the relay does per chunk, never pauses the socket; the body arrives whole', async (t) => {
+    const cleanup = cleanupFor(t);
+    const body = Buffer.from(Array.from({ length: 1024 * 1024 }, (_, i) => 97 + (i % 26)));
+    const backend = await portRecorder((_req, res) => res.end(body));
+    cleanup(() => closeServer(backend.server));
+    const pool = poolFor(backend.port);
+    cleanup(() => pool.destroy());
+    // As the relay does when a chunk exceeds the client's buffer: pause, then 'drain' within the tick.
+    class PausesEveryChunk extends Recording {
+      chunks = 0;
+      override onData(chunk: Buffer): boolean {
+        super.onData(chunk);
+        this.chunks++;
+        process.nextTick(() => this.resumeNow?.());
+        return false;
+      }
+      resumeNow: (() => void) | null = null;
+      override onHeaders(status: number, raw: RawFields, resume: () => void): boolean {
+        this.resumeNow = resume;
+        return super.onHeaders(status, raw, resume);
+      }
+    }
+    assert.equal((await send(pool)).body.length, body.length, 'a first request opens the connection');
+    const [conn] = (pool as unknown as { open: Set<{ socket: net.Socket }> }).open;
+    let socketPauses = 0;
+    conn?.socket.on('pause', () => socketPauses++);
+    const handler = new PausesEveryChunk();
+    const outcome = await send(pool, {}, handler);
+    assert.equal(outcome.body, body.toString('latin1'));
+    assert.ok(handler.chunks > 1, `paused after each of ${handler.chunks} chunks`);
+    assert.equal(socketPauses, 0, 'the socket read on');
   });
 
   test('a pause by the handler does not count against the body timeout', async (t) => {

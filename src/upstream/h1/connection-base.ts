@@ -60,7 +60,8 @@ export abstract class ConnectionBase {
   /** The response is paused by its handler; the socket ended meanwhile. */
   protected paused = false;
   protected ended = false;
-  protected held: Buffer | null = null;
+  /** Bytes read but not parsed while paused, in order (the first from `heldOffset` in H1Connection). */
+  protected readonly held: Buffer[] = [];
   private timer: NodeJS.Timeout | null = null;
   /** The duration the timer was made with, and when it fires (performance.now(); 0: not scheduled). */
   private timerMs = 0;
@@ -174,7 +175,7 @@ export abstract class ConnectionBase {
     this.parser.stop();
     this.timerKind = timerNone;
     this.paused = false;
-    this.held = null;
+    this.held.length = 0;
     const iterator = this.bodyIterator;
     this.bodyIterator = null;
     if (iterator !== null && iterator.return !== undefined) iterator.return().catch(() => {});

@@ -13,6 +13,12 @@ const noBytes = Buffer.alloc(0);
 
 export type { ConnectionOwner };
 
+function totalLength(chunks: readonly Buffer[]): number {
+  let n = 0;
+  for (const chunk of chunks) n += chunk.length;
+  return n;
+}
+
 /**
  * One HTTP/1.1 connection to a backend, one attempt at a time (no pipelining): writes the
  * request, parses the response (it is the parser's sink) and reports both to the attempt's
@@ -36,6 +42,8 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
   private feeding = false;
   private resumedWhileFeeding = false;
   private heldOffset = 0;
+  /** The socket was paused: a chunk came while the handler had paused the response. */
+  private socketPaused = false;
   private upgradeFields: string[] | null = null;
 
   constructor(owner: ConnectionOwner, socket: Socket, secure: boolean, maxHeaderBytes: number, options: BackendDispatchOptions, handler: BackendDispatchHandler) {
@@ -48,13 +56,15 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
   /** Starts one attempt on this connected, unused connection. */
   run(options: BackendDispatchOptions, handler: BackendDispatchHandler): void {
     const owner = this.owner;
-    const body = options.body as Buffer | string | AsyncIterable<Buffer> | null | undefined;
-    const whole = typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) ? body : null;
+    const body = options.body as Buffer | string | readonly Buffer[] | AsyncIterable<Buffer> | null | undefined;
+    // A body known whole: one Buffer, or the chunks it was read in.
+    const whole = typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) || Array.isArray(body) ? (body as Buffer | readonly Buffer[]) : null;
+    const wholeLength = whole === null ? -1 : Array.isArray(whole) ? totalLength(whole) : whole.length;
     const upgrade = typeof options.upgrade === 'string' ? options.upgrade : null;
     let head: string;
     try {
-      head = requestHead(this, options.method, options.path, options.headers as readonly string[] | null, owner.hostHeader, whole !== null ? whole.length : body == null ? -2 : -1, upgrade);
-      if (whole !== null && this.declaredLength !== -1 && this.declaredLength !== whole.length) throw new RequestLengthMismatchError(this.declaredLength, whole.length);
+      head = requestHead(this, options.method, options.path, options.headers as readonly string[] | null, owner.hostHeader, whole !== null ? wholeLength : body == null ? -2 : -1, upgrade);
+      if (whole !== null && this.declaredLength !== -1 && this.declaredLength !== wholeLength) throw new RequestLengthMismatchError(this.declaredLength, wholeLength);
     } catch (err) {
       owner.released(this);
       handler.onError(err as Error);
@@ -83,13 +93,15 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
       return;
     }
     this.written = true;
-    if (whole === null || whole.length === 0) {
+    if (whole === null || wholeLength === 0) {
       socket.write(head, 'latin1');
     } else {
       // Head and a whole body in one writev.
       socket.cork();
       socket.write(head, 'latin1');
-      socket.write(whole);
+      if (Array.isArray(whole)) {
+        for (const chunk of whole) if (chunk.length !== 0) socket.write(chunk);
+      } else socket.write(whole as Buffer);
       socket.uncork();
     }
     this.requestSent();
@@ -159,9 +171,13 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
     // Bytes before the request went out (a 408 on an idle connection) answer nothing we sent.
     if (!this.written) return this.lost(new BadResponseError('the backend sent bytes before the request'));
     if (this.paused) {
-      const held = this.held;
-      this.held = held === null ? chunk : Buffer.concat([held.subarray(this.heldOffset), chunk]);
-      this.heldOffset = 0;
+      // Only a read while paused stops the socket: the relay's pause for a chunk bigger than the
+      // client's buffer usually ends within the tick, and a pause and resume per 64 KiB cost more.
+      this.held.push(chunk);
+      if (!this.socketPaused) {
+        this.socketPaused = true;
+        this.socket.pause();
+      }
       return;
     }
     this.feed(chunk, 0);
@@ -182,7 +198,7 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
     }
     this.feeding = false;
     if (this.handler !== handler || this.attempt !== attempt) {
-      if (this.responded) this.afterResponse(end < buf.length);
+      if (this.responded) this.afterResponse(end < buf.length || this.held.length !== 0);
       return;
     }
     if (this.parser.upgraded) return this.upgrade(buf, end);
@@ -192,10 +208,11 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
       return this.feed(buf, end);
     }
     this.paused = true;
-    this.held = end < buf.length ? buf : null;
-    this.heldOffset = end;
+    if (end < buf.length) {
+      this.held.unshift(buf);
+      this.heldOffset = end;
+    }
     this.timerKind = timerNone;
-    this.socket.pause();
   }
 
   private resumeBody(): void {
@@ -205,18 +222,29 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
     }
     if (!this.paused || this.handler === null) return;
     this.paused = false;
-    this.socket.resume();
+    if (this.socketPaused) {
+      this.socketPaused = false;
+      this.socket.resume();
+    }
     this.arm(timerBody, this.bodyTimeoutMs);
-    const held = this.held;
-    this.held = null;
     const handler = this.handler;
-    this.feed(held ?? noBytes, held === null ? 0 : this.heldOffset);
+    const attempt = this.attempt;
+    const held = this.held;
+    // Nothing held: the parser still runs, to end a body whose last byte came before the pause.
+    if (held.length === 0) this.feed(noBytes, 0);
+    while (held.length !== 0 && !this.paused && this.handler === handler && this.attempt === attempt) {
+      const offset = this.heldOffset;
+      this.heldOffset = 0;
+      this.feed(held.shift() as Buffer, offset);
+    }
     if (this.ended && !this.paused && this.handler === handler) this.onSocketEnd();
   }
 
   /** The response is complete: the connection goes back to the pool, or closes. */
   private afterResponse(extraBytes: boolean): void {
     this.responded = false;
+    this.held.length = 0;
+    this.heldOffset = 0;
     if (extraBytes || !this.parser.reusable || !this.requestDone || this.upgradeRequest || this.ended || this.socket.destroyed) {
       this.socket.destroy();
       return;
@@ -242,6 +270,8 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
     this.owner.removed(this);
     // Bytes of the new protocol that came with the 101 are read again by its new owner.
     socket.pause();
+    const held = this.held.splice(0);
+    for (let i = held.length - 1; i >= 0; i--) socket.unshift(held[i] as Buffer);
     if (end < buf.length) socket.unshift(buf.subarray(end));
     if (handler.onUpgrade === undefined) socket.destroy();
     else handler.onUpgrade(101, this.upgradeFields as RawFields, socket);
@@ -265,6 +295,4 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
     }
     this.lost(new SocketClosedError(this.parser.idle ? 'the backend closed the connection without a response' : 'the backend closed the connection before the response was complete'));
   };
-
-
 }

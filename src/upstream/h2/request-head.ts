@@ -57,6 +57,8 @@ export function bodyOf(body: RequestBodyInput): Buffer | AsyncIterable<Buffer> |
   if (body == null) return null;
   if (typeof body === 'string') return Buffer.from(body);
   if (Buffer.isBuffer(body)) return body;
+  // A body read whole in several chunks: one DATA payload, as before.
+  if (Array.isArray(body)) return Buffer.concat(body as readonly Buffer[]);
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   return body as unknown as AsyncIterable<Buffer>;
 }
