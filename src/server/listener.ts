@@ -106,7 +106,7 @@ export class Listener {
     // The fast path stands in for IncomingMessage and ServerResponse, as HTTP/2's compatibility objects do.
     this.fast =
       options.tls === null && options.http2 == null
-        ? installFastPath(this.server, serve as unknown as Parameters<typeof installFastPath>[1], { maxHeaderBytes: ctx.limits.maxHeaderBytes, headersTimeoutMs: options.headersTimeoutMs, keepAliveTimeoutMs: options.keepAliveTimeoutMs })
+        ? installFastPath(this.server, serve as unknown as Parameters<typeof installFastPath>[1], { maxHeaderBytes: ctx.limits.maxHeaderBytes, headersTimeoutMs: options.headersTimeoutMs, keepAliveTimeoutMs: options.keepAliveTimeoutMs, requestTimeoutMs: ctx.limits.requestTimeoutMs })
         : null;
     this.h2 = options.http2 == null ? null : attachHttp2(this.server, ctx, options.http2, options.tls !== null, options.keepAliveTimeoutMs, options.headersTimeoutMs);
     this.server.on('clientError', onClientError);

@@ -15,7 +15,16 @@ import { cleanupFor } from '../helpers/cleanup.js';
 type Res = http.ServerResponse;
 const big = Buffer.alloc(100_000, 'b');
 
-const handlers: Record<string, (res: Res) => void> = {
+const handlers: Record<string, (res: Res, req: http.IncomingMessage) => void> = {
+  '/echo': (res, req) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      res.writeHead(200, ['content-length', String(body.length), 'x-complete', String(req.complete)]);
+      res.end(body);
+    });
+  },
   '/cl': (res) => {
     res.writeHead(200, ['content-type', 'text/plain', 'content-length', '5']);
     res.end('hello');
@@ -114,7 +123,7 @@ function refused(res: Res, fields: string[], status = 200): void {
 
 function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
   const serve = handlers[req.url ?? ''];
-  if (serve !== undefined) serve(res);
+  if (serve !== undefined) serve(res, req);
   else {
     res.writeHead(404, ['content-length', '0']);
     res.end();
@@ -125,7 +134,7 @@ async function serverPair(cleanup: (fn: () => unknown) => void): Promise<{ plain
   const options = { keepAliveTimeout: 5000, noDelay: true };
   const plain = http.createServer(options, handler);
   const fast = http.createServer(options, handler);
-  assert.notEqual(installFastPath(fast, handler as never, { maxHeaderBytes: 16384, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5000 }), null);
+  assert.notEqual(installFastPath(fast, handler as never, { maxHeaderBytes: 16384, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5000, requestTimeoutMs: 0 }), null);
   const ports: number[] = [];
   for (const server of [plain, fast]) {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -175,6 +184,9 @@ test('requests the fast path does not serve reach node:http with every byte, pip
   const cases = [
     // A body after two plain requests: the connection moves to node:http mid-way.
     'GET /cl HTTP/1.1\r\nHost: a\r\n\r\nGET /chunked HTTP/1.1\r\nHost: a\r\n\r\nPOST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /cl HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    // Bodies: read whole, pipelined after each other, and one left unread before the next request.
+    'POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloPUT /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\nPOST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nskipPOST /echo HTTP/1.0\r\nContent-Length: 2\r\n\r\nok',
+    `POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: ${big.length}\r\nConnection: close\r\n\r\n${big.toString('latin1')}`,
     'GET /cl HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n',
     'GET /cl HTTP/1.1\r\nConnection: close\r\n\r\n',
     'GET /cl HTTP/1.1\r\nHost: a\r\nBad Name: x\r\nConnection: close\r\n\r\n',

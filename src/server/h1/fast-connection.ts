@@ -1,17 +1,19 @@
 import type net from 'node:net';
-import { FastRequest } from './fast-request.js';
+import { abortedError, FastBodyRequest, FastRequest, type BodySource } from './fast-request.js';
 import { FastResponse, type ResponseOwner } from './fast-response.js';
 import { parseRequestHead } from './request-head.js';
 
 /** What every connection of one listener shares (fast-path.ts makes it). */
 export interface FastPathSettings {
   /** Serves one request; the proxy's handler. */
-  readonly serve: (req: FastRequest, res: FastResponse) => void;
+  readonly serve: (req: FastRequest | FastBodyRequest, res: FastResponse) => void;
   /** Gives the socket to node:http, which reads it from then on (the bytes read are put back first). */
   readonly fallback: (socket: net.Socket) => void;
   readonly maxHeaderBytes: number;
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** Requests with a body are served here too; false (a total request timeout is set) leaves them to node:http. */
+  readonly bodies: boolean;
   /** The connections on this path now; the listener's close reads it. */
   readonly open: Set<FastConnection>;
 }
@@ -56,7 +58,7 @@ function onSocketDrain(this: TaggedSocket): void {
  * connection goes to node:http for the rest of its life, with the unread bytes, so node:http's
  * limits, timeouts and error answers apply exactly as before.
  */
-export class FastConnection implements ResponseOwner {
+export class FastConnection implements ResponseOwner, BodySource {
   readonly socket: net.Socket;
   readonly keepAliveSeconds: number;
   private readonly settings: FastPathSettings;
@@ -65,7 +67,13 @@ export class FastConnection implements ResponseOwner {
   /** Bytes after the head of the request in flight: the next (pipelined) requests. */
   private pending: Buffer | null = null;
   private served = 0;
-  private paused = false;
+  /** Reading stopped: pipelined bytes piled up while a response is under way. */
+  private pipelinePaused = false;
+  /** Reading stopped: the request body's reader is full (backpressure). */
+  private bodyPaused = false;
+  /** The body being received, and the bytes of it still to come (after its response, they are read and dropped). */
+  private body: FastBodyRequest | null = null;
+  private bodyLeft = 0;
 
   constructor(socket: net.Socket, settings: FastPathSettings) {
     this.socket = socket;
@@ -85,22 +93,25 @@ export class FastConnection implements ResponseOwner {
 
   /** No request in flight: the listener's close may end the connection now. */
   get idle(): boolean {
-    return this.current === null;
+    return this.current === null && this.bodyLeft === 0;
   }
 
   onData(chunk: Buffer): void {
-    if (this.current !== null) {
-      this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-      // A client that keeps sending while it waits: stop reading until the answer is out.
-      if (this.pending.length > this.settings.maxHeaderBytes && !this.paused) {
-        this.paused = true;
-        this.socket.pause();
-      }
-      return;
-    }
+    if (this.bodyLeft > 0) return this.feedBody(chunk);
+    if (this.current !== null) return this.queue(chunk);
     const data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
     this.pending = null;
     this.consume(data);
+  }
+
+  /** Bytes of the next requests, while a response is under way. */
+  private queue(chunk: Buffer): void {
+    this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    // A client that keeps sending while it waits: stop reading until the answer is out.
+    if (this.pending.length > this.settings.maxHeaderBytes && !this.pipelinePaused) {
+      this.pipelinePaused = true;
+      this.socket.pause();
+    }
   }
 
   /** Serves the request at the start of `data`, or hands the connection to node:http. */
@@ -108,17 +119,54 @@ export class FastConnection implements ResponseOwner {
     const end = data.indexOf(headEnd);
     if (end === -1 || end + 4 > this.settings.maxHeaderBytes) return this.handOff(data);
     const head = parseRequestHead(data.toString('latin1', 0, end + 2));
-    if (head === null) return this.handOff(data);
-    this.pending = end + 4 < data.length ? data.subarray(end + 4) : null;
+    if (head === null || (head.bodyLength > 0 && !this.settings.bodies)) return this.handOff(data);
+    const rest = end + 4 < data.length ? data.subarray(end + 4) : null;
     const res = new FastResponse(this, head.method, head.keepAlive, head.minor === 1);
     this.current = res;
     this.served++;
+    let req: FastRequest | FastBodyRequest;
+    if (head.bodyLength === 0) {
+      this.pending = rest;
+      req = new FastRequest(head, this.socket);
+    } else {
+      this.pending = null;
+      req = this.body = new FastBodyRequest(head, this.socket, this);
+      this.bodyLeft = head.bodyLength;
+    }
     try {
-      this.settings.serve(new FastRequest(head, this.socket), res);
+      this.settings.serve(req, res);
     } catch {
       // The handler catches its own errors; this is the last guard for the connection.
       this.socket.destroy();
+      return;
     }
+    if (this.bodyLeft > 0 && rest !== null) this.feedBody(rest);
+  }
+
+  /** Body bytes (and whatever follows them) from the client. */
+  private feedBody(chunk: Buffer): void {
+    const take = Math.min(chunk.length, this.bodyLeft);
+    this.bodyLeft -= take;
+    const body = this.body as FastBodyRequest;
+    const more = body.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+    if (this.bodyLeft === 0) {
+      body.complete = true;
+      body.push(null);
+      this.body = null;
+      if (take < chunk.length) this.queue(chunk.subarray(take));
+      // The response was over first: the connection goes on with what the client sent next.
+      if (this.current === null) this.next();
+    } else if (!more && !this.bodyPaused) {
+      this.bodyPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  /** The body's reader wants more. */
+  readBody(): void {
+    if (!this.bodyPaused) return;
+    this.bodyPaused = false;
+    if (!this.pipelinePaused) this.socket.resume();
   }
 
   private handOff(data: Buffer): void {
@@ -159,25 +207,42 @@ export class FastConnection implements ResponseOwner {
     }
     // From now on an idle connection closes after the keep-alive timeout, as node:http's.
     if (this.served === 1) socket.setTimeout(this.settings.keepAliveTimeoutMs);
-    if (this.paused) {
-      this.paused = false;
-      socket.resume();
+    const body = this.body;
+    if (body !== null) {
+      // Answered before its body was whole: the rest is read and dropped, as node:http dumps it.
+      body.removeAllListeners('data');
+      body.resume();
+      return;
+    }
+    this.next();
+  };
+
+  /** Goes on with the next request the client sent, if any. */
+  private next(): void {
+    if (this.pipelinePaused) {
+      this.pipelinePaused = false;
+      if (!this.bodyPaused) this.socket.resume();
     }
     const next = this.pending;
     if (next !== null) {
       this.pending = null;
       this.consume(next);
     }
-  };
+  }
 
   /** The client closed its side: a request in flight is abandoned (node:http does the same). */
   onEnd(): void {
-    if (this.current !== null) this.socket.destroy();
+    if (this.current !== null || this.bodyLeft > 0) this.socket.destroy();
     else this.socket.end();
   }
 
   onClose(): void {
     this.settings.open.delete(this);
+    const body = this.body;
+    if (body !== null) {
+      this.body = null;
+      body.destroy(abortedError());
+    }
     const res = this.current;
     if (res === null) return;
     this.current = null;
@@ -185,8 +250,8 @@ export class FastConnection implements ResponseOwner {
   }
 
   onTimeout(): void {
-    // A slow backend is the backend timeouts' business, not the client connection's.
-    if (this.current !== null) return;
+    // A slow backend or upload is the backend timeouts' business, not the client connection's.
+    if (this.current !== null || this.bodyLeft > 0) return;
     if (this.served === 0 && this.socket.writable) this.socket.end(requestTimeout);
     else this.socket.destroy();
   }
@@ -197,6 +262,6 @@ export class FastConnection implements ResponseOwner {
 
   /** Closes the connection: now if idle, else once its response is out (`last`). */
   close(force: boolean): void {
-    if (force || this.current === null) this.socket.destroy();
+    if (force || this.idle) this.socket.destroy();
   }
 }

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import { FastConnection, type FastPathSettings } from './fast-connection.js';
-import type { FastRequest } from './fast-request.js';
+import type { FastBodyRequest, FastRequest } from './fast-request.js';
 import type { FastResponse } from './fast-response.js';
 
 /**
@@ -24,6 +24,8 @@ export interface FastPathOptions {
   readonly maxHeaderBytes: number;
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** 0 serves requests with a Content-Length body here too; a total request timeout leaves them to node:http, which keeps it. */
+  readonly requestTimeoutMs: number;
 }
 
 type ConnectionListener = (this: http.Server, socket: net.Socket) => void;
@@ -33,7 +35,7 @@ type ConnectionListener = (this: http.Server, socket: net.Socket) => void;
  * connection the path hands on. Returns null, leaving the server as it was, when the server has
  * no such listener to hand on to.
  */
-export function installFastPath(server: http.Server, serve: (req: FastRequest, res: FastResponse) => void, options: FastPathOptions): FastPath | null {
+export function installFastPath(server: http.Server, serve: (req: FastRequest | FastBodyRequest, res: FastResponse) => void, options: FastPathOptions): FastPath | null {
   const listeners = server.listeners('connection') as ConnectionListener[];
   const [http1] = listeners;
   if (listeners.length !== 1 || typeof http1 !== 'function') return null;
@@ -45,6 +47,7 @@ export function installFastPath(server: http.Server, serve: (req: FastRequest, r
     maxHeaderBytes: options.maxHeaderBytes,
     headersTimeoutMs: options.headersTimeoutMs,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    bodies: options.requestTimeoutMs === 0,
     open,
   };
   server.on('connection', (socket: net.Socket) => {

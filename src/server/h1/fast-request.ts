@@ -1,33 +1,56 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
+import { Readable } from 'node:stream';
 import type { SimpleHead } from './request-head.js';
 
 /**
- * A request served by the listener's own HTTP/1.1 path: the parts of node:http's IncomingMessage
- * that the proxy reads, for a request without a body (request-head.ts sends every other one to
- * node:http). It is complete on arrival: there is nothing to read, and no event to wait for.
+ * Requests served by the listener's own HTTP/1.1 path: the parts of node:http's IncomingMessage
+ * that the proxy reads. FastRequest has no body and is complete on arrival; FastBodyRequest is a
+ * Readable of a Content-Length body, fed by the connection (request-head.ts sends every other
+ * framing to node:http).
  */
+interface RequestFields {
+  method: string;
+  url: string;
+  httpVersion: string;
+  httpVersionMajor: number;
+  httpVersionMinor: number;
+  rawHeaders: string[];
+  socket: net.Socket;
+  trailers: NodeJS.Dict<string>;
+  rawTrailers: string[];
+}
+
+/** Sets what both kinds of request say of their head. */
+function describe(request: RequestFields, head: SimpleHead, socket: net.Socket): void {
+  request.method = head.method;
+  request.url = head.url;
+  request.httpVersionMajor = 1;
+  request.httpVersionMinor = head.minor;
+  request.httpVersion = head.minor === 1 ? '1.1' : '1.0';
+  request.rawHeaders = head.rawHeaders;
+  request.socket = socket;
+  request.trailers = emptyTrailers;
+  request.rawTrailers = [];
+}
+
 export class FastRequest extends EventEmitter {
-  readonly method: string;
-  readonly url: string;
-  readonly httpVersion: string;
-  readonly httpVersionMajor = 1;
-  readonly httpVersionMinor: number;
-  readonly rawHeaders: string[];
-  readonly socket: net.Socket;
+  declare method: string;
+  declare url: string;
+  declare httpVersion: string;
+  declare httpVersionMajor: number;
+  declare httpVersionMinor: number;
+  declare rawHeaders: string[];
+  declare socket: net.Socket;
+  declare trailers: NodeJS.Dict<string>;
+  declare rawTrailers: string[];
   readonly complete = true;
-  readonly trailers: NodeJS.Dict<string> = emptyTrailers;
-  readonly rawTrailers: string[] = [];
   private headersObject: NodeJS.Dict<string | string[]> | null = null;
+  private ended = false;
 
   constructor(head: SimpleHead, socket: net.Socket) {
     super();
-    this.method = head.method;
-    this.url = head.url;
-    this.httpVersionMinor = head.minor;
-    this.httpVersion = head.minor === 1 ? '1.1' : '1.0';
-    this.rawHeaders = head.rawHeaders;
-    this.socket = socket;
+    describe(this, head, socket);
   }
 
   /** node:http's `headers`, built on first read with its rules for repeated fields. */
@@ -40,12 +63,72 @@ export class FastRequest extends EventEmitter {
     return null;
   }
 
+  /** As a Readable with nothing in it: whoever reads (a 'data' or 'end' listener, resume()) gets 'end'. */
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    super.on(event, listener);
+    if (event === 'data' || event === 'end') this.resume();
+    return this;
+  }
+
   resume(): this {
+    if (!this.ended) {
+      this.ended = true;
+      process.nextTick(emitEnd, this);
+    }
     return this;
   }
 
   pause(): this {
     return this;
+  }
+}
+
+function emitEnd(request: FastRequest): void {
+  request.emit('end');
+}
+
+/** Where a body request asks for more bytes (the connection resumes its socket). */
+export interface BodySource {
+  readBody(): void;
+}
+
+/** An error as node:http's for a client gone before its body was whole. */
+export function abortedError(): Error {
+  return Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+}
+
+export class FastBodyRequest extends Readable {
+  declare method: string;
+  declare url: string;
+  declare httpVersion: string;
+  declare httpVersionMajor: number;
+  declare httpVersionMinor: number;
+  declare rawHeaders: string[];
+  declare socket: net.Socket;
+  declare trailers: NodeJS.Dict<string>;
+  declare rawTrailers: string[];
+  /** Every byte of the body has arrived. */
+  complete = false;
+  private readonly source: BodySource;
+  private headersObject: NodeJS.Dict<string | string[]> | null = null;
+
+  constructor(head: SimpleHead, socket: net.Socket, source: BodySource) {
+    super();
+    describe(this, head, socket);
+    this.source = source;
+  }
+
+  get headers(): NodeJS.Dict<string | string[]> {
+    return (this.headersObject ??= headersOf(this.rawHeaders));
+  }
+
+  override _read(): void {
+    this.source.readBody();
+  }
+
+  /** As IncomingMessage: an error is emitted only to someone listening for it. */
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    callback(this.listenerCount('error') > 0 ? err : null);
   }
 }
 

@@ -16,6 +16,8 @@ export interface SimpleHead {
   readonly rawHeaders: string[];
   /** The client lets the connection stay open (RFC 9112 section 9.3). */
   readonly keepAlive: boolean;
+  /** The body's Content-Length (RFC 9112 section 6.2); 0: no body. */
+  readonly bodyLength: number;
 }
 
 /** Methods served here; llhttp knows more, and decides on them itself. */
@@ -37,7 +39,8 @@ const HTAB = 9;
  * Parses `head`: the request line and field lines of one request, each ending in CRLF, without
  * the empty line that ends the head. Returns null for anything this path does not serve:
  * another method or version, a target or field with a byte outside the plain grammar, a
- * Content-Length, Transfer-Encoding, Expect or Upgrade field, an HTTP/1.1 request without Host.
+ * Transfer-Encoding, Expect or Upgrade field, more than one Content-Length or one that is not
+ * plain digits, an HTTP/1.1 request without Host.
  */
 export function parseRequestHead(head: string): SimpleHead | null {
   const sp1 = head.indexOf(' ');
@@ -57,6 +60,7 @@ export function parseRequestHead(head: string): SimpleHead | null {
   const url = head.slice(sp1 + 1, targetEnd);
   const rawHeaders: string[] = [];
   let connection = 0;
+  let bodyLength = -1;
   let host: string | null = null;
   let at = lineEnd + 2;
   while (at < head.length) {
@@ -80,6 +84,11 @@ export function parseRequestHead(head: string): SimpleHead | null {
       case Special.host:
         host ??= value;
         break;
+      case Special.length:
+        if (bodyLength !== -1) return null;
+        bodyLength = contentLength(value);
+        if (bodyLength < 0) return null;
+        break;
       case Special.te:
         // node:http picks chunked responses for HTTP/1.0 clients that ask with TE: its call.
         if (minor === 0) return null;
@@ -94,7 +103,7 @@ export function parseRequestHead(head: string): SimpleHead | null {
   if (minor === 1 && (host === null || host === '')) return null;
   // As llhttp: HTTP/1.1 stays open unless "close" was said, HTTP/1.0 only if "keep-alive" was.
   const keepAlive = minor === 1 ? (connection & closeToken) === 0 : (connection & keepAliveToken) !== 0;
-  return { method, url, minor, rawHeaders, keepAlive };
+  return { method, url, minor, rawHeaders, keepAlive, bodyLength: bodyLength === -1 ? 0 : bodyLength };
 }
 
 /** 1 or 0 for "HTTP/1.1" or "HTTP/1.0" at `at`, else -1. */
@@ -133,12 +142,22 @@ function nameEnd(head: string, at: number, end: number): number {
   return -1;
 }
 
+/** A Content-Length of 1 to 15 digits (below 2^53), else -1. */
+function contentLength(value: string): number {
+  if (value.length === 0 || value.length > 15) return -1;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+  }
+  return Number(value);
+}
+
 function isOws(c: number): boolean {
   return c === SP || c === HTAB;
 }
 
 /** What a field name means to this path. */
-const Special = { none: 0, refuse: 1, connection: 2, host: 3, te: 4 } as const;
+const Special = { none: 0, refuse: 1, connection: 2, host: 3, te: 4, length: 5 } as const;
 type Special = (typeof Special)[keyof typeof Special];
 
 /** What a field name means to this path (names compared without regard to case). */
@@ -155,7 +174,7 @@ function special(name: string): Special {
     case 10:
       return name.toLowerCase() === 'connection' ? Special.connection : Special.none;
     case 14:
-      return name.toLowerCase() === 'content-length' ? Special.refuse : Special.none;
+      return name.toLowerCase() === 'content-length' ? Special.length : Special.none;
     case 17:
       return name.toLowerCase() === 'transfer-encoding' ? Special.refuse : Special.none;
     default:
