@@ -97,6 +97,8 @@ export function abortedError(): Error {
   return Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
 }
 
+const bodyHighWaterMark = 128 * 1024;
+
 export class FastBodyRequest extends Readable {
   declare method: string;
   declare url: string;
@@ -113,7 +115,9 @@ export class FastBodyRequest extends Readable {
   private headersObject: NodeJS.Dict<string | string[]> | null = null;
 
   constructor(head: SimpleHead, socket: net.Socket, source: BodySource) {
-    super();
+    // Room for a whole socket read: a reader attached in this tick flows from the next one, and a
+    // 64 KiB read must not stop the socket in between (two epoll_ctl calls per body).
+    super({ highWaterMark: bodyHighWaterMark });
     describe(this, head, socket);
     this.source = source;
   }
