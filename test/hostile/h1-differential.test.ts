@@ -139,6 +139,15 @@ const vectors: readonly Vector[] = [
   v('trailers, HTTP/1.1', `GET /trailers HTTP/1.1\r\n${C}\r\n`),
   v('trailers, HTTP/1.1 with TE: trailers', `GET /trailers HTTP/1.1\r\n${C}TE: trailers\r\n\r\n`),
   v('trailers, HTTP/1.0', 'GET /trailers HTTP/1.0\r\n\r\n'),
+  v('204 with a body', `GET /raw/204-with-body HTTP/1.1\r\n${K}\r\n${GETC}`),
+  v('204 chunked', `GET /raw/204-chunked HTTP/1.1\r\n${K}\r\n${GETC}`),
+  v('304 with a Content-Length', `GET /raw/304-with-length HTTP/1.1\r\n${K}\r\n${GETC}`),
+  v('close-delimited answer, HTTP/1.1', `GET /raw/200-close-delimited HTTP/1.1\r\n${K}\r\n${GETC}`),
+  v('close-delimited answer, HTTP/1.0', 'GET /raw/200-close-delimited HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'),
+  v('103 from the backend, HTTP/1.1', `GET /raw/103-then-200 HTTP/1.1\r\n${K}\r\n${GETC}`),
+  v('103 from the backend, HTTP/1.0', 'GET /raw/103-then-200 HTTP/1.0\r\n\r\n'),
+  v('unasked 100 from the backend', `GET /raw/100-then-200 HTTP/1.1\r\n${C}\r\n`),
+  { name: 'HEAD answered with a Content-Length', parts: [`HEAD /raw/head-length HTTP/1.1\r\n${K}\r\n${GETC}`], heads: [true, false] },
   { name: 'HEAD of no length', parts: [`HEAD /nolength HTTP/1.1\r\n${C}\r\n`], heads: [true] },
 ];
 

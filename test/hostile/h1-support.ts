@@ -31,6 +31,19 @@ export interface Pair {
   readonly held: http.ServerResponse[];
 }
 
+/** Answers written byte for byte by the backend (RFC 9110 sections 6.4.1, 15.2 and 15.3.5, 15.4.5). */
+export const rawAnswers: Readonly<Record<string, string>> = {
+  '/raw/204-with-body': 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello',
+  '/raw/204-chunked': 'HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n',
+  '/raw/304-with-length': 'HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\nETag: "x"\r\nConnection: close\r\n\r\n',
+  '/raw/200-close-delimited': 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close',
+  '/raw/103-then-200': 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok',
+  '/raw/100-then-200': 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok',
+  '/raw/head-length': 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n',
+};
+
+export const bigBody = Buffer.alloc(8 * 1024 * 1024, 0x62);
+
 /**
  * The backend: answers `METHOD URL LENGTH:BODY` with a Content-Length; `/hold` waits for
  * release(); `/nolength` answers without a length; `/hints` sends 103 first; `/trailers` ends a
@@ -43,8 +56,19 @@ function backendHandler(seen: Seen[], held: http.ServerResponse[]) {
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('latin1');
       seen.push({ method: req.method ?? '', url: req.url ?? '', body });
-      const path = (req.url ?? '').split('?')[0];
+      const path = (req.url ?? '').split('?')[0] as string;
       if (path === '/hold') return void held.push(res);
+      const raw = rawAnswers[path];
+      if (raw !== undefined) {
+        // Bytes node:http would not write itself; the connection closes after them (and says so).
+        req.socket.end(raw, 'latin1');
+        return;
+      }
+      if (path === '/big') {
+        res.writeHead(200, { 'content-length': String(bigBody.length) });
+        res.end(bigBody);
+        return;
+      }
       if (path === '/nolength') {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('part1-');
