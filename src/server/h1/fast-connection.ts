@@ -107,11 +107,20 @@ export class FastConnection implements ResponseOwner, BodySource {
   /** Bytes of the next requests, while a response is under way. */
   private queue(chunk: Buffer): void {
     this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-    // A client that keeps sending while it waits: stop reading until the answer is out.
-    if (this.pending.length > this.settings.maxHeaderBytes && !this.pipelinePaused) {
-      this.pipelinePaused = true;
-      this.socket.pause();
-    }
+    this.throttle();
+  }
+
+  /**
+   * A client that keeps sending while it waits: reading stops while the requests already read
+   * hold more than one head's worth of bytes, and starts again only below it, so a client that
+   * pipelines without reading its answers costs at most that plus one read.
+   */
+  private throttle(): void {
+    const full = this.pending !== null && this.pending.length > this.settings.maxHeaderBytes;
+    if (full === this.pipelinePaused) return;
+    this.pipelinePaused = full;
+    if (full) this.socket.pause();
+    else if (!this.bodyPaused) this.socket.resume();
   }
 
   /** Serves the request at the start of `data`, or hands the connection to node:http. */
@@ -127,6 +136,7 @@ export class FastConnection implements ResponseOwner, BodySource {
     let req: FastRequest | FastBodyRequest;
     if (head.bodyLength === 0) {
       this.pending = rest;
+      if (rest !== null) this.throttle();
       req = new FastRequest(head, this.socket);
     } else {
       this.pending = null;
@@ -219,15 +229,13 @@ export class FastConnection implements ResponseOwner, BodySource {
 
   /** Goes on with the next request the client sent, if any. */
   private next(): void {
-    if (this.pipelinePaused) {
-      this.pipelinePaused = false;
-      if (!this.bodyPaused) this.socket.resume();
-    }
     const next = this.pending;
     if (next !== null) {
       this.pending = null;
       this.consume(next);
     }
+    // Handed to node:http, which reads on by itself; else read on unless pipelined bytes wait.
+    if (this.settings.open.has(this)) this.throttle();
   }
 
   /** The client closed its side: a request in flight is abandoned (node:http does the same). */
