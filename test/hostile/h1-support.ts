@@ -46,11 +46,17 @@ export const bigBody = Buffer.alloc(8 * 1024 * 1024, 0x62);
 
 /**
  * The backend: answers `METHOD URL LENGTH:BODY` with a Content-Length; `/hold` waits for
- * release(); `/nolength` answers without a length; `/hints` sends 103 first; `/trailers` ends a
+ * release(); `/early` answers at once without reading the body; `/nolength` answers without a length; `/hints` sends 103 first; `/trailers` ends a
  * chunked body with a trailer.
  */
 function backendHandler(seen: Seen[], held: http.ServerResponse[]) {
   return (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (req.url === '/early') {
+      // Answers before the body is in, and reads none of it.
+      res.writeHead(200, { 'content-length': '5' });
+      res.end('early');
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {

@@ -259,7 +259,9 @@ export class FastConnection implements ResponseOwner, BodySource {
 
   onTimeout(): void {
     // A slow backend or upload is the backend timeouts' business, not the client connection's.
-    if (this.current !== null || this.bodyLeft > 0) return;
+    // A body still coming after its answer went out is only being dropped: as node:http, the
+    // keep-alive timeout ends the connection when it stalls.
+    if (this.current !== null) return;
     if (this.served === 0 && this.socket.writable) this.socket.end(requestTimeout);
     else this.socket.destroy();
   }
