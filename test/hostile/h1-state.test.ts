@@ -121,7 +121,17 @@ test('graceful close: requests in flight on the own path finish, idle connection
   await idle.responses(1);
   await busy.send(`GET /hold HTTP/1.1\r\n${K}\r\n`);
   await until(() => pair.held.length === 1, 5000, 'the request to reach the backend');
+  const late = await RawClient.open(pair.fast);
+  t.after(() => late.destroy());
+  await late.send(`GET /1 HTTP/1.1\r\n${K}\r\n`);
+  await late.responses(1);
   const closing = pair.lb.close();
+  // A request already on its way over an idle connection is served, and told to close (RFC 9112 section 9.6).
+  late.socket.write(`GET /late HTTP/1.1\r\n${K}\r\n`);
+  const [, lateAnswer] = await late.responses(2);
+  assert.equal(lateAnswer?.body, 'GET /late 0:');
+  assert.equal(lateAnswer?.headers.get('connection'), 'close');
+  await late.closedByServer();
   await idle.closedByServer();
   assert.equal(busy.closed || busy.ended, false, 'a connection with a request in flight was closed');
   pair.release();
@@ -130,6 +140,24 @@ test('graceful close: requests in flight on the own path finish, idle connection
   assert.equal(answer?.headers.get('connection'), 'close');
   await busy.closedByServer();
   await closing;
+});
+
+test('nothing after a request with Connection: close is served (RFC 9112 section 9.6)', async (t) => {
+  const pair = await startPair(t);
+  const client = await RawClient.open(pair.fast);
+  t.after(() => client.destroy());
+  client.socket.pause();
+  await client.send(`GET /big HTTP/1.1\r\n${K}Connection: close\r\n\r\n`);
+  await until(() => pair.seen.length === 1, 5000, 'the request to reach the backend');
+  // Sent while the answer is under way, and again just as it ends.
+  await client.send(`GET /after-close-1 HTTP/1.1\r\n${K}\r\n`);
+  client.socket.resume();
+  await client.until(() => client.bytes.length > 8 * 1024 * 1024, 10_000, 'the answer');
+  client.socket.write(`GET /after-close-2 HTTP/1.1\r\n${K}\r\n`);
+  await client.closedByServer();
+  const responses = await client.responses(1);
+  assert.equal(responses.length, 1);
+  assert.deepEqual(pair.seen.map((s) => s.url), ['/big']);
 });
 
 test('limits: 413 before the body is read, maxConnections', async (t) => {

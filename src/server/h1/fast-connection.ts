@@ -74,6 +74,8 @@ export class FastConnection implements ResponseOwner, BodySource {
   /** The body being received, and the bytes of it still to come (after its response, they are read and dropped). */
   private body: FastBodyRequest | null = null;
   private bodyLeft = 0;
+  /** The last answer is out: the connection is closing. */
+  private closing = false;
 
   constructor(socket: net.Socket, settings: FastPathSettings) {
     this.socket = socket;
@@ -97,6 +99,8 @@ export class FastConnection implements ResponseOwner, BodySource {
   }
 
   onData(chunk: Buffer): void {
+    // After a last answer nothing more is served (RFC 9112 section 9.6), even what arrives before the FIN is out.
+    if (this.closing) return;
     if (this.bodyLeft > 0) return this.feedBody(chunk);
     if (this.current !== null) return this.queue(chunk);
     const data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
@@ -210,6 +214,7 @@ export class FastConnection implements ResponseOwner, BodySource {
     if (err != null || socket.destroyed) return;
     if (res.last || !res.shouldKeepAlive) {
       this.pending = null;
+      this.closing = true;
       // As node:http: the socket closes once the FIN is out, without waiting for the client's.
       socket.on('finish', onSocketFinish);
       socket.end();
