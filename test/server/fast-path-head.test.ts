@@ -26,14 +26,16 @@ test('a Content-Length body is announced; a second Content-Length or one that is
   assert.equal(length('Content-Length: 1', 'Content-Length: 1'), undefined);
 });
 
-test('keep-alive follows llhttp: HTTP/1.1 unless "close", HTTP/1.0 only with "keep-alive"', () => {
+test('keep-alive: HTTP/1.1 unless "close", HTTP/1.0 only with "keep-alive" and without "close" (RFC 9112 section 9.3)', () => {
   const keepAlive = (version: string, ...fields: string[]): boolean | undefined => parseRequestHead(head([`GET / ${version}`, 'Host: a', ...fields]))?.keepAlive;
   assert.equal(keepAlive('HTTP/1.1'), true);
   assert.equal(keepAlive('HTTP/1.1', 'Connection: close'), false);
   assert.equal(keepAlive('HTTP/1.1', 'Connection: keep-alive', 'Connection: foo, CLOSE'), false);
   assert.equal(keepAlive('HTTP/1.0'), false);
   assert.equal(keepAlive('HTTP/1.0', 'Connection: Keep-Alive'), true);
-  assert.equal(keepAlive('HTTP/1.0', 'Connection: close', 'Connection: keep-alive'), true);
+  // llhttp keeps this one open; RFC 9112 section 9.3 lets "close" win.
+  assert.equal(keepAlive('HTTP/1.0', 'Connection: close', 'Connection: keep-alive'), false);
+  assert.equal(keepAlive('HTTP/1.0', 'Connection: keep-alive, close'), false);
   // HTTP/1.0 needs no Host.
   assert.equal(parseRequestHead(head(['GET / HTTP/1.0']))?.minor, 0);
 });

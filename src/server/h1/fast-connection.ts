@@ -74,6 +74,8 @@ export class FastConnection implements ResponseOwner, BodySource {
   /** The body being received, and the bytes of it still to come (after its response, they are read and dropped). */
   private body: FastBodyRequest | null = null;
   private bodyLeft = 0;
+  /** The last answer is out: the connection is closing. */
+  private closing = false;
 
   constructor(socket: net.Socket, settings: FastPathSettings) {
     this.socket = socket;
@@ -97,6 +99,8 @@ export class FastConnection implements ResponseOwner, BodySource {
   }
 
   onData(chunk: Buffer): void {
+    // After a last answer nothing more is served (RFC 9112 section 9.6), even what arrives before the FIN is out.
+    if (this.closing) return;
     if (this.bodyLeft > 0) return this.feedBody(chunk);
     if (this.current !== null) return this.queue(chunk);
     const data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
@@ -107,11 +111,20 @@ export class FastConnection implements ResponseOwner, BodySource {
   /** Bytes of the next requests, while a response is under way. */
   private queue(chunk: Buffer): void {
     this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-    // A client that keeps sending while it waits: stop reading until the answer is out.
-    if (this.pending.length > this.settings.maxHeaderBytes && !this.pipelinePaused) {
-      this.pipelinePaused = true;
-      this.socket.pause();
-    }
+    this.throttle();
+  }
+
+  /**
+   * A client that keeps sending while it waits: reading stops while the requests already read
+   * hold more than one head's worth of bytes, and starts again only below it, so a client that
+   * pipelines without reading its answers costs at most that plus one read.
+   */
+  private throttle(): void {
+    const full = this.pending !== null && this.pending.length > this.settings.maxHeaderBytes;
+    if (full === this.pipelinePaused) return;
+    this.pipelinePaused = full;
+    if (full) this.socket.pause();
+    else if (!this.bodyPaused) this.socket.resume();
   }
 
   /** Serves the request at the start of `data`, or hands the connection to node:http. */
@@ -127,6 +140,7 @@ export class FastConnection implements ResponseOwner, BodySource {
     let req: FastRequest | FastBodyRequest;
     if (head.bodyLength === 0) {
       this.pending = rest;
+      if (rest !== null) this.throttle();
       req = new FastRequest(head, this.socket);
     } else {
       this.pending = null;
@@ -200,6 +214,7 @@ export class FastConnection implements ResponseOwner, BodySource {
     if (err != null || socket.destroyed) return;
     if (res.last || !res.shouldKeepAlive) {
       this.pending = null;
+      this.closing = true;
       // As node:http: the socket closes once the FIN is out, without waiting for the client's.
       socket.on('finish', onSocketFinish);
       socket.end();
@@ -219,15 +234,13 @@ export class FastConnection implements ResponseOwner, BodySource {
 
   /** Goes on with the next request the client sent, if any. */
   private next(): void {
-    if (this.pipelinePaused) {
-      this.pipelinePaused = false;
-      if (!this.bodyPaused) this.socket.resume();
-    }
     const next = this.pending;
     if (next !== null) {
       this.pending = null;
       this.consume(next);
     }
+    // Handed to node:http, which reads on by itself; else read on unless pipelined bytes wait.
+    if (this.settings.open.has(this)) this.throttle();
   }
 
   /** The client closed its side: a request in flight is abandoned (node:http does the same). */
@@ -251,7 +264,9 @@ export class FastConnection implements ResponseOwner, BodySource {
 
   onTimeout(): void {
     // A slow backend or upload is the backend timeouts' business, not the client connection's.
-    if (this.current !== null || this.bodyLeft > 0) return;
+    // A body still coming after its answer went out is only being dropped: as node:http, the
+    // keep-alive timeout ends the connection when it stalls.
+    if (this.current !== null) return;
     if (this.served === 0 && this.socket.writable) this.socket.end(requestTimeout);
     else this.socket.destroy();
   }

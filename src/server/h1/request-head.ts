@@ -101,8 +101,9 @@ export function parseRequestHead(head: string): SimpleHead | null {
   }
   // node:http answers an HTTP/1.1 request without a Host value itself (400).
   if (minor === 1 && (host === null || host === '')) return null;
-  // As llhttp: HTTP/1.1 stays open unless "close" was said, HTTP/1.0 only if "keep-alive" was.
-  const keepAlive = minor === 1 ? (connection & closeToken) === 0 : (connection & keepAliveToken) !== 0;
+  // RFC 9112 section 9.3: "close" ends the connection in any version (llhttp lets an HTTP/1.0
+  // "keep-alive" win over it); else HTTP/1.1 stays open, HTTP/1.0 only if "keep-alive" was said.
+  const keepAlive = (connection & closeToken) === 0 && (minor === 1 || (connection & keepAliveToken) !== 0);
   return { method, url, minor, rawHeaders, keepAlive, bodyLength: bodyLength === -1 ? 0 : bodyLength };
 }
 
