@@ -44,6 +44,16 @@ function onSocketClose(this: TaggedSocket): void {
 function onSocketTimeout(this: TaggedSocket): void {
   this[kConnection].onTimeout();
 }
+/** What the path listens to on its sockets, added on arrival and removed at the hand-off. */
+const socketListeners: readonly (readonly [string, (...args: any[]) => void])[] = [
+  ['data', onSocketData],
+  ['end', onSocketEnd],
+  ['error', ignore],
+  ['close', onSocketClose],
+  ['timeout', onSocketTimeout],
+  ['drain', onSocketDrain],
+];
+
 function onSocketFinish(this: net.Socket): void {
   this.destroy();
 }
@@ -80,15 +90,10 @@ export class FastConnection implements ResponseOwner, BodySource {
   constructor(socket: net.Socket, settings: FastPathSettings) {
     this.socket = socket;
     this.settings = settings;
-    this.keepAliveSeconds = Math.floor(settings.keepAliveTimeoutMs / 1000);
+    this.keepAliveSeconds = settings.keepAliveTimeoutMs > 0 ? Math.floor(settings.keepAliveTimeoutMs / 1000) : -1;
     settings.open.add(this);
     (socket as TaggedSocket)[kConnection] = this;
-    socket.on('data', onSocketData);
-    socket.on('end', onSocketEnd);
-    socket.on('error', ignore);
-    socket.on('close', onSocketClose);
-    socket.on('timeout', onSocketTimeout);
-    socket.on('drain', onSocketDrain);
+    for (const [event, listener] of socketListeners) socket.on(event, listener);
     // Until the first request: its head must come within the header timeout (then 408).
     socket.setTimeout(settings.headersTimeoutMs);
   }
@@ -196,12 +201,7 @@ export class FastConnection implements ResponseOwner, BodySource {
     const socket = this.socket;
     this.settings.open.delete(this);
     socket.setTimeout(0);
-    socket.removeListener('data', onSocketData);
-    socket.removeListener('end', onSocketEnd);
-    socket.removeListener('error', ignore);
-    socket.removeListener('close', onSocketClose);
-    socket.removeListener('timeout', onSocketTimeout);
-    socket.removeListener('drain', onSocketDrain);
+    for (const [event, listener] of socketListeners) socket.removeListener(event, listener);
   }
 
   /** The response in flight handed its last bytes to the socket: the next request may start. */

@@ -34,16 +34,9 @@ function describe(request: RequestFields, head: SimpleHead, socket: net.Socket):
   request.rawTrailers = [];
 }
 
+// The fields describe() sets, declared once for both classes (a class merges with its interface).
+export interface FastRequest extends RequestFields {}
 export class FastRequest extends EventEmitter {
-  declare method: string;
-  declare url: string;
-  declare httpVersion: string;
-  declare httpVersionMajor: number;
-  declare httpVersionMinor: number;
-  declare rawHeaders: string[];
-  declare socket: net.Socket;
-  declare trailers: NodeJS.Dict<string>;
-  declare rawTrailers: string[];
   readonly complete = true;
   private headersObject: NodeJS.Dict<string | string[]> | null = null;
   private ended = false;
@@ -99,16 +92,8 @@ export function abortedError(): Error {
 
 const bodyHighWaterMark = 128 * 1024;
 
+export interface FastBodyRequest extends RequestFields {}
 export class FastBodyRequest extends Readable {
-  declare method: string;
-  declare url: string;
-  declare httpVersion: string;
-  declare httpVersionMajor: number;
-  declare httpVersionMinor: number;
-  declare rawHeaders: string[];
-  declare socket: net.Socket;
-  declare trailers: NodeJS.Dict<string>;
-  declare rawTrailers: string[];
   /** Every byte of the body has arrived. */
   complete = false;
   private readonly source: BodySource;

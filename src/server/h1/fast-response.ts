@@ -5,7 +5,7 @@ import { buildHead, checkField, httpDate, statusLine, type OutgoingFields } from
 /** What a response tells the connection that carries it (fast-connection.ts). */
 export interface ResponseOwner {
   readonly socket: net.Socket;
-  /** Keep-Alive: timeout=N for this listener, in whole seconds (0: none). */
+  /** Keep-Alive: timeout=N for this listener, in whole seconds (-1: none). */
   readonly keepAliveSeconds: number;
   /** The final bytes of the response were handed to the socket (or it failed). */
   readonly onFinalWrite: (err?: Error | null) => void;

@@ -28,7 +28,7 @@ export interface HeadContext {
   readonly keepAlive: boolean;
   /** The client reads chunked bodies (HTTP/1.1). */
   readonly chunkedOk: boolean;
-  /** Keep-Alive: timeout=N, in whole seconds; 0: no Keep-Alive field. */
+  /** Keep-Alive: timeout=N, in whole seconds (0 for under one, as node:http); -1: no Keep-Alive field. */
   readonly keepAliveSeconds: number;
   /** The body length when end() gave the whole body before any head was written; -1: unknown. */
   readonly implicitLength: number;
@@ -94,7 +94,7 @@ export function buildHead(line: string, fields: OutgoingFields | undefined, ctx:
   if ((seen & Seen.connection) === 0) {
     if (keepAlive && ((seen & Seen.length) !== 0 || ctx.chunkedOk)) {
       head += 'Connection: keep-alive\r\n';
-      if (ctx.keepAliveSeconds > 0) head += `Keep-Alive: timeout=${ctx.keepAliveSeconds}\r\n`;
+      if (ctx.keepAliveSeconds >= 0) head += `Keep-Alive: timeout=${ctx.keepAliveSeconds}\r\n`;
     } else {
       last = true;
       keepAlive = false;
