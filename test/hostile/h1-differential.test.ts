@@ -224,8 +224,9 @@ test('the own path answers every vector as node:http does and forwards the same 
 test('where node:http departs from RFC 9110/9112 or drops an answer, the own path follows the RFC', async (t) => {
   const pair = await startPair(t);
   for (const vector of departures) {
+    // Only the own path is held to the RFC here: node:http's answer depends on its llhttp version
+    // (Node 24's accepts a tab after Content-Length, Node 20's answers 400).
     assert.deepEqual(await outcome(pair, pair.fast, vector), vector.expect, `${vector.name}: ${vector.why}`);
-    assert.notDeepEqual(await outcome(pair, pair.node, vector), vector.expect, `${vector.name}: node:http now agrees, move it to the vectors`);
   }
 });
 
