@@ -1,5 +1,6 @@
 import type { Backend } from '../upstream/backend.js';
 import type { RawFields } from '../upstream/dispatcher.js';
+import { noteBodyBytes } from '../malloc-heap.js';
 import { cutOff, finish, logAttemptFailure, publishAttempt } from './completion.js';
 import { kExchange, type ExchangeState, type ResponseWithExchange } from './exchange-state.js';
 import { responseHeadersForClient } from './headers.js';
@@ -130,6 +131,7 @@ export function relayChunk(x: ExchangeState, chunk: Buffer): boolean {
     }
   }
   x.bytesSent += chunk.length;
+  noteBodyBytes(chunk.length);
   if (x.res.write(chunk)) return true;
   x.res.once('drain', onResponseDrain);
   return false;

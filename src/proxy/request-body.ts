@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { ErrorCodes, SwitchyardError } from '../errors.js';
+import { noteBodyBytes } from '../malloc-heap.js';
 
 /** The client's body grew past the listener's maxBodySize (a chunked body: no length up front). */
 export class BodyTooLargeError extends SwitchyardError {
@@ -86,6 +87,7 @@ export class RequestBody implements AsyncIterable<Buffer> {
       const chunk = this.req.read() as Buffer | null;
       if (chunk !== null) {
         this.receivedBytes += chunk.length;
+        noteBodyBytes(chunk.length);
         if (this.maxBytes > 0 && this.receivedBytes > this.maxBytes) {
           this.clientError = new BodyTooLargeError(this.maxBytes);
           throw this.clientError;
