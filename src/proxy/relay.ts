@@ -1,6 +1,6 @@
 import type { Backend } from '../upstream/backend.js';
 import type { RawFields } from '../upstream/dispatcher.js';
-import { noteBodyBytes } from '../malloc-heap.js';
+import { noteBodyBytes } from '../body-streams.js';
 import { cutOff, finish, logAttemptFailure, publishAttempt } from './completion.js';
 import { kExchange, type ExchangeState, type ResponseWithExchange } from './exchange-state.js';
 import { responseHeadersForClient } from './headers.js';

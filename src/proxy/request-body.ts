@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { ErrorCodes, SwitchyardError } from '../errors.js';
-import { noteBodyBytes } from '../malloc-heap.js';
+import { noteBodyBytes } from '../body-streams.js';
 
 /** The client's body grew past the listener's maxBodySize (a chunked body: no length up front). */
 export class BodyTooLargeError extends SwitchyardError {
