@@ -86,11 +86,14 @@ export class FastConnection implements ResponseOwner, BodySource {
   private bodyLeft = 0;
   /** The last answer is out: the connection is closing. */
   private closing = false;
+  /** The write callback of a response's last bytes (bound: an arrow would also keep a context per connection). */
+  readonly onFinalWrite: (err?: Error | null) => void;
 
   constructor(socket: net.Socket, settings: FastPathSettings) {
     this.socket = socket;
     this.settings = settings;
     this.keepAliveSeconds = settings.keepAliveTimeoutMs > 0 ? Math.floor(settings.keepAliveTimeoutMs / 1000) : -1;
+    this.onFinalWrite = this.finalWrite.bind(this);
     settings.open.add(this);
     (socket as TaggedSocket)[kConnection] = this;
     for (const [event, listener] of socketListeners) socket.on(event, listener);
@@ -205,7 +208,7 @@ export class FastConnection implements ResponseOwner, BodySource {
   }
 
   /** The response in flight handed its last bytes to the socket: the next request may start. */
-  readonly onFinalWrite = (err?: Error | null): void => {
+  private finalWrite(err?: Error | null): void {
     const res = this.current;
     if (res === null) return;
     this.current = null;
@@ -230,7 +233,7 @@ export class FastConnection implements ResponseOwner, BodySource {
       return;
     }
     this.next();
-  };
+  }
 
   /** Goes on with the next request the client sent, if any. */
   private next(): void {
