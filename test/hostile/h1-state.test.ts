@@ -109,6 +109,37 @@ test('timeouts: 408 to a silent connection, an idle keep-alive connection closes
   assert.equal(backendFailures(pair), 0);
 });
 
+test('activity restarts the keep-alive timeout: requests, or a dropped body, every fraction of it keep a connection open', async (t) => {
+  const pair = await startPair(t, { clientKeepAlive: 600 });
+  // Requests a quarter of the timeout apart for several timeouts, then idle.
+  for (const port of [pair.fast, pair.node]) {
+    const which = port === pair.fast ? 'own path' : 'node:http';
+    const client = await RawClient.open(port);
+    t.after(() => client.destroy());
+    const started = performance.now();
+    for (let n = 1; performance.now() - started < 2500; n++) {
+      await client.send(`GET /${n} HTTP/1.1\r\n${K}\r\n`);
+      await client.responses(n);
+      assert.equal(client.ended || client.closed, false, `${which}: closed while in use`);
+      await gap(150);
+    }
+    await client.closedByServer();
+  }
+  // On the own path, the rest of a body answered early is read and dropped: it is activity too.
+  const dropping = await RawClient.open(pair.fast);
+  t.after(() => dropping.destroy());
+  await dropping.send(EARLY);
+  await dropping.responses(1);
+  const started = performance.now();
+  while (performance.now() - started < 2500) {
+    await gap(150);
+    assert.equal(dropping.ended || dropping.closed, false, 'closed while the body still comes');
+    dropping.socket.write('x'.repeat(1000));
+  }
+  await dropping.closedByServer();
+  assert.equal(backendFailures(pair), 0);
+});
+
 test('graceful close: requests in flight on the own path finish, idle connections close', async (t) => {
   const pair = await startPair(t);
   const busy = await RawClient.open(pair.fast);

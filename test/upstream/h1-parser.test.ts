@@ -172,12 +172,18 @@ describe('framing', () => {
 describe('the next response on a connection', () => {
   const first = 'HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: keep-alive\r\nX-Empty:\r\nX-Pad: a  b\r\n\r\nhello';
 
-  /** What one parser makes of `second` after `first` (lines repeating the first head's reuse its strings). */
-  function afterFirst(second: string): { fields: string[] | undefined; text: string; reusable: boolean } | Error {
-    const parser = new ResponseParser(16 * 1024);
-    parser.start(new Recorder(), false, false);
-    parser.execute(Buffer.from(first, 'latin1'), 0);
-    assert.equal(parser.done, true);
+  /**
+   * What one parser makes of `second` after `first` (lines repeating the first head's reuse its
+   * strings); `shared`: `first` went through another parser with the same memo, as on another
+   * connection to the same backend.
+   */
+  function afterFirst(second: string, shared = false): { fields: string[] | undefined; text: string; reusable: boolean } | Error {
+    const memo = { fields: [] };
+    const parser = new ResponseParser(16 * 1024, memo);
+    const firstParser = shared ? new ResponseParser(16 * 1024, memo) : parser;
+    firstParser.start(new Recorder(), false, false);
+    firstParser.execute(Buffer.from(first, 'latin1'), 0);
+    assert.equal(firstParser.done, true);
     const rec = new Recorder();
     parser.start(rec, false, false);
     try {
@@ -235,7 +241,10 @@ describe('the next response on a connection', () => {
       lines('Server: nginx', 'Content-Type: text/plain', 'Transfer-Encoding: chunked'),
       'HTTP/1.1 200 OK\r\nServer: nginx\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nServer: nginx\r\nContent-Length: 5\r\n\r\n',
     ];
-    for (const text of variants) assert.deepEqual(afterFirst(text), alone(text), JSON.stringify(text));
+    for (const text of variants) {
+      assert.deepEqual(afterFirst(text), alone(text), JSON.stringify(text));
+      assert.deepEqual(afterFirst(text, true), alone(text), `after another connection: ${JSON.stringify(text)}`);
+    }
   });
 });
 

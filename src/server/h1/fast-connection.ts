@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import { abortedError, FastBodyRequest, FastRequest, type BodySource } from './fast-request.js';
 import { FastResponse, type ResponseOwner } from './fast-response.js';
+import type { IdleSweep, SweptConnection } from './idle-sweep.js';
 import { parseRequestHead } from './request-head.js';
 
 /** What every connection of one listener shares (fast-path.ts makes it). */
@@ -16,6 +17,8 @@ export interface FastPathSettings {
   readonly bodies: boolean;
   /** The connections on this path now; the listener's close reads it. */
   readonly open: Set<FastConnection>;
+  /** The header and keep-alive timeouts of `open`. */
+  readonly sweep: IdleSweep;
 }
 
 /** The end of a request head: the empty line (RFC 9112 section 2.1). */
@@ -41,16 +44,12 @@ function onSocketEnd(this: TaggedSocket): void {
 function onSocketClose(this: TaggedSocket): void {
   this[kConnection].onClose();
 }
-function onSocketTimeout(this: TaggedSocket): void {
-  this[kConnection].onTimeout();
-}
 /** What the path listens to on its sockets, added on arrival and removed at the hand-off. */
 const socketListeners: readonly (readonly [string, (...args: any[]) => void])[] = [
   ['data', onSocketData],
   ['end', onSocketEnd],
   ['error', ignore],
   ['close', onSocketClose],
-  ['timeout', onSocketTimeout],
   ['drain', onSocketDrain],
 ];
 
@@ -68,7 +67,7 @@ function onSocketDrain(this: TaggedSocket): void {
  * connection goes to node:http for the rest of its life, with the unread bytes, so node:http's
  * limits, timeouts and error answers apply exactly as before.
  */
-export class FastConnection implements ResponseOwner, BodySource {
+export class FastConnection implements ResponseOwner, BodySource, SweptConnection {
   readonly socket: net.Socket;
   readonly keepAliveSeconds: number;
   private readonly settings: FastPathSettings;
@@ -86,16 +85,22 @@ export class FastConnection implements ResponseOwner, BodySource {
   private bodyLeft = 0;
   /** The last answer is out: the connection is closing. */
   private closing = false;
+  /** The sweep's tick at the last read or the end of the last response: the idle timeouts count from it. */
+  private activeTick: number;
+  /** The write callback of a response's last bytes (bound: an arrow would also keep a context per connection). */
+  readonly onFinalWrite: (err?: Error | null) => void;
 
   constructor(socket: net.Socket, settings: FastPathSettings) {
     this.socket = socket;
     this.settings = settings;
     this.keepAliveSeconds = settings.keepAliveTimeoutMs > 0 ? Math.floor(settings.keepAliveTimeoutMs / 1000) : -1;
+    this.onFinalWrite = this.finalWrite.bind(this);
     settings.open.add(this);
     (socket as TaggedSocket)[kConnection] = this;
     for (const [event, listener] of socketListeners) socket.on(event, listener);
     // Until the first request: its head must come within the header timeout (then 408).
-    socket.setTimeout(settings.headersTimeoutMs);
+    this.activeTick = settings.sweep.tick;
+    settings.sweep.start();
   }
 
   /** No request in flight: the listener's close may end the connection now. */
@@ -104,6 +109,7 @@ export class FastConnection implements ResponseOwner, BodySource {
   }
 
   onData(chunk: Buffer): void {
+    this.activeTick = this.settings.sweep.tick;
     // After a last answer nothing more is served (RFC 9112 section 9.6), even what arrives before the FIN is out.
     if (this.closing) return;
     if (this.bodyLeft > 0) return this.feedBody(chunk);
@@ -200,15 +206,16 @@ export class FastConnection implements ResponseOwner, BodySource {
   private detach(): void {
     const socket = this.socket;
     this.settings.open.delete(this);
-    socket.setTimeout(0);
     for (const [event, listener] of socketListeners) socket.removeListener(event, listener);
   }
 
   /** The response in flight handed its last bytes to the socket: the next request may start. */
-  readonly onFinalWrite = (err?: Error | null): void => {
+  private finalWrite(err?: Error | null): void {
     const res = this.current;
     if (res === null) return;
     this.current = null;
+    // From now on an idle connection closes after the keep-alive timeout, as node:http's.
+    this.activeTick = this.settings.sweep.tick;
     res.emitClose();
     const socket = this.socket;
     if (err != null || socket.destroyed) return;
@@ -220,8 +227,6 @@ export class FastConnection implements ResponseOwner, BodySource {
       socket.end();
       return;
     }
-    // From now on an idle connection closes after the keep-alive timeout, as node:http's.
-    if (this.served === 1) socket.setTimeout(this.settings.keepAliveTimeoutMs);
     const body = this.body;
     if (body !== null) {
       // Answered before its body was whole: the rest is read and dropped, as node:http dumps it.
@@ -230,7 +235,7 @@ export class FastConnection implements ResponseOwner, BodySource {
       return;
     }
     this.next();
-  };
+  }
 
   /** Goes on with the next request the client sent, if any. */
   private next(): void {
@@ -262,7 +267,15 @@ export class FastConnection implements ResponseOwner, BodySource {
     res.emitClose();
   }
 
-  onTimeout(): void {
+  onSweep(tick: number): void {
+    const ticks = this.served === 0 ? this.settings.sweep.headersTicks : this.settings.sweep.keepAliveTicks;
+    if (ticks === 0 || tick - this.activeTick < ticks) return;
+    // As a socket timer, which the 408's write re-arms: the next check is a whole timeout later.
+    this.activeTick = tick;
+    this.onTimeout();
+  }
+
+  private onTimeout(): void {
     // A slow backend or upload is the backend timeouts' business, not the client connection's.
     // A body still coming after its answer went out is only being dropped: as node:http, the
     // keep-alive timeout ends the connection when it stalls.

@@ -3,6 +3,7 @@ import type net from 'node:net';
 import { FastConnection, type FastPathSettings } from './fast-connection.js';
 import type { FastBodyRequest, FastRequest } from './fast-request.js';
 import type { FastResponse } from './fast-response.js';
+import { IdleSweep } from './idle-sweep.js';
 
 /**
  * The listener's own HTTP/1.1 path for cleartext listeners: node:http's server keeps the
@@ -49,6 +50,7 @@ export function installFastPath(server: http.Server, serve: (req: FastRequest | 
     keepAliveTimeoutMs: options.keepAliveTimeoutMs,
     bodies: options.requestTimeoutMs === 0,
     open,
+    sweep: new IdleSweep(open, options.headersTimeoutMs, options.keepAliveTimeoutMs),
   };
   server.on('connection', (socket: net.Socket) => {
     if (!socket.destroyed) new FastConnection(socket, settings);

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { BackendDispatchHandler, BackendDispatchOptions } from '../dispatcher.js';
 import { BodyTimeoutError, ConnectTimeoutError, HeadersTimeoutError, RequestAbortedError, SocketClosedError, UnsentRequestError } from '../client-errors.js';
+import type { FieldMemo } from './response-head.js';
 import { ResponseParser } from './response-parser.js';
 
 /** What a connection needs of its pool. */
@@ -12,6 +13,8 @@ export interface ConnectionOwner {
   readonly bodyTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly keepAliveMaxTimeoutMs: number;
+  /** The last final head's fields of any of its connections, which the next head's parse reuses. */
+  readonly fieldMemo: FieldMemo;
   /** Attempts on the wire. */
   running: number;
   /** The connect finished: run the attempt that waited for it. */
@@ -32,6 +35,34 @@ function onTimer(conn: ConnectionBase): void {
   conn.onTimer();
 }
 
+/** The connection of a socket, for the socket listeners every connection shares (no closures per connection). */
+export const kConnection = Symbol('switchyard.backendConnection');
+export interface TaggedSocket extends Socket {
+  /** null once the socket left with an upgrade. */
+  [kConnection]: ConnectionBase | null;
+}
+
+// `this` is the socket.
+function onSocketConnect(this: TaggedSocket): void {
+  (this[kConnection] as ConnectionBase).onSocketConnect();
+}
+function onSocketError(this: TaggedSocket, err: Error): void {
+  (this[kConnection] as ConnectionBase).onSocketError(err);
+}
+function onSocketClose(this: TaggedSocket): void {
+  (this[kConnection] as ConnectionBase).onSocketClose();
+}
+function onSocketDrain(this: TaggedSocket): void {
+  (this[kConnection] as ConnectionBase).onSocketDrain();
+}
+/** The exchange's listeners, which H1Connection adds (and removes at an upgrade). */
+export function onSocketData(this: TaggedSocket, chunk: Buffer): void {
+  (this[kConnection] as ConnectionBase).onSocketData(chunk);
+}
+export function onSocketEnd(this: TaggedSocket): void {
+  (this[kConnection] as ConnectionBase).onSocketEnd();
+}
+
 /**
  * The life of one backend connection: connect, the socket's events, the attempt's end (abort,
  * failure) and the one timer per connection, re-armed for connect, response head, body gaps
@@ -48,8 +79,8 @@ export abstract class ConnectionBase {
   isConnected = false;
   /** In its pool's idle stack. */
   idle = false;
-  /** The handler's abort, made once per connection. */
-  readonly abort = (err?: Error): void => this.abortRequest(err);
+  /** The handler's abort, made once per connection (bound: an arrow would also keep a context per connection). */
+  readonly abort: (err?: Error) => void;
 
   protected readonly owner: ConnectionOwner;
   protected timerKind = timerNone;
@@ -75,15 +106,20 @@ export abstract class ConnectionBase {
   constructor(owner: ConnectionOwner, socket: Socket, secure: boolean, maxHeaderBytes: number, options: BackendDispatchOptions, handler: BackendDispatchHandler) {
     this.owner = owner;
     this.socket = socket;
-    this.parser = new ResponseParser(maxHeaderBytes);
+    this.parser = new ResponseParser(maxHeaderBytes, owner.fieldMemo);
     this.waitingOptions = options;
     this.waitingHandler = handler;
-    socket.once(secure ? 'secureConnect' : 'connect', this.onSocketConnect);
-    socket.on('error', this.onSocketError);
-    socket.on('close', this.onSocketClose);
-    socket.on('drain', this.onSocketDrain);
+    this.abort = this.abortRequest.bind(this);
+    (socket as TaggedSocket)[kConnection] = this;
+    socket.once(secure ? 'secureConnect' : 'connect', onSocketConnect);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    socket.on('drain', onSocketDrain);
     this.arm(timerConnect, owner.connectTimeoutMs);
   }
+
+  abstract onSocketData(chunk: Buffer): void;
+  abstract onSocketEnd(): void;
 
   drained(): Promise<void> {
     // The backend is not reading the body and no head timer runs yet: the wait is bounded by the
@@ -98,24 +134,25 @@ export abstract class ConnectionBase {
   protected detach(): void {
     this.timerKind = timerNone;
     if (this.timer !== null) clearTimeout(this.timer);
-    this.socket.off('error', this.onSocketError);
-    this.socket.off('close', this.onSocketClose);
-    this.socket.off('drain', this.onSocketDrain);
+    this.socket.off('error', onSocketError);
+    this.socket.off('close', onSocketClose);
+    this.socket.off('drain', onSocketDrain);
+    (this.socket as TaggedSocket)[kConnection] = null;
   }
 
-  protected readonly onSocketConnect = (): void => {
+  onSocketConnect(): void {
     this.isConnected = true;
     this.timerKind = timerNone;
     this.socket.setNoDelay(true);
     this.socket.setKeepAlive(true, 60_000);
     this.owner.connected(this);
-  };
+  }
 
-  protected readonly onSocketError = (err: Error): void => {
+  onSocketError(err: Error): void {
     this.socketError ??= err;
-  };
+  }
 
-  protected readonly onSocketClose = (): void => {
+  onSocketClose(): void {
     this.timerKind = timerNone;
     this.timerDueMs = 0;
     if (this.timer !== null) clearTimeout(this.timer);
@@ -129,12 +166,12 @@ export abstract class ConnectionBase {
       return;
     }
     if (this.handler !== null && !(this.paused && this.ended && this.socketError === null)) this.lost(this.socketError ?? new SocketClosedError('the backend closed the connection'));
-  };
+  }
 
-  protected readonly onSocketDrain = (): void => {
+  onSocketDrain(): void {
     if (this.drainWaiter !== null && this.timerKind === timerHeaders) this.timerKind = timerNone;
     this.wakeDrain();
-  };
+  }
 
   protected wakeDrain(): void {
     const waiter = this.drainWaiter;

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { BackendDispatchHandler, BackendDispatchOptions, RawFields } from '../dispatcher.js';
 import { writeStreamedBody, type BodyTarget } from './body-writer.js';
-import { ConnectionBase, timerBody, timerHeaders, timerIdle, timerNone, type ConnectionOwner } from './connection-base.js';
+import { ConnectionBase, onSocketData, onSocketEnd, timerBody, timerHeaders, timerIdle, timerNone, type ConnectionOwner } from './connection-base.js';
 import { BadResponseError, RequestLengthMismatchError, SocketClosedError } from '../client-errors.js';
 import { requestHead } from './request-head.js';
 import { keepAliveHintMs } from './response-head.js';
@@ -30,7 +30,7 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
   /** Attempts this connection carried. */
   attempt = 0;
   /** The handler's resume, made once per connection. */
-  readonly resume = (): void => this.resumeBody();
+  readonly resume: () => void;
 
   private bodyTimeoutMs = 0;
   private idleTimeoutMs: number;
@@ -49,8 +49,9 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
   constructor(owner: ConnectionOwner, socket: Socket, secure: boolean, maxHeaderBytes: number, options: BackendDispatchOptions, handler: BackendDispatchHandler) {
     super(owner, socket, secure, maxHeaderBytes, options, handler);
     this.idleTimeoutMs = owner.keepAliveTimeoutMs;
-    socket.on('data', this.onSocketData);
-    socket.on('end', this.onSocketEnd);
+    this.resume = this.resumeBody.bind(this);
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
   }
 
   /** Starts one attempt on this connected, unused connection. */
@@ -162,7 +163,7 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
 
   // ---- the socket ------------------------------------------------------------------------
 
-  private readonly onSocketData = (chunk: Buffer): void => {
+  onSocketData(chunk: Buffer): void {
     if (this.handler === null) {
       // Bytes on a connection with no attempt (RFC 9112 §9.3: no pipelining): it cannot be trusted.
       this.socket.destroy();
@@ -181,7 +182,7 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
       return;
     }
     this.feed(chunk, 0);
-  };
+  }
 
   private feed(buf: Buffer, offset: number): void {
     const handler = this.handler;
@@ -265,8 +266,8 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
     this.owner.running--;
     this.detach();
     const socket = this.socket;
-    socket.off('data', this.onSocketData);
-    socket.off('end', this.onSocketEnd);
+    socket.off('data', onSocketData);
+    socket.off('end', onSocketEnd);
     this.owner.removed(this);
     // Bytes of the new protocol that came with the 101 are read again by its new owner.
     socket.pause();
@@ -277,7 +278,7 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
     else handler.onUpgrade(101, this.upgradeFields as RawFields, socket);
   }
 
-  private readonly onSocketEnd = (): void => {
+  onSocketEnd(): void {
     const handler = this.handler;
     // An idle connection the backend ended: closed now, so no request is written after its FIN.
     if (handler === null) {
@@ -294,5 +295,5 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
       return;
     }
     this.lost(new SocketClosedError(this.parser.idle ? 'the backend closed the connection without a response' : 'the backend closed the connection before the response was complete'));
-  };
+  }
 }

@@ -20,10 +20,16 @@ export interface HeadFacts extends StatusLine {
   /** The Keep-Alive field ('' for none), whose `timeout=N` may shorten the idle timeout. */
   keepAliveHint: string;
   /**
-   * The fields of the connection's previous final head (kept across resetHead): a field line
-   * that repeats the one at its place there reuses its checked strings (parseFieldLine).
+   * The fields of the backend's previous final head (the parser's FieldMemo, taken at the
+   * head's start): a field line that repeats the one at its place there reuses its checked
+   * strings (parseFieldLine).
    */
   previousFields: readonly string[];
+}
+
+/** Fields of a recent final head from the same backend, shared by its connections' parsers (see previousFields). */
+export interface FieldMemo {
+  fields: readonly string[];
 }
 
 export function resetHead(head: HeadFacts): void {
@@ -90,4 +96,36 @@ export function keepAliveHintMs(hint: string): number {
     seconds = seconds * 10 + digit;
   }
   return i === start ? -1 : seconds * 1000;
+}
+
+/** Whether the last coding of a Transfer-Encoding list is `chunked`, in any case. */
+export function lastTokenIsChunked(te: string): boolean {
+  const comma = te.lastIndexOf(',');
+  return te.slice(comma + 1).trim().toLowerCase() === 'chunked';
+}
+
+/** How a final response's body is delimited (RFC 9112 §6.3): bodyFraming's answers. */
+export const framedByLength = 0;
+export const framedChunked = 1;
+export const framedByClose = 2;
+
+/**
+ * How the body of a final response with this head is delimited (RFC 9112 §6.3). `noBody`: the
+ * answer to a HEAD, or a 204 or 304, which has no body whatever the head says.
+ */
+export function bodyFraming(head: HeadFacts, noBody: boolean): number {
+  const te = head.transferEncoding;
+  if (te !== '' && head.contentLength !== -1) throw new BadResponseError('both Transfer-Encoding and Content-Length (RFC 9112 §6.1)');
+  if (noBody) return framedByLength;
+  // Chunked last is chunked; any other coding runs until the close.
+  if (te !== '') return lastTokenIsChunked(te) ? framedChunked : framedByClose;
+  return head.contentLength >= 0 ? framedByLength : framedByClose;
+}
+
+/** The connection may carry another request after this response (RFC 9112 §9.3). */
+export function reusableAfter(head: HeadFacts, framing: number, noBody: boolean): boolean {
+  if (framing === framedByClose) return false;
+  // A Transfer-Encoding in an HTTP/1.0 message is faulty framing (RFC 9112 §6.1): close after.
+  if (!noBody && head.transferEncoding !== '' && head.minor === 0) return false;
+  return head.minor === 1 ? !head.close : head.keepAlive && !head.close;
 }

@@ -113,13 +113,6 @@ export function parseChunkSize(buf: Buffer, s: number, e: number): number {
   return size;
 }
 
-/** Whether the last coding of a Transfer-Encoding list is `chunked`, in any case. */
-export function lastTokenIsChunked(te: string): boolean {
-  const comma = te.lastIndexOf(',');
-  return te.slice(comma + 1).trim().toLowerCase() === 'chunked';
-}
-
-
 /**
  * `carry` (its first `used` bytes, or null) followed by `src[from, to)`, in `carry` when it has
  * room, else in a buffer twice as large: a line read byte by byte is copied in linear time.

@@ -1,7 +1,7 @@
 import { BadResponseError, HeadersOverflowError } from '../client-errors.js';
 import { maxInterimResponses } from '../protocol.js';
-import { resetHead, type HeadFacts } from './response-head.js';
-import { carryOn, lastTokenIsChunked, parseChunkSize, parseFieldLine, parseStatusLine } from './response-lines.js';
+import { bodyFraming, framedByClose, framedByLength, framedChunked, resetHead, reusableAfter, type FieldMemo, type HeadFacts } from './response-head.js';
+import { carryOn, parseChunkSize, parseFieldLine, parseStatusLine } from './response-lines.js';
 
 /** What the parser hands on; a false return pauses it (execute returns) until the caller runs it again. */
 export interface ResponseSink {
@@ -27,6 +27,8 @@ const finished = 9;
 /** A chunk-size line with its extensions (RFC 9112 §7.1.1) longer than this is refused. */
 const maxChunkLineBytes = 4096;
 const noBytes = Buffer.alloc(0);
+/** A finished parser's fields: never pushed to (a head's parse starts with a new array). */
+const noFields: string[] = [];
 
 /**
  * An incremental HTTP/1.1 response parser (RFC 9112) over any split of the bytes: head (status
@@ -53,7 +55,7 @@ export class ResponseParser {
   private lineBuf: Buffer = noBytes;
   private lineStart = 0;
   private lineEnd = 0;
-  readonly head: HeadFacts = { minor: 1, status: 0, reason: '', contentLength: -1, transferEncoding: '', close: false, keepAlive: false, keepAliveHint: '', previousFields: [] };
+  readonly head: HeadFacts = { minor: 1, status: 0, reason: '', contentLength: -1, transferEncoding: '', close: false, keepAlive: false, keepAliveHint: '', previousFields: noFields };
   /** The connection may carry another request after this response. */
   reusable = false;
   /** The last execute() stopped because the sink asked to pause. */
@@ -61,8 +63,12 @@ export class ResponseParser {
   /** The response was a 101 to an upgrade request: the bytes after its head belong to the new protocol. */
   upgraded = false;
 
-  constructor(maxHeaderBytes: number) {
+  /** Shared by the parsers of one backend's connections, so an idle connection keeps no fields. */
+  private readonly memo: FieldMemo;
+
+  constructor(maxHeaderBytes: number, memo: FieldMemo = { fields: [] }) {
     this.maxHeaderBytes = maxHeaderBytes;
+    this.memo = memo;
   }
 
   /** Starts reading the response to a new request. */
@@ -83,6 +89,8 @@ export class ResponseParser {
     this.sink = null;
     this.carry = null;
     this.carryBytes = 0;
+    this.fields = noFields;
+    this.head.previousFields = noFields;
   }
 
   get done(): boolean {
@@ -192,6 +200,7 @@ export class ResponseParser {
     this.carryBytes = 0;
     this.fields = [];
     resetHead(this.head);
+    this.head.previousFields = this.memo.fields;
   }
 
   /**
@@ -255,30 +264,15 @@ export class ResponseParser {
       sink.onResponseHead(status, head.reason, fields);
       return;
     }
-    const te = head.transferEncoding;
-    if (te !== '' && head.contentLength !== -1) throw new BadResponseError('both Transfer-Encoding and Content-Length (RFC 9112 §6.1)');
-    let reusable = head.minor === 1 ? !head.close : head.keepAlive && !head.close;
-    let length = 0;
-    if (this.headRequest || status === 204 || status === 304) {
-      this.state = lengthBody;
-    } else if (te !== '') {
-      // RFC 9112 §6.3: chunked last is chunked; any other coding runs until the close.
-      if (lastTokenIsChunked(te)) this.state = chunkSize;
-      else this.state = untilClose;
-      // A Transfer-Encoding in an HTTP/1.0 message is faulty framing (RFC 9112 §6.1): close after.
-      if (head.minor === 0 || this.state === untilClose) reusable = false;
-    } else if (head.contentLength >= 0) {
-      this.state = lengthBody;
-      length = head.contentLength;
-    } else {
-      this.state = untilClose;
-      reusable = false;
-    }
-    this.reusable = reusable;
-    head.previousFields = fields;
-    this.remaining = length;
+    const noBody = this.headRequest || status === 204 || status === 304;
+    const framing = bodyFraming(head, noBody);
+    this.state = framing === framedChunked ? chunkSize : framing === framedByClose ? untilClose : lengthBody;
+    this.reusable = reusableAfter(head, framing, noBody);
+    this.remaining = framing === framedByLength && !noBody ? head.contentLength : 0;
+    this.memo.fields = fields;
     this.sectionBytes = 0;
-    if (this.state === chunkSize) this.fields = [];
+    // A chunked body's trailer section comes in a new array; else the fields are let go now.
+    this.fields = this.state === chunkSize ? [] : noFields;
     if (!sink.onResponseHead(status, head.reason, fields)) this.paused = true;
   }
 
@@ -295,6 +289,9 @@ export class ResponseParser {
 
   private complete(trailers: string[] | null): void {
     this.state = finished;
+    // What an idle connection keeps of its last response: nothing (the memo has the fields).
+    this.fields = noFields;
+    this.head.previousFields = noFields;
     (this.sink as ResponseSink).onResponseComplete(trailers);
   }
 }
