@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BadResponseError, HeadersOverflowError } from '../../src/upstream/client-errors.js';
+import { newHeadMemo } from '../../src/upstream/h1/head-memo.js';
 import { keepAliveHintMs } from '../../src/upstream/h1/response-head.js';
 import { ResponseParser, type ResponseSink } from '../../src/upstream/h1/response-parser.js';
 
@@ -178,7 +179,7 @@ describe('the next response on a connection', () => {
    * connection to the same backend.
    */
   function afterFirst(second: string, shared = false): { fields: string[] | undefined; text: string; reusable: boolean } | Error {
-    const memo = { fields: [] };
+    const memo = newHeadMemo();
     const parser = new ResponseParser(16 * 1024, memo);
     const firstParser = shared ? new ResponseParser(16 * 1024, memo) : parser;
     firstParser.start(new Recorder(), false, false);

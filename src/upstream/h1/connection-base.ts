@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { BackendDispatchHandler, BackendDispatchOptions } from '../dispatcher.js';
 import { BodyTimeoutError, ConnectTimeoutError, HeadersTimeoutError, RequestAbortedError, SocketClosedError, UnsentRequestError } from '../client-errors.js';
-import type { FieldMemo } from './response-head.js';
+import type { HeadMemo } from './head-memo.js';
 import { ResponseParser } from './response-parser.js';
 
 /** What a connection needs of its pool. */
@@ -14,7 +14,7 @@ export interface ConnectionOwner {
   readonly keepAliveTimeoutMs: number;
   readonly keepAliveMaxTimeoutMs: number;
   /** The last final head's fields of any of its connections, which the next head's parse reuses. */
-  readonly fieldMemo: FieldMemo;
+  readonly headMemo: HeadMemo;
   /** Attempts on the wire. */
   running: number;
   /** The connect finished: run the attempt that waited for it. */
@@ -106,7 +106,7 @@ export abstract class ConnectionBase {
   constructor(owner: ConnectionOwner, socket: Socket, secure: boolean, maxHeaderBytes: number, options: BackendDispatchOptions, handler: BackendDispatchHandler) {
     this.owner = owner;
     this.socket = socket;
-    this.parser = new ResponseParser(maxHeaderBytes, owner.fieldMemo);
+    this.parser = new ResponseParser(maxHeaderBytes, owner.headMemo);
     this.waitingOptions = options;
     this.waitingHandler = handler;
     this.abort = this.abortRequest.bind(this);

@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import type { BackendDispatchHandler, BackendDispatcher, BackendDispatchOptions } from '../dispatcher.js';
 import type { BackendTlsConnectOptions } from '../tls.js';
 import { H1Connection, type ConnectionOwner } from './connection.js';
-import type { FieldMemo } from './response-head.js';
+import { newHeadMemo, type HeadMemo } from './head-memo.js';
 import { ClientClosedError } from '../client-errors.js';
 
 export interface H1PoolOptions {
@@ -37,7 +37,7 @@ export class H1Pool implements BackendDispatcher, ConnectionOwner {
   readonly keepAliveTimeoutMs: number;
   readonly keepAliveMaxTimeoutMs: number;
   running = 0;
-  readonly fieldMemo: FieldMemo = { fields: [] };
+  readonly headMemo: HeadMemo = newHeadMemo();
   private readonly options: H1PoolOptions;
   private readonly idle: H1Connection[] = [];
   private readonly open = new Set<H1Connection>();

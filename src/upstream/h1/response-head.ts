@@ -20,16 +20,11 @@ export interface HeadFacts extends StatusLine {
   /** The Keep-Alive field ('' for none), whose `timeout=N` may shorten the idle timeout. */
   keepAliveHint: string;
   /**
-   * The fields of the backend's previous final head (the parser's FieldMemo, taken at the
+   * The fields of the backend's previous final head (the parser's HeadMemo, taken at the
    * head's start): a field line that repeats the one at its place there reuses its checked
    * strings (parseFieldLine).
    */
   previousFields: readonly string[];
-}
-
-/** Fields of a recent final head from the same backend, shared by its connections' parsers (see previousFields). */
-export interface FieldMemo {
-  fields: readonly string[];
 }
 
 export function resetHead(head: HeadFacts): void {

@@ -112,18 +112,3 @@ export function parseChunkSize(buf: Buffer, s: number, e: number): number {
   }
   return size;
 }
-
-/**
- * `carry` (its first `used` bytes, or null) followed by `src[from, to)`, in `carry` when it has
- * room, else in a buffer twice as large: a line read byte by byte is copied in linear time.
- */
-export function carryOn(carry: Buffer | null, used: number, src: Buffer, from: number, to: number): Buffer {
-  const need = used + to - from;
-  let out = carry;
-  if (out === null || out.length < need) {
-    out = Buffer.allocUnsafe(Math.max(need, out === null ? 256 : out.length * 2));
-    if (carry !== null) carry.copy(out, 0, 0, used);
-  }
-  src.copy(out, used, from, to);
-  return out;
-}

@@ -1,7 +1,9 @@
-import { BadResponseError, HeadersOverflowError } from '../client-errors.js';
+import { BadResponseError } from '../client-errors.js';
 import { maxInterimResponses } from '../protocol.js';
-import { bodyFraming, framedByClose, framedByLength, framedChunked, resetHead, reusableAfter, type FieldMemo, type HeadFacts } from './response-head.js';
-import { carryOn, parseChunkSize, parseFieldLine, parseStatusLine } from './response-lines.js';
+import { newHeadMemo, recallHead, rememberHead, type HeadMemo } from './head-memo.js';
+import { bodyFraming, framedByClose, framedByLength, framedChunked, resetHead, reusableAfter, type HeadFacts } from './response-head.js';
+import { LineReader, maxChunkLineBytes } from './line-reader.js';
+import { parseChunkSize, parseFieldLine, parseStatusLine } from './response-lines.js';
 
 /** What the parser hands on; a false return pauses it (execute returns) until the caller runs it again. */
 export interface ResponseSink {
@@ -24,9 +26,6 @@ const untilClose = 8;
 /** The response is complete, the connection upgraded (101), or the parser was stopped. */
 const finished = 9;
 
-/** A chunk-size line with its extensions (RFC 9112 §7.1.1) longer than this is refused. */
-const maxChunkLineBytes = 4096;
-const noBytes = Buffer.alloc(0);
 /** A finished parser's fields: never pushed to (a head's parse starts with a new array). */
 const noFields: string[] = [];
 
@@ -43,18 +42,10 @@ export class ResponseParser {
   /** The request was HEAD (no body whatever the head says) / asked for an upgrade. */
   private headRequest = false;
   private upgradeRequest = false;
-  /** An incomplete line, copied from earlier reads: its first carryBytes bytes (the rest is room to grow). */
-  private carry: Buffer | null = null;
-  private carryBytes = 0;
-  /** Bytes of the current head, trailer section or chunk-size line so far. */
-  private sectionBytes = 0;
+  private readonly lines = new LineReader();
   private remaining = 0;
   private interim = 0;
   private fields: string[] = [];
-  /** Set by the last line() call: the line's bytes without CRLF. */
-  private lineBuf: Buffer = noBytes;
-  private lineStart = 0;
-  private lineEnd = 0;
   readonly head: HeadFacts = { minor: 1, status: 0, reason: '', contentLength: -1, transferEncoding: '', close: false, keepAlive: false, keepAliveHint: '', previousFields: noFields };
   /** The connection may carry another request after this response. */
   reusable = false;
@@ -64,9 +55,11 @@ export class ResponseParser {
   upgraded = false;
 
   /** Shared by the parsers of one backend's connections, so an idle connection keeps no fields. */
-  private readonly memo: FieldMemo;
+  private readonly memo: HeadMemo;
+  /** Where the current head started in the buffer it came in; -1: it was carried across reads. */
+  private headFrom = -1;
 
-  constructor(maxHeaderBytes: number, memo: FieldMemo = { fields: [] }) {
+  constructor(maxHeaderBytes: number, memo: HeadMemo = newHeadMemo()) {
     this.maxHeaderBytes = maxHeaderBytes;
     this.memo = memo;
   }
@@ -87,8 +80,7 @@ export class ResponseParser {
   stop(): void {
     this.state = finished;
     this.sink = null;
-    this.carry = null;
-    this.carryBytes = 0;
+    this.lines.reset();
     this.fields = noFields;
     this.head.previousFields = noFields;
   }
@@ -99,7 +91,7 @@ export class ResponseParser {
 
   /** Nothing of a response has arrived yet. */
   get idle(): boolean {
-    return this.state === statusLine && this.sectionBytes === 0 && this.carry === null;
+    return this.state === statusLine && this.lines.sectionBytes === 0 && this.lines.carry === null;
   }
 
   /** The body runs until the connection closes. */
@@ -124,20 +116,34 @@ export class ResponseParser {
         case statusLine:
         case fieldLines:
         case trailerLines: {
-          const next = this.line(buf, off, this.maxHeaderBytes);
+          if (this.state === statusLine && this.lines.carry === null) {
+            // The same bytes as a head a parser of this backend accepted: the same parse.
+            const recalled = recallHead(this.memo, buf, off, this.head);
+            if (recalled !== -1) {
+              off += recalled;
+              this.fields = this.memo.headFields.slice();
+              this.state = fieldLines;
+              this.endOfSection();
+              if (this.paused || this.state === finished) return off;
+              break;
+            }
+            this.headFrom = off;
+          }
+          const lines = this.lines;
+          const next = lines.line(buf, off, this.maxHeaderBytes);
           if (next === -1) return length;
           off = next;
-          // The line's buffer is let go at once: held for the whole body, a read buffer of 64 KiB
-          // would outlive young-generation GCs and cost a full one to free.
-          const lineBuf = this.lineBuf;
-          this.lineBuf = noBytes;
+          const lineBuf = lines.lineBuf;
+          lines.release();
+          if (lineBuf !== buf) this.headFrom = -1;
           if (this.state === statusLine) {
-            parseStatusLine(this.head, lineBuf, this.lineStart, this.lineEnd);
+            parseStatusLine(this.head, lineBuf, lines.lineStart, lines.lineEnd);
             this.state = fieldLines;
-          } else if (this.lineStart === this.lineEnd) {
+          } else if (lines.lineStart === lines.lineEnd) {
+            if (this.state === fieldLines && this.headFrom !== -1 && this.head.status >= 200) rememberHead(this.memo, buf, this.headFrom, off, this.head, this.fields);
             this.endOfSection();
           } else {
-            parseFieldLine(lineBuf, this.lineStart, this.lineEnd, this.fields, this.state === fieldLines ? this.head : null);
+            parseFieldLine(lineBuf, lines.lineStart, lines.lineEnd, this.fields, this.state === fieldLines ? this.head : null);
           }
           break;
         }
@@ -159,11 +165,11 @@ export class ResponseParser {
           break;
         }
         case chunkSize: {
-          const next = this.line(buf, off, maxChunkLineBytes);
+          const next = this.lines.line(buf, off, maxChunkLineBytes);
           if (next === -1) return length;
           off = next;
           this.chunkSizeLine();
-          this.lineBuf = noBytes;
+          this.lines.release();
           break;
         }
         case chunkDataCr:
@@ -173,7 +179,7 @@ export class ResponseParser {
           off++;
           if (this.state === chunkDataCr) this.state = chunkDataLf;
           else this.state = chunkSize;
-          this.sectionBytes = 0;
+          this.lines.sectionBytes = 0;
           break;
         }
         case untilClose:
@@ -195,48 +201,10 @@ export class ResponseParser {
 
   private startHead(): void {
     this.state = statusLine;
-    this.sectionBytes = 0;
-    this.carry = null;
-    this.carryBytes = 0;
+    this.lines.reset();
     this.fields = [];
     resetHead(this.head);
     this.head.previousFields = this.memo.fields;
-  }
-
-  /**
-   * The next line from `off`: sets lineBuf/lineStart/lineEnd (CRLF excluded) and returns the
-   * offset after its LF, or -1 when it is incomplete (its bytes are carried to the next read).
-   */
-  private line(buf: Buffer, off: number, limit: number): number {
-    const lf = buf.indexOf(0x0a, off);
-    if (lf === -1) {
-      const carried = this.carryBytes + buf.length - off;
-      if (this.sectionBytes + carried > limit) throw this.overflow(limit);
-      this.carry = carryOn(this.carry, this.carryBytes, buf, off, buf.length);
-      this.carryBytes = carried;
-      return -1;
-    }
-    let lineBuf = buf;
-    let start = off;
-    let end = lf;
-    if (this.carry !== null) {
-      lineBuf = carryOn(this.carry, this.carryBytes, buf, off, lf + 1);
-      end = this.carryBytes + lf - off;
-      this.carry = null;
-      this.carryBytes = 0;
-      start = 0;
-    }
-    this.sectionBytes += end - start + 1;
-    if (this.sectionBytes > limit) throw this.overflow(limit);
-    if (end === start || lineBuf[end - 1] !== 0x0d) throw new BadResponseError('a line ends in a bare LF (RFC 9112 §2.2)');
-    this.lineBuf = lineBuf;
-    this.lineStart = start;
-    this.lineEnd = end - 1;
-    return lf + 1;
-  }
-
-  private overflow(limit: number): Error {
-    return limit === maxChunkLineBytes ? new BadResponseError(`a chunk-size line is longer than ${limit} bytes`) : new HeadersOverflowError(limit);
   }
 
   private endOfSection(): void {
@@ -270,15 +238,16 @@ export class ResponseParser {
     this.reusable = reusableAfter(head, framing, noBody);
     this.remaining = framing === framedByLength && !noBody ? head.contentLength : 0;
     this.memo.fields = fields;
-    this.sectionBytes = 0;
+    this.lines.sectionBytes = 0;
     // A chunked body's trailer section comes in a new array; else the fields are let go now.
     this.fields = this.state === chunkSize ? [] : noFields;
     if (!sink.onResponseHead(status, head.reason, fields)) this.paused = true;
   }
 
   private chunkSizeLine(): void {
-    const size = parseChunkSize(this.lineBuf, this.lineStart, this.lineEnd);
-    this.sectionBytes = 0;
+    const lines = this.lines;
+    const size = parseChunkSize(lines.lineBuf, lines.lineStart, lines.lineEnd);
+    lines.sectionBytes = 0;
     if (size === 0) {
       this.state = trailerLines;
       return;
