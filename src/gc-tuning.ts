@@ -1,3 +1,4 @@
+import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { whenBodiesStream } from './body-streams.js';
 
@@ -26,8 +27,38 @@ import { whenBodiesStream } from './body-streams.js';
  */
 export const proxyV8Flags: readonly string[] = ['--no-concurrent-array-buffer-sweeping', '--heap-growing-percent=35', '--no-allocation-site-pretenuring'];
 
+/**
+ * The young generation stops growing at semi-spaces of this size (V8's default grows them to
+ * 16 MiB, 32 MiB resident). `--max-semi-space-size` is only read when the heap is set up, but
+ * the growth factor is read at each growth: it becomes 1 once the semi-space is this big, or is
+ * at start-up already (module loading grows it). See docs/performance.md, "Memory".
+ */
+export const youngGenerationCapMiB = 8;
+
+const newSpaceMiB = (): number => (v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 2 / 1048576;
+
+/** Stops the young generation's growth once a semi-space reaches `capMiB`; returns when it has. */
+export function capYoungGeneration(capMiB: number): Promise<void> {
+  const stop = (): void => v8.setFlagsFromString('--semi-space-growth-factor=1');
+  if (newSpaceMiB() >= capMiB) {
+    stop();
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    // Growth happens at the end of a scavenge; check after each one until it is big enough.
+    const observer = new PerformanceObserver(() => {
+      if (newSpaceMiB() < capMiB) return;
+      stop();
+      observer.disconnect();
+      resolve();
+    });
+    observer.observe({ entryTypes: ['gc'] });
+  });
+}
+
 export function tuneGarbageCollector(): void {
   for (const flag of proxyV8Flags) v8.setFlagsFromString(flag);
+  void capYoungGeneration(youngGenerationCapMiB);
   whenBodiesStream(tuneForBulkTransfer);
 }
 

@@ -71,3 +71,38 @@ test('after tuneGarbageCollector, promoted garbage is collected at a smaller old
   const bulk = largestOldSpace('bulk');
   assert.ok(bulk > tuned / 0.75, `largest old generation: ${Math.round(bulk)} MiB after tuneForBulkTransfer, ${Math.round(tuned)} MiB tuned, ${Math.round(untuned)} MiB untuned`);
 });
+
+/**
+ * The young generation stops growing at youngGenerationCapMiB (issue 12, memory): a child that
+ * keeps many short-lived objects alive across scavenges, one turn of the event loop at a time as
+ * a proxy does, would grow V8's semi-spaces to 16 MiB; tuned, they stay at the cap.
+ */
+const churn = `
+  import v8 from 'node:v8';
+  import { setImmediate as turn } from 'node:timers/promises';
+  const { tuneGarbageCollector, youngGenerationCapMiB } = await import(${JSON.stringify(moduleUrl)});
+  if (process.argv[1] === 'tuned') tuneGarbageCollector();
+  const semiSpaceMiB = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 2 / 1048576;
+  let inFlight = [];
+  let largest = 0;
+  for (let round = 0; round < 400; round++) {
+    for (let i = 0; i < 20000; i++) inFlight.push({ round, i, head: 'x'.repeat(i % 64) });
+    if (inFlight.length > 200000) inFlight = inFlight.slice(100000);
+    largest = Math.max(largest, semiSpaceMiB());
+    await turn();
+  }
+  console.log(JSON.stringify({ largest, cap: youngGenerationCapMiB }));
+`;
+
+test('after tuneGarbageCollector, the young generation grows to the cap and no further', () => {
+  const run = (mode: string): { largest: number; cap: number } => {
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', churn, mode], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stderr, '', 'V8 knows the flags');
+    return JSON.parse(child.stdout) as { largest: number; cap: number };
+  };
+  const untuned = run('default');
+  assert.ok(untuned.largest > untuned.cap, `without tuning the semi-space grows past the cap: ${untuned.largest} MiB`);
+  const tuned = run('tuned');
+  assert.equal(tuned.largest, tuned.cap, `tuned: ${tuned.largest} MiB, cap ${tuned.cap} MiB`);
+});
