@@ -68,9 +68,10 @@ const mallocHintBytes = 30 * 1024 * 1024;
 /**
  * Run once the process streams bodies (body-streams.ts): 1 MiB downloads in the shared bench.
  *
- * The old generation's bound goes back to V8's own. A young generation of 32 MiB needs that much
- * room above the old generation, or V8 starts marking it; at 1.35x a 13 MiB heap there never is,
- * and downloads ran a mark-compact every 150 ms: 10 % more CPU per download.
+ * The old generation's bound goes back to V8's own. V8 starts marking the old generation when
+ * less room than the young generation's capacity is left below its limit; at 1.35x a 13 MiB heap
+ * with 16 MiB semi-spaces there never was, and downloads ran a mark-compact every 150-200 ms:
+ * 10 % more CPU per download.
  *
  * glibc keeps its freed heap. Each socket read is a fresh 64 KiB block from malloc, freed when a
  * scavenge finds its Buffer dead; a stream leaves tens of MiB of them between two scavenges, and
