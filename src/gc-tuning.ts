@@ -35,6 +35,13 @@ export const proxyV8Flags: readonly string[] = ['--no-concurrent-array-buffer-sw
  */
 export const youngGenerationCapMiB = 8;
 
+/**
+ * Only V8 11 (Node 20) grows the young generation by that factor. V8 12 and later size it by
+ * other rules, where a growth factor of 1 did not cap it and made it swing (Node 24: from 1 to
+ * 19 MiB); there the CLI leaves it alone.
+ */
+export const youngGenerationCapApplies = Number(process.versions.v8.split('.')[0]) <= 11;
+
 const newSpaceMiB = (): number => (v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 2 / 1048576;
 
 /** Stops the young generation's growth once a semi-space reaches `capMiB`; returns when it has. */
@@ -58,7 +65,7 @@ export function capYoungGeneration(capMiB: number): Promise<void> {
 
 export function tuneGarbageCollector(): void {
   for (const flag of proxyV8Flags) v8.setFlagsFromString(flag);
-  void capYoungGeneration(youngGenerationCapMiB);
+  if (youngGenerationCapApplies) void capYoungGeneration(youngGenerationCapMiB);
   whenBodiesStream(tuneForBulkTransfer);
 }
 

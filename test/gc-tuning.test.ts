@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { youngGenerationCapApplies } from '../src/gc-tuning.js';
 
 /**
  * tuneGarbageCollector (issue 12, scenario c): dead ArrayBuffers (the proxy's socket reads) are
@@ -42,9 +43,11 @@ test('after tuneGarbageCollector, a scavenge frees dead ArrayBuffers before it r
  */
 const promoting = `
   import v8 from 'node:v8';
-  const { tuneGarbageCollector, tuneForBulkTransfer } = await import(${JSON.stringify(moduleUrl)});
-  if (process.argv[1] !== 'default') tuneGarbageCollector();
+  const { tuneGarbageCollector, tuneForBulkTransfer, proxyV8Flags } = await import(${JSON.stringify(moduleUrl)});
+  if (process.argv[1] === 'tuned' || process.argv[1] === 'bulk') tuneGarbageCollector();
   if (process.argv[1] === 'bulk') tuneForBulkTransfer();
+  // The CLI's flags but the old generation's bound: what V8 does on its own.
+  if (process.argv[1] === 'own') for (const flag of proxyV8Flags) if (!flag.startsWith('--heap-growing-percent')) v8.setFlagsFromString(flag);
   const oldSpaceMiB = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space').space_size / 1048576;
   const live = [];
   for (let i = 0; i < 200000; i++) live.push({ i, name: 'live' + i, pair: [i, i] });
@@ -67,9 +70,14 @@ test('after tuneGarbageCollector, promoted garbage is collected at a smaller old
   const untuned = largestOldSpace('default');
   const tuned = largestOldSpace('tuned');
   assert.ok(tuned < untuned * 0.75, `largest old generation: ${Math.round(tuned)} MiB tuned, ${Math.round(untuned)} MiB untuned`);
-  // Once bodies stream, V8's own bound is back (a full GC per 150 ms in 1 MiB downloads otherwise).
+  // Once bodies stream, V8's own bound is back (a full GC per 150 ms in 1 MiB downloads otherwise):
+  // the old generation grows as with the CLI's other flags alone. (On Node 24, without
+  // pretenuring, this probe promotes too little for the bound to matter: own and tuned agree.)
   const bulk = largestOldSpace('bulk');
-  assert.ok(bulk > tuned / 0.75, `largest old generation: ${Math.round(bulk)} MiB after tuneForBulkTransfer, ${Math.round(tuned)} MiB tuned, ${Math.round(untuned)} MiB untuned`);
+  const own = largestOldSpace('own');
+  const sizes = `${Math.round(bulk)} MiB after tuneForBulkTransfer, ${Math.round(own)} MiB without the bound, ${Math.round(tuned)} MiB tuned`;
+  assert.ok(bulk > own * 0.85, `largest old generation: ${sizes}`);
+  if (own > tuned / 0.75) assert.ok(bulk > tuned / 0.75, `largest old generation: ${sizes}`);
 });
 
 /**
@@ -94,7 +102,7 @@ const churn = `
   console.log(JSON.stringify({ largest, cap: youngGenerationCapMiB }));
 `;
 
-test('after tuneGarbageCollector, the young generation grows to the cap and no further', () => {
+test('after tuneGarbageCollector, the young generation grows to the cap and no further', { skip: !youngGenerationCapApplies && 'V8 12 and later size the young generation by other rules' }, () => {
   const run = (mode: string): { largest: number; cap: number } => {
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', churn, mode], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(child.status, 0, child.stderr);
