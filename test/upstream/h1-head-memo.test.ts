@@ -86,8 +86,19 @@ test('a head cut across reads is parsed, and remembered only when it came whole'
     assert.equal(cut.sink.body, 'hello');
     assert.equal(memo.bytes, null, `split in ${split}-byte reads`);
   }
+  // Cut at the end of a line: the second read starts a line of its own, but not the head.
+  const cut = head.indexOf('Content-Type');
+  const parser = new ResponseParser(16 * 1024, memo);
+  const sink = new Sink();
+  parser.start(sink, false, false);
+  parser.execute(Buffer.from(head.slice(0, cut), 'latin1'), 0);
+  parser.execute(Buffer.from(`${head.slice(cut)}hello`, 'latin1'), 0);
+  assert.deepEqual(sink.heads[0]?.fields, fields);
+  assert.equal(memo.bytes, null, 'cut at a line end');
+  // So the rest of that head, alone, is still no response.
+  assert.throws(() => respond(memo, `${head.slice(cut)}hello`), /status line/);
   respond(memo, `${head}hello`);
-  assert.equal(memo.bytes?.toString('latin1'), head);
+  assert.equal((memo.bytes as Buffer | null)?.toString('latin1'), head);
 });
 
 test('interim responses are never remembered; the final head after one is', () => {

@@ -109,6 +109,8 @@ export class ResponseParser {
   /** Parses `buf` from `offset`; returns where it stopped (the end, a pause, or the end of the response). */
   execute(buf: Buffer, offset: number): number {
     this.paused = false;
+    // A head begun in an earlier read, even one that ended at a line's end, is not whole in this one.
+    this.headFrom = -1;
     let off = offset;
     const length = buf.length;
     while (off < length || this.state === lengthBody || this.state === chunkData) {
