@@ -116,7 +116,8 @@ test('a 1 MiB body relayed through backpressure pauses: no empty chunk is writte
   let received = 0;
   for await (const chunk of res.body) received += (chunk as Buffer).length;
   assert.equal(received, body.length);
-  // 64 KiB chunks fill the socket's buffer, so the relay pauses undici and resumes it on drain.
-  assert.ok(writes.calls >= 8, `the body went out in many writes (${writes.calls})`);
+  // Reads of up to 256 KiB (read-region.ts) fill the socket's buffer, so the relay pauses the
+  // backend's connection and resumes it on drain.
+  assert.ok(writes.calls >= 4, `the body went out in many writes (${writes.calls})`);
   assert.equal(writes.empty, 0);
 });

@@ -91,7 +91,7 @@ export abstract class ConnectionBase {
   /** The response is paused by its handler; the socket ended meanwhile. */
   protected paused = false;
   protected ended = false;
-  /** Bytes read but not parsed while paused, in order (the first from `heldOffset` in H1Connection). */
+  /** Bytes read but not parsed while paused, in order. */
   protected readonly held: Buffer[] = [];
   private timer: NodeJS.Timeout | null = null;
   /** The duration the timer was made with, and when it fires (performance.now(); 0: not scheduled). */
@@ -102,6 +102,8 @@ export abstract class ConnectionBase {
   private deadlineMs = 0;
   private socketError: Error | null = null;
   private drainWaiter: (() => void) | null = null;
+  /** The bytes being parsed are lent (the shared read region): what outlives the read is copied. */
+  private lent = false;
 
   constructor(owner: ConnectionOwner, socket: Socket, secure: boolean, maxHeaderBytes: number, options: BackendDispatchOptions, handler: BackendDispatchHandler) {
     this.owner = owner;
@@ -120,6 +122,18 @@ export abstract class ConnectionBase {
 
   abstract onSocketData(chunk: Buffer): void;
   abstract onSocketEnd(): void;
+
+  /** A read into a region (read-region.ts). */
+  onRegionData(chunk: Buffer, lent: boolean): void {
+    this.lent = lent;
+    this.onSocketData(chunk);
+    this.lent = false;
+  }
+
+  /** `bytes` to keep past the read: a copy when they are lent. */
+  protected kept(bytes: Buffer): Buffer {
+    return this.lent ? Buffer.from(bytes) : bytes;
+  }
 
   drained(): Promise<void> {
     // The backend is not reading the body and no head timer runs yet: the wait is bounded by the

@@ -41,7 +41,6 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
   private responded = false;
   private feeding = false;
   private resumedWhileFeeding = false;
-  private heldOffset = 0;
   /** The socket was paused: a chunk came while the handler had paused the response. */
   private socketPaused = false;
   private upgradeFields: string[] | null = null;
@@ -140,7 +139,7 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
 
   onResponseBody(chunk: Buffer): boolean {
     if (this.timerKind === timerBody) this.refreshTimer();
-    return (this.handler as BackendDispatchHandler).onData(chunk);
+    return (this.handler as BackendDispatchHandler).onData(this.kept(chunk));
   }
 
   onResponseComplete(trailers: string[] | null): void {
@@ -174,7 +173,7 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
     if (this.paused) {
       // Only a read while paused stops the socket: the relay's pause for a chunk bigger than the
       // client's buffer usually ends within the tick, and a pause and resume per 64 KiB cost more.
-      this.held.push(chunk);
+      this.held.push(this.kept(chunk));
       if (!this.socketPaused) {
         this.socketPaused = true;
         this.socket.pause();
@@ -209,10 +208,7 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
       return this.feed(buf, end);
     }
     this.paused = true;
-    if (end < buf.length) {
-      this.held.unshift(buf);
-      this.heldOffset = end;
-    }
+    if (end < buf.length) this.held.unshift(this.kept(buf.subarray(end)));
     this.timerKind = timerNone;
   }
 
@@ -234,9 +230,7 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
     // Nothing held: the parser still runs, to end a body whose last byte came before the pause.
     if (held.length === 0) this.feed(noBytes, 0);
     while (held.length !== 0 && !this.paused && this.handler === handler && this.attempt === attempt) {
-      const offset = this.heldOffset;
-      this.heldOffset = 0;
-      this.feed(held.shift() as Buffer, offset);
+      this.feed(held.shift() as Buffer, 0);
     }
     if (this.ended && !this.paused && this.handler === handler) this.onSocketEnd();
   }
@@ -245,7 +239,6 @@ export class H1Connection extends ConnectionBase implements ResponseSink, BodyTa
   private afterResponse(extraBytes: boolean): void {
     this.responded = false;
     this.held.length = 0;
-    this.heldOffset = 0;
     if (extraBytes || !this.parser.reusable || !this.requestDone || this.upgradeRequest || this.ended || this.socket.destroyed) {
       this.socket.destroy();
       return;

@@ -4,7 +4,11 @@ import type { BackendDispatchHandler, BackendDispatcher, BackendDispatchOptions 
 import type { BackendTlsConnectOptions } from '../tls.js';
 import { H1Connection, type ConnectionOwner } from './connection.js';
 import { newHeadMemo, type HeadMemo } from './head-memo.js';
+import { nextRegion, onRegionRead } from './read-region.js';
 import { ClientClosedError } from '../client-errors.js';
+
+/** net.connect's onread: `buffer` may also return nothing (keep the region), which the types leave out. */
+const regionReads = { buffer: nextRegion as () => Uint8Array, callback: onRegionRead as (nread: number, region: Uint8Array) => boolean };
 
 export interface H1PoolOptions {
   /** scheme://host[:port]; its host is the Host of requests whose fields have none. */
@@ -69,6 +73,11 @@ export class H1Pool implements BackendDispatcher, ConnectionOwner {
       handler.onError(new ClientClosedError());
       return false;
     }
+    // An upgrade takes a socket that reads through its Readable, which a tunnel can take over.
+    if (options.upgrade != null) {
+      this.connect(options, handler, false);
+      return true;
+    }
     const idle = this.idle;
     while (idle.length !== 0) {
       const conn = idle.pop() as H1Connection;
@@ -77,17 +86,20 @@ export class H1Pool implements BackendDispatcher, ConnectionOwner {
       conn.run(options, handler);
       return true;
     }
-    this.connect(options, handler);
+    this.connect(options, handler, true);
     return true;
   }
 
-  private connect(options: BackendDispatchOptions, handler: BackendDispatchHandler): void {
+  /** `regions`: a plain socket reads into read regions (read-region.ts), not through its Readable. */
+  private connect(options: BackendDispatchOptions, handler: BackendDispatchHandler, regions: boolean): void {
     const { hostname, port } = this.options;
     const tlsOptions = this.options.tls;
     let socket: net.Socket;
     if (tlsOptions === null) {
       // 64 KiB stream buffers as undici's connector (a Socket option the connect types leave out).
-      socket = net.connect({ host: hostname, port, highWaterMark: 64 * 1024 } as net.NetConnectOpts);
+      const connectOptions: net.NetConnectOpts & { highWaterMark: number } = { host: hostname, port, highWaterMark: 64 * 1024 };
+      if (regions) connectOptions.onread = regionReads;
+      socket = net.connect(connectOptions);
     } else {
       socket = tls.connect({ ...tlsOptions, ALPNProtocols: [...tlsOptions.ALPNProtocols], host: hostname, port, ...(this.tlsSession === null ? {} : { session: this.tlsSession }) });
       socket.on('session', this.onSession);
