@@ -31,9 +31,11 @@ export const proxyV8Flags: readonly string[] = ['--no-concurrent-array-buffer-sw
  * The young generation stops growing at semi-spaces of this size (V8's default grows them to
  * 16 MiB, 32 MiB resident). `--max-semi-space-size` is only read when the heap is set up, but
  * the growth factor is read at each growth: it becomes 1 once the semi-space is this big, or is
- * at start-up already (module loading grows it). See docs/performance.md, "Memory".
+ * at start-up already (module loading grows it). The check runs after each scavenge, a turn of
+ * the event loop later: a turn that allocates enough for two growths goes one step past the cap.
+ * See docs/performance.md, "Memory".
  */
-export const youngGenerationCapMiB = 8;
+export const youngGenerationCapMiB = 4;
 
 /**
  * Only V8 11 (Node 20) grows the young generation by that factor. V8 12 and later size it by

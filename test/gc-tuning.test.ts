@@ -93,8 +93,10 @@ const churn = `
   const semiSpaceMiB = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 2 / 1048576;
   let inFlight = [];
   let largest = 0;
-  for (let round = 0; round < 400; round++) {
-    for (let i = 0; i < 20000; i++) inFlight.push({ round, i, head: 'x'.repeat(i % 64) });
+  // Under 1 MiB a turn, as a proxy's turns are: the cap is set at the turn after a scavenge grew
+  // the semi-space to it, so a turn that runs two growths at once would overshoot it.
+  for (let round = 0; round < 1000; round++) {
+    for (let i = 0; i < 8000; i++) inFlight.push({ round, i, head: 'x'.repeat(i % 64) });
     if (inFlight.length > 200000) inFlight = inFlight.slice(100000);
     largest = Math.max(largest, semiSpaceMiB());
     await turn();
