@@ -48,20 +48,21 @@ const newSpaceMiB = (): number => (v8.getHeapSpaceStatistics().find((s) => s.spa
 
 /** Stops the young generation's growth once a semi-space reaches `capMiB`; returns when it has. */
 export function capYoungGeneration(capMiB: number): Promise<void> {
-  const stop = (): void => v8.setFlagsFromString('--semi-space-growth-factor=1');
-  if (newSpaceMiB() >= capMiB) {
-    stop();
-    return Promise.resolve();
-  }
+  const growthFactor = (factor: number): void => v8.setFlagsFromString(`--semi-space-growth-factor=${factor}`);
+  growthFactor(1);
+  if (newSpaceMiB() >= capMiB) return Promise.resolve();
   return new Promise((resolve) => {
     // Growth happens at the end of a scavenge; check after each one until it is big enough.
     const observer = new PerformanceObserver(() => {
       if (newSpaceMiB() < capMiB) return;
-      stop();
+      growthFactor(1);
       observer.disconnect();
       resolve();
     });
     observer.observe({ entryTypes: ['gc'] });
+    // No growth until the turn that loads the process is over: the check above cannot run within
+    // it, and loading alone grew the semi-spaces from 1 to 8 MiB. Then V8's own factor, 2.
+    setImmediate(() => growthFactor(2));
   });
 }
 

@@ -8,7 +8,7 @@
  *   own. Bytes there are lent for the length of the callback; whoever keeps them copies them.
  * - A read that fills its region (a large body streaming) moves the socket to regions of its own,
  *   a fresh one per read, whose bytes are handed on without a copy, as a Readable's would be. A
- *   read that leaves room moves it back to the shared region.
+ *   read that leaves room, or that ends the response, moves it back to the shared region.
  *
  * Node calls `onread.buffer` once when it makes the socket's handle, then right after each
  * callback (lib/internal/stream_base_commons.js); a non-buffer return keeps the current region.
@@ -18,7 +18,7 @@ import { kConnection, type TaggedSocket } from './connection-base.js';
 
 /** The shared region: the most one read returns while reads are small. */
 export const sharedRegionBytes = 64 * 1024;
-/** A region of its own: four times the shared one, so a large body takes a quarter of the reads and writes. */
+/** A region of its own: larger than the shared one, so a large body takes fewer reads, and fewer writes to the client. */
 export const ownRegionBytes = 256 * 1024;
 
 const shared = Buffer.allocUnsafeSlow(sharedRegionBytes);
@@ -43,9 +43,11 @@ export function onRegionRead(this: TaggedSocket, nread: number, region: Buffer):
   // Only a socket that never reads into a region leaves with an upgrade (H1Pool.dispatch).
   if (conn === null) this.destroy();
   else conn.onRegionData(region.subarray(0, nread), region === shared);
-  // Chosen last: when the callback throws, Node does not ask for the next region either.
+  // Chosen last: when the callback throws, Node does not ask for the next region either. A full
+  // region with the response still coming: the body streams. Otherwise (room left, or the
+  // connection went back to its pool idle) the shared region.
   decided = true;
-  if (nread === region.length) chosen = Buffer.allocUnsafeSlow(ownRegionBytes);
+  if (nread === region.length && conn !== null && conn.handler !== null) chosen = Buffer.allocUnsafeSlow(ownRegionBytes);
   else if (region !== shared) chosen = shared;
   return true;
 }
