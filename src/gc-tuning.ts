@@ -5,8 +5,9 @@ import { whenBodiesStream } from './body-streams.js';
 /**
  * V8 settings for the proxy process, set by the CLI before it serves (issue 12).
  *
- * Every socket read is a new 64 KiB ArrayBuffer that V8 counts as external memory. By default a
- * background thread sweeps the dead ones after each scavenge, and only then is the count brought
+ * Every socket read through a Readable (client sockets, TLS backends) is a new 64 KiB ArrayBuffer
+ * that V8 counts as external memory. By default a background thread sweeps the dead ones after
+ * each scavenge, and only then is the count brought
  * down; on a busy core that thread runs late, the count climbs, and V8 starts mark-compacts for
  * "external memory pressure". Whether a process falls into that mode varied from one start to
  * the next: 0 to 350 mark-compacts and 2.7 to 6.5 s of GC pauses per 10,000 1 MiB downloads.

@@ -16,7 +16,7 @@
 
 import { kConnection, type TaggedSocket } from './connection-base.js';
 
-/** The shared region: the most one read returns while reads are small. */
+/** The shared region's size: the most one read returns while a socket's reads are small. */
 export const sharedRegionBytes = 64 * 1024;
 /** A region of its own: larger than the shared one, so a large body takes fewer reads, and fewer writes to the client. */
 export const ownRegionBytes = 256 * 1024;
