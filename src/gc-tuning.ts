@@ -62,7 +62,7 @@ export function capYoungGeneration(capMiB: number): Promise<void> {
     });
     observer.observe({ entryTypes: ['gc'] });
     // No growth until the turn that loads the process is over: the check above cannot run within
-    // it, and loading alone grew the semi-spaces from 1 to 8 MiB. Then V8's own factor, 2.
+    // it, and loading alone grew the semi-spaces from 0.5 to 8 MiB. Then V8's own factor, 2.
     setImmediate(() => growthFactor(2));
   });
 }
@@ -84,8 +84,8 @@ const mallocHintBytes = 30 * 1024 * 1024;
  * with 16 MiB semi-spaces there never was, and downloads ran a mark-compact every 150-200 ms:
  * 10 % more CPU per download.
  *
- * glibc keeps its freed heap. Each socket read is a fresh 64 KiB block from malloc, freed when a
- * scavenge finds its Buffer dead; a stream leaves tens of MiB of them between two scavenges, and
+ * glibc keeps its freed heap. Each socket read of a body is a fresh block from malloc (64 KiB,
+ * or a backend's 256 KiB read region), freed when a scavenge finds its Buffer dead; a stream leaves tens of MiB of them between two scavenges, and
  * once they are freed glibc gives the top of its heap back to the kernel (past 128 KiB), so the
  * next reads fault every page in again: a fifth of the CPU time of 1 MiB downloads. Freeing an
  * mmap-backed block raises glibc's trim threshold to twice its size (mallopt(3), "dynamic mmap
